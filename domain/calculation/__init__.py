@@ -1,0 +1,36 @@
+"""The statutory maintenance calculation (SPEC.md 4.1-4.4).
+
+Public API::
+
+    from domain.calculation import calculate, parse_request, default_decision, ValidationError
+    result = calculate(parse_request(json_object), effective_date=date(2025, 4, 1))
+    result.to_json()  # the SPEC.md section 3 result, with the explanation
+"""
+
+from .engine import CalculationResult, ReceivingParentAmount, calculate, default_decision, select_rules
+from .explanation import Step
+from .request import (
+    CalculationRequest,
+    Child,
+    IncomeEvidence,
+    PayingParent,
+    ReceivingParent,
+    ValidationError,
+    parse_request,
+)
+
+__all__ = [
+    "CalculationRequest",
+    "CalculationResult",
+    "Child",
+    "IncomeEvidence",
+    "PayingParent",
+    "ReceivingParent",
+    "ReceivingParentAmount",
+    "Step",
+    "ValidationError",
+    "calculate",
+    "default_decision",
+    "parse_request",
+    "select_rules",
+]
