@@ -175,3 +175,17 @@ def test_any_json_gives_a_result_or_a_validation_error_never_a_crash(value):
         calculate_fast(value, COMPILED[RULES.id])
     except ValidationError as exc:
         assert exc.field is not None and exc.message
+
+
+@settings(max_examples=300)
+@given(requests(), st.lists(st.text(min_size=1, max_size=6).filter(lambda s: not s.isspace()), min_size=3,
+                            max_size=3, unique=True))
+def test_batch_line_encoding_equals_json_dumps(obj, ids):
+    import json
+
+    from domain.calculation.batch import encode_fast_result
+
+    for rp, rp_id in zip(obj["receiving_parents"], ids):
+        rp["id"] = rp_id
+    result = calculate_fast(obj, COMPILED[RULES.id])
+    assert encode_fast_result(result) == json.dumps(fast_result_to_json(result), ensure_ascii=False)
