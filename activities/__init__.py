@@ -1,0 +1,1 @@
+"""Thin, idempotent activity adapters that call the services or PostgreSQL."""

@@ -1,0 +1,3 @@
+from cms.cli.main import app
+
+app()

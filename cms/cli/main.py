@@ -1,0 +1,24 @@
+"""The `cms` command: calculation (`cms calculate`, `cms what-if`, `cms gen-cases`) and casework (`cms case …`)."""
+
+from __future__ import annotations
+
+import typer
+
+from cms.cli import calculation
+
+app = typer.Typer(help="Child maintenance service: statutory calculation and casework tools.",
+                  no_args_is_help=True, add_completion=False)
+calculation.register(app)
+
+
+def _attach_casework() -> None:
+    # `cms case …` is the same as `cmsctl case …`, for people who only remember one command.
+    from cms.cli.cmsctl import app as cmsctl_app
+
+    app.add_typer(cmsctl_app, name="ctl", help="Caseworker commands (same as `cmsctl`).")
+
+
+_attach_casework()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,70 @@
+"""Configuration from the environment, with the defaults from SPEC.md section 3 (ports)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+TASK_QUEUE_CASES = "cms-cases"
+TASK_QUEUE_PAYMENTS = "cms-payments"
+TASK_QUEUE_NOTIFICATIONS = "cms-notifications"
+TASK_QUEUE_RISK = "cms-risk"
+ALL_TASK_QUEUES = (TASK_QUEUE_CASES, TASK_QUEUE_PAYMENTS, TASK_QUEUE_NOTIFICATIONS, TASK_QUEUE_RISK)
+
+# Service name -> (environment variable for its port, default port).
+SERVICE_PORTS: dict[str, tuple[str, int]] = {
+    "case_api": ("CASE_API_PORT", 50051),
+    "payments": ("PAYMENTS_PORT", 50052),
+    "notifications": ("NOTIFICATIONS_PORT", 50053),
+    "risk": ("RISK_PORT", 50054),
+}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"error: environment variable {name}={raw!r} is not a whole number")
+
+
+@dataclass(frozen=True)
+class Settings:
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    database_url: str = "postgresql://postgres@127.0.0.1:5433/postgres"
+    postgres_port: int = 5433
+    data_dir: Path = REPO_ROOT / ".data"
+    grpc_host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+    # Length of one case-calendar day in seconds: 86,400 in production, a few in demo mode.
+    seconds_per_day: float = 86400.0
+
+    def port_of(self, service: str) -> int:
+        return self.ports[service]
+
+    def address_of(self, service: str) -> str:
+        return f"{self.grpc_host}:{self.port_of(service)}"
+
+
+def load_settings() -> Settings:
+    postgres_port = _env_int("POSTGRES_PORT", 5433)
+    temporal_port = _env_int("TEMPORAL_PORT", 7233)
+    return Settings(
+        temporal_address=os.environ.get("TEMPORAL_ADDRESS") or f"localhost:{temporal_port}",
+        temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE") or "default",
+        temporal_ui_port=_env_int("TEMPORAL_UI_PORT", 8233),
+        database_url=os.environ.get("DATABASE_URL")
+        or f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres",
+        postgres_port=postgres_port,
+        data_dir=Path(os.environ.get("CMS_DATA_DIR") or REPO_ROOT / ".data"),
+        grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
+        ports={name: _env_int(var, default) for name, (var, default) in SERVICE_PORTS.items()},
+        seconds_per_day=float(os.environ.get("CMS_SECONDS_PER_DAY") or 86400),
+    )

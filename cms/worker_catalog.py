@@ -1,0 +1,29 @@
+"""Which workflows and activities run on which task queue. The one place to add a new one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from activities import case_records
+from cms.config import TASK_QUEUE_CASES
+from workflows.case import CaseWorkflow
+
+_WORKFLOWS: dict[str, list[type]] = {
+    TASK_QUEUE_CASES: [CaseWorkflow],
+}
+
+_ACTIVITIES: dict[str, list[Callable]] = {
+    TASK_QUEUE_CASES: [case_records.record_stage],
+}
+
+
+def workflows_for(queue: str) -> list[type]:
+    return list(_WORKFLOWS.get(queue, []))
+
+
+def activities_for(queue: str) -> list[Callable]:
+    return list(_ACTIVITIES.get(queue, []))
+
+
+def all_workflows() -> list[type]:
+    return [wf for workflows in _WORKFLOWS.values() for wf in workflows]

@@ -1,0 +1,1 @@
+"""What every gRPC service shares: the server runner, database pool and error mapping."""

@@ -1,0 +1,87 @@
+"""Runs one gRPC service: health, reflection, structured logs, graceful shutdown, migrations.
+
+A service module provides `register(server, pool, settings)` which adds its servicer; this
+runner does the rest, so every service behaves the same way to operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from psycopg_pool import AsyncConnectionPool
+
+from cms.config import Settings, load_settings
+from cms.db.migrate import apply_migrations
+from cms.errors import StartupError
+from cms.infra.postgres import check_reachable
+from cms.infra.processes import require_free_port
+from cms.log import configure_logging
+from services import SERVICES_BY_NAME
+
+Register = Callable[[grpc.aio.Server, AsyncConnectionPool, Settings], Awaitable[Any]]
+
+GRACE_SECONDS = 10
+
+
+async def serve(service_name: str, register: Register, settings: Settings | None = None,
+                stop_event: asyncio.Event | None = None) -> None:
+    settings = settings or load_settings()
+    info = SERVICES_BY_NAME[service_name]
+    log = configure_logging(service_name)
+    port = settings.port_of(service_name)
+    require_free_port(settings.grpc_host, port, service_name, f"{service_name.upper()}_PORT")
+    check_reachable(settings.database_url)
+    applied = apply_migrations(settings.database_url, info.schema, info.migrations)
+    if applied:
+        log.info("migrations_applied", schema=info.schema, versions=applied)
+
+    pool = AsyncConnectionPool(
+        settings.database_url, min_size=1, max_size=10, open=False,
+        kwargs={"options": f"-c search_path={info.schema},public"},
+    )
+    await pool.open(wait=True, timeout=30)
+    server = grpc.aio.server()
+    extra = await register(server, pool, settings)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (info.full_name, reflection.SERVICE_NAME, health.SERVICE_NAME), server
+    )
+    server.add_insecure_port(f"{settings.grpc_host}:{port}")
+    await server.start()
+    for name in ("", info.full_name):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("service_started", address=f"{settings.grpc_host}:{port}")
+
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass  # not the main thread (tests run several services in one process)
+    await stop.wait()
+
+    # Graceful: report NOT_SERVING so load balancers drain, finish in-flight calls, then close.
+    log.info("service_stopping")
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(GRACE_SECONDS)
+    closer = getattr(extra, "aclose", None)
+    if closer is not None:
+        await closer()
+    await pool.close()
+    log.info("service_stopped")
+
+
+def main(service_name: str, register: Register) -> None:
+    try:
+        asyncio.run(serve(service_name, register))
+    except StartupError as error:
+        raise SystemExit(f"error: {service_name}: {error}")

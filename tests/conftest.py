@@ -1,0 +1,71 @@
+"""Shared fixtures: real PostgreSQL (embedded) and real Temporal, each started once per session.
+
+- `database_url`: an embedded PostgreSQL on a free port, in a temporary folder, with every
+  service's migrations applied.
+- `time_skipping_env`: Temporal's Java time-skipping test server, for workflow logic.
+- `dev_temporal`: a headless Temporal dev server (SQLite in memory) with the custom search
+  attributes, for visibility (list/count), search attributes and update-with-start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from cms.db.migrate import apply_migrations
+from cms.infra.postgres import postgres_url, start_postgres
+from cms.infra.processes import free_port
+from cms.infra.temporal_server import start_dev_server, temporal_test_server
+from services import SERVICES
+
+
+@pytest.fixture(scope="session")
+def scratch_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="cms-tests-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(scratch_dir: Path) -> Iterator[dict]:
+    port = free_port()
+    process = start_postgres(scratch_dir / "pgdata", port, scratch_dir / "postgres.log")
+    yield {"process": process, "port": port, "data_dir": scratch_dir / "pgdata",
+           "log": scratch_dir / "postgres.log"}
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: dict) -> str:
+    url = postgres_url(postgres_server["port"])
+    for service in SERVICES:
+        apply_migrations(url, service.schema, service.migrations)
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server())
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_temporal(scratch_dir: Path) -> AsyncIterator[Client]:
+    port = free_port()
+    process = start_dev_server(port, None, None, scratch_dir / "temporal-dev.log")
+    client = await Client.connect(f"127.0.0.1:{port}")
+    yield client
+    process.stop()

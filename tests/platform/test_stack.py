@@ -1,0 +1,105 @@
+"""`make run`'s stack script: starts everything, every health check SERVING, stops cleanly.
+
+Runs the real script as a subprocess on free ports with its own data folder, so it does not
+clash with a developer's running stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cms.config import REPO_ROOT
+from cms.infra.processes import free_port
+
+
+def _stack_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update({
+        "CMS_DATA_DIR": str(data_dir), "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port()),
+        "POSTGRES_PORT": str(free_port()), "CASE_API_PORT": str(free_port()), "PAYMENTS_PORT": str(free_port()),
+        "NOTIFICATIONS_PORT": str(free_port()), "RISK_PORT": str(free_port()), "PYTHONPATH": str(REPO_ROOT),
+    })
+    return env
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line:
+            lines.append(line.rstrip())
+            if needle in line:
+                return lines
+        elif process.poll() is not None:
+            break
+        else:
+            time.sleep(0.2)
+    raise AssertionError(f"never saw {needle!r}; output was:\n" + "\n".join(lines))
+
+
+def test_stack_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path / "data")
+    stack = subprocess.Popen([sys.executable, "-m", "cms.stack"], cwd=REPO_ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = _wait_for_line(stack, "ready.", timeout=180)
+        assert sum("SERVING" in line for line in lines) == 4
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/", timeout=10) as ui:
+            assert ui.status == 200
+        children = _descendants(stack.pid)
+        assert len(children) >= 6  # temporal, postgres, four services, worker (postgres forks more)
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(60) == 0
+        _wait_for_line(stack, "stopped.", timeout=5) if stack.stdout and not stack.stdout.closed else None
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [], f"orphans left behind: {[p.info if hasattr(p, 'info') else p.pid for p in alive]}"
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+
+
+def test_busy_port_gives_one_clear_line_and_no_orphans(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path / "data")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", int(env["CASE_API_PORT"])))
+        holder.listen()
+        result = subprocess.run([sys.executable, "-m", "cms.stack"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert error_lines[-1].startswith(f"error: port {env['CASE_API_PORT']} (case_api) is already in use")
+    assert "Traceback" not in result.stderr
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if p.info["cmdline"] and str(tmp_path) in " ".join(p.info["cmdline"])]
+    assert leftovers == []
+
+
+def test_unreachable_database_url_gives_one_clear_line(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path / "data")
+    env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    result = subprocess.run([sys.executable, "-m", "cms.stack"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach")

@@ -1,0 +1,34 @@
+"""A case workflow through a real worker on the time-skipping server, with PostgreSQL behind it."""
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+
+from activities.context import set_db_pool
+from cms.config import TASK_QUEUE_CASES
+from cms.worker import build_workers
+from workflows.case import CaseInput, CaseWorkflow, NoteRequest
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_case_round_trip_through_worker(time_skipping_env: WorkflowEnvironment, database_url: str) -> None:
+    client = time_skipping_env.client
+    case_id = f"rt-{uuid.uuid4().hex[:8]}"
+    async with AsyncConnectionPool(database_url, open=False) as pool:
+        set_db_pool(pool)
+        worker = next(w for w in build_workers(client) if w.task_queue == TASK_QUEUE_CASES)
+        async with worker:
+            handle = await client.start_workflow(
+                CaseWorkflow.run, CaseInput(case_id=case_id, publish_search_attributes=False), id=f"case-{case_id}", task_queue=TASK_QUEUE_CASES
+            )
+            result = await handle.execute_update(CaseWorkflow.add_note, NoteRequest(text="called", author="cw-1"))
+            assert result.entries >= 2
+            state = await handle.query(CaseWorkflow.state)
+            assert state.stage == "Assessment"
+        set_db_pool(None)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT stage FROM case_api.cases WHERE case_id = %s", (case_id,)).fetchone() == ("Assessment",)
