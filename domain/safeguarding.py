@@ -1,0 +1,108 @@
+"""Safeguarding: what one parent may learn about the other (SPEC.md 4.8, cms-rules.md 6.1).
+
+One mechanism for every outbound path (letters, SMS, email, API responses): whatever is about
+to leave the system for a viewer passes through `redact_for_viewer`. Templates and handlers do
+not decide field by field; this module does.
+
+Protected fields are those that reveal where a person lives or can be found: address, phone,
+email, employer, bank sort code and account, and free-text location details. On a case with a
+safeguarding profile the other party never sees them; on an ordinary case the other party
+still does not see them (nothing in the statutory process needs one parent's contact details
+to reach the other), but the profile adds the audit and the stricter channel rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, TypeVar
+
+PROTECTED_FIELDS: frozenset[str] = frozenset({
+    "address", "postcode", "phone", "email", "employer", "employer_address",
+    "bank_sort_code", "bank_account_number", "location", "town",
+})
+REDACTED = "[withheld]"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SafeguardingProfile:
+    """Set at application (domestic abuse question answered yes) or by a caseworker."""
+
+    active: bool = False
+    # The party the profile protects (usually the one who answered yes); empty = both parties.
+    protected_party_ids: tuple[str, ...] = ()
+    reason: str = ""
+    # Safe contact preferences for the protected party.
+    safe_channel: str = ""
+    no_phone: bool = False
+
+    def protects(self, party_id: str) -> bool:
+        return self.active and (not self.protected_party_ids or party_id in self.protected_party_ids)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who an outbound record is for: a party of the case, or staff with a reason."""
+
+    party_id: str = ""
+    staff_id: str = ""
+    reason: str = ""
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.staff_id)
+
+
+def may_see_protected(owner_party_id: str, viewer: Viewer) -> bool:
+    """A party always sees their own details; staff see them (and the read is audited by the caller);
+    nobody else does."""
+    return viewer.is_staff or (bool(viewer.party_id) and viewer.party_id == owner_party_id)
+
+
+def redact_for_viewer(record: T, owner_party_id: str, viewer: Viewer) -> T:
+    """Returns `record` (a dict or dataclass, nested allowed) with the owner's protected fields
+    replaced, unless the viewer may see them. Never mutates its input."""
+    if may_see_protected(owner_party_id, viewer):
+        return record
+    return _redact(record)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: (REDACTED if key in PROTECTED_FIELDS and item not in ("", None) else _redact(item))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for f in fields(value):
+            item = getattr(value, f.name)
+            if f.name in PROTECTED_FIELDS and item not in ("", None):
+                changes[f.name] = REDACTED
+            elif isinstance(item, (dict, list)) or is_dataclass(item):
+                changes[f.name] = _redact(item)
+        return replace(value, **changes) if changes else value
+    return value
+
+
+def protected_values(record: Any) -> set[str]:
+    """Every non-empty protected value inside `record`: what tests search outbound text for."""
+    found: set[str] = set()
+    if isinstance(record, dict):
+        for key, item in record.items():
+            if key in PROTECTED_FIELDS and isinstance(item, str) and item:
+                found.add(item)
+            else:
+                found |= protected_values(item)
+    elif isinstance(record, list):
+        for item in record:
+            found |= protected_values(item)
+    elif is_dataclass(record) and not isinstance(record, type):
+        for f in fields(record):
+            item = getattr(record, f.name)
+            if f.name in PROTECTED_FIELDS and isinstance(item, str) and item:
+                found.add(item)
+            else:
+                found |= protected_values(item)
+    return found
