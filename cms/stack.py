@@ -85,6 +85,7 @@ class Stack:
             "TEMPORAL_ADDRESS": self.settings.temporal_address,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(self.settings.data_dir.parent), os.environ.get("PYTHONPATH")])),
         }
+        env["CMS_METRICS"] = os.environ.get("CMS_METRICS", "on")
         env.setdefault("CMS_SECONDS_PER_DAY", os.environ.get("CMS_SECONDS_PER_DAY", DEMO_SECONDS_PER_DAY))
         for service in SERVICES:
             env[f"{service.name.upper()}_PORT"] = str(self.settings.port_of(service.name))
@@ -143,7 +144,9 @@ class Stack:
         say(f"  Temporal UI     {ui}/namespaces/{self.settings.temporal_namespace}/workflows")
         say(f"  Temporal        {self.settings.temporal_address}")
         for service in SERVICES:
-            say(f"  {service.name:<15} grpc://{self.settings.address_of(service.name)}  ({service.full_name})")
+            port = self.settings.port_of(service.name)
+            say(f"  {service.name:<15} grpc://{self.settings.address_of(service.name)}  ({service.full_name}; "
+                f"metrics http://127.0.0.1:{port + 1000}/metrics)")
         say(f"  PostgreSQL      {self.settings.database_url}")
         say(f"  logs            {self.logs}/")
         say("  try: .venv/bin/cmsctl case list    |    Ctrl-C stops everything")

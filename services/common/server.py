@@ -7,6 +7,7 @@ runner does the rest, so every service behaves the same way to operators.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import Settings, load_settings
@@ -23,6 +25,7 @@ from cms.infra.postgres import check_reachable
 from cms.infra.processes import require_free_port
 from cms.log import configure_logging
 from services import SERVICES_BY_NAME
+from services.common.metrics import MetricsInterceptor
 
 Register = Callable[[grpc.aio.Server, AsyncConnectionPool, Settings], Awaitable[Any]]
 
@@ -46,7 +49,8 @@ async def serve(service_name: str, register: Register, settings: Settings | None
         kwargs={"options": f"-c search_path={info.schema},public"},
     )
     await pool.open(wait=True, timeout=30)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[MetricsInterceptor(service_name)])
+    _serve_metrics(port, log)
     extra = await register(server, pool, settings)
 
     health_servicer = health.aio.HealthServicer()
@@ -78,6 +82,17 @@ async def serve(service_name: str, register: Register, settings: Settings | None
         await closer()
     await pool.close()
     log.info("service_stopped")
+
+
+def _serve_metrics(grpc_port: int, log: Any) -> None:
+    if os.environ.get("CMS_METRICS", "off") == "off":
+        return
+    metrics_port = int(os.environ.get("METRICS_PORT") or grpc_port + 1000)
+    try:
+        start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("metrics_serving", address=f"127.0.0.1:{metrics_port}/metrics")
+    except OSError as error:  # metrics are useful, not essential: never stop the service for them
+        log.warning("metrics_unavailable", port=metrics_port, error=str(error))
 
 
 def main(service_name: str, register: Register) -> None:
