@@ -106,3 +106,49 @@ def protected_values(record: Any) -> set[str]:
             else:
                 found |= protected_values(item)
     return found
+
+
+def protected_fields_present(record: Any) -> tuple[str, ...]:
+    """Names of the protected fields that hold a value in `record` (top level): what an audit
+    entry says was read, without repeating the values themselves."""
+    if isinstance(record, dict):
+        names = [key for key, item in record.items() if key in PROTECTED_FIELDS and item not in ("", None)]
+    elif is_dataclass(record) and not isinstance(record, type):
+        names = [f.name for f in fields(record) if f.name in PROTECTED_FIELDS
+                 and getattr(record, f.name) not in ("", None)]
+    else:
+        names = []
+    return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One read of protected data: whose, by whom, why. Stored by the service that read it."""
+
+    case_id: str
+    subject_party_id: str
+    actor: str          # "staff:<id>", "party:<id>" or "system:<component>"
+    reason: str
+    fields_read: tuple[str, ...]
+
+
+def audit_entry_for_read(case_id: str, subject_party_id: str, viewer: Viewer, reason: str,
+                         record: Any, system_actor: str = "") -> AuditEntry | None:
+    """The audit entry for `viewer` (or a system component) reading `record`'s protected fields
+    unredacted; None when nothing protected is read. A staff read must give a reason."""
+    read = protected_fields_present(record)
+    if not read or not may_see_protected(subject_party_id, viewer) and not system_actor:
+        return None
+    if viewer.is_staff and not (reason or viewer.reason):
+        raise ValueError("a caseworker reading protected details must give a reason")
+    actor = (f"staff:{viewer.staff_id}" if viewer.is_staff else
+             f"system:{system_actor}" if system_actor else f"party:{viewer.party_id}")
+    return AuditEntry(case_id, subject_party_id, actor, reason or viewer.reason, read)
+
+
+def collect_and_pay_allowed(profile: SafeguardingProfile, requested_by_party_id: str,
+                            other_party_consents: bool) -> bool:
+    """Collect & Pay needs the other parent's consent, except on safeguarding grounds
+    (Child Support (Enforcement) Act 2023; cms-rules.md 6.1): a protected party may choose it
+    alone. (Either parent asking is enough in general; consent matters for who pays the fees.)"""
+    return other_party_consents or profile.protects(requested_by_party_id)
