@@ -1,0 +1,169 @@
+"""Payment schedules: collection periods, instalments and regeneration after a liability change.
+
+A liability is weekly (the calculation's unit). It is collected weekly, fortnightly, four-weekly
+or monthly (SPEC 4.5 step 4). Monthly instalments split 52 weeks over 12 months without losing a
+penny: instalment k of a year is floor((k+1)·52W/12) − floor(k·52W/12), so a year sums to 52W.
+
+When a liability changes, the schedule is regenerated from the effective date: periods before it
+keep their amounts, a period straddling it is apportioned by days (one rounding, half up), later
+periods use the new rate. Periods already charged are not re-charged: the difference between the
+old and the new amount of each is an adjustment (SPEC issue 6). Periods are identified by index
+from the schedule start, so regeneration can neither lose nor double-count one.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+from fractions import Fraction
+
+from domain.money import round_half_up
+
+
+class Frequency(str, Enum):
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+    FOUR_WEEKLY = "four_weekly"
+    MONTHLY = "monthly"
+
+
+_WEEKS = {Frequency.WEEKLY: 1, Frequency.FORTNIGHTLY: 2, Frequency.FOUR_WEEKLY: 4}
+PERIODS_PER_YEAR = {Frequency.WEEKLY: 52, Frequency.FORTNIGHTLY: 26, Frequency.FOUR_WEEKLY: 13,
+                    Frequency.MONTHLY: 12}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A weekly liability in force from `effective_from` (until the next rate)."""
+    effective_from: date
+    weekly_pence: int
+    weekly_fee_pence: int = 0      # paying parent's collection fee (Collect & Pay), per week
+
+    def __post_init__(self) -> None:
+        for name in ("weekly_pence", "weekly_fee_pence"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise ValueError(f"{name} must be a whole, non-negative number of pence")
+
+
+@dataclass(frozen=True)
+class Period:
+    index: int
+    start: date
+    end: date          # exclusive
+    due_date: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+@dataclass(frozen=True)
+class Instalment:
+    period: Period
+    amount_pence: int
+    fee_pence: int
+
+
+def _add_months(start: date, months: int) -> date:
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, _calendar.monthrange(year, month)[1]))
+
+
+def period_start(frequency: Frequency, first_start: date, index: int) -> date:
+    if frequency is Frequency.MONTHLY:
+        return _add_months(first_start, index)
+    return first_start + timedelta(weeks=_WEEKS[frequency] * index)
+
+
+def period(frequency: Frequency, first_start: date, index: int, due_offset_days: int = 0) -> Period:
+    """Period `index` (0-based). Its payment falls due `due_offset_days` into it, and always inside
+    it, so the first payment is due within the first collection period."""
+    if index < 0:
+        raise ValueError("period index must not be negative")
+    start = period_start(frequency, first_start, index)
+    end = period_start(frequency, first_start, index + 1)
+    due = start + timedelta(days=min(max(due_offset_days, 0), (end - start).days - 1))
+    return Period(index, start, end, due)
+
+
+def period_containing(frequency: Frequency, first_start: date, day: date) -> int:
+    """Index of the period that contains `day` (day must be on or after the schedule start)."""
+    if day < first_start:
+        raise ValueError("day is before the schedule starts")
+    if frequency is Frequency.MONTHLY:
+        index = (day.year - first_start.year) * 12 + day.month - first_start.month
+        index = max(index, 0)
+        while period_start(frequency, first_start, index) > day:
+            index -= 1
+        while period_start(frequency, first_start, index + 1) <= day:
+            index += 1
+        return index
+    return (day - first_start).days // (7 * _WEEKS[frequency])
+
+
+def _whole_period_amount(frequency: Frequency, weekly: int, index: int) -> int:
+    if frequency is Frequency.MONTHLY:
+        k = index % 12
+        return ((k + 1) * 52 * weekly) // 12 - (k * 52 * weekly) // 12
+    return weekly * _WEEKS[frequency]
+
+
+def _rates_over(rates: tuple[Rate, ...], start: date, end: date) -> list[tuple[Rate, int]]:
+    """(rate, days) for each rate in force during [start, end)."""
+    ordered = sorted(rates, key=lambda r: r.effective_from)
+    pieces = []
+    for i, rate in enumerate(ordered):
+        until = ordered[i + 1].effective_from if i + 1 < len(ordered) else date.max
+        lo, hi = max(start, rate.effective_from), min(end, until)
+        if lo < hi:
+            pieces.append((rate, (hi - lo).days))
+    return pieces
+
+
+def instalment(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], index: int,
+               due_offset_days: int = 0) -> Instalment:
+    """The amount due for one period under a (possibly changing) liability."""
+    p = period(frequency, first_start, index, due_offset_days)
+    amount, fee = Fraction(0), Fraction(0)
+    for rate, days in _rates_over(rates, p.start, p.end):
+        share = Fraction(days, p.days)
+        amount += share * _whole_period_amount(frequency, rate.weekly_pence, index)
+        fee += share * _whole_period_amount(frequency, rate.weekly_fee_pence, index)
+    return Instalment(p, round_half_up(amount), round_half_up(fee))
+
+
+def schedule(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], count: int,
+             due_offset_days: int = 0) -> list[Instalment]:
+    return [instalment(frequency, first_start, rates, i, due_offset_days) for i in range(count)]
+
+
+def rates_after_change(rates: tuple[Rate, ...], change: Rate) -> tuple[Rate, ...]:
+    """The liability history with `change` in force from its effective date (later rates dropped:
+    a change replaces everything from its date)."""
+    kept = tuple(r for r in rates if r.effective_from < change.effective_from)
+    return tuple(sorted(kept + (change,), key=lambda r: r.effective_from))
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    period: Period
+    amount_delta_pence: int
+    fee_delta_pence: int
+
+
+def adjustments(frequency: Frequency, first_start: date, old_rates: tuple[Rate, ...],
+                new_rates: tuple[Rate, ...], charged_indices: list[int],
+                due_offset_days: int = 0) -> list[Adjustment]:
+    """For each period already charged: new amount − old amount (non-zero ones only)."""
+    found = []
+    for index in sorted(set(charged_indices)):
+        old = instalment(frequency, first_start, old_rates, index, due_offset_days)
+        new = instalment(frequency, first_start, new_rates, index, due_offset_days)
+        if (old.amount_pence, old.fee_pence) != (new.amount_pence, new.fee_pence):
+            found.append(Adjustment(new.period, new.amount_pence - old.amount_pence,
+                                    new.fee_pence - old.fee_pence))
+    return found
