@@ -37,3 +37,23 @@ async def notifications_stub(notifications_db: str, scratch_dir: Path):
         yield stub_for(channel)
     stop.set()
     await asyncio.wait_for(task, timeout=20)
+
+
+@pytest.fixture
+def isolated_notifications_db(postgres_server: dict):
+    """A fresh database with only the notifications schema: dispatcher tests claim every queued
+    row they can see, so they must not see other tests' rows."""
+    import uuid
+
+    import psycopg
+
+    server = postgres_url(postgres_server["port"])
+    name = f"notif_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url(postgres_server["port"], database=name)
+    info = SERVICES_BY_NAME["notifications"]
+    apply_migrations(url, info.schema, info.migrations)
+    yield url
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
