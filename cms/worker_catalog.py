@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from activities import case_records
-from cms.config import TASK_QUEUE_CASES
+from activities import notifications as notification_activities
+from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_NOTIFICATIONS
 from workflows.case import CaseWorkflow
 
 _WORKFLOWS: dict[str, list[type]] = {
@@ -13,6 +14,10 @@ _WORKFLOWS: dict[str, list[type]] = {
 }
 
 _ACTIVITIES: dict[str, list[Callable]] = {
+    TASK_QUEUE_NOTIFICATIONS: [
+        notification_activities.send_notification, notification_activities.set_party_details,
+        notification_activities.set_safeguarding_profile,
+    ],
     TASK_QUEUE_CASES: [case_records.record_stage],
 }
 

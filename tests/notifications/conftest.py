@@ -33,10 +33,19 @@ async def notifications_pool(notifications_db: str):
 async def notifications_stub(notifications_db: str, scratch_dir: Path):
     """The service without its background dispatcher: tests drive dispatchers themselves."""
     address, stop, task = await start_service(notifications_db, scratch_dir / "notifications-data", dispatch=False)
+    _addresses.append(address)
     async with grpc.aio.insecure_channel(address) as channel:
         yield stub_for(channel)
     stop.set()
     await asyncio.wait_for(task, timeout=20)
+
+
+_addresses: list[str] = []
+
+
+@pytest.fixture
+def notifications_address(notifications_stub) -> str:
+    return _addresses[-1]
 
 
 @pytest.fixture
