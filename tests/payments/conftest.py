@@ -1,0 +1,75 @@
+"""Payments test fixtures: a database of our own (the ledger is reconciled globally, so other
+tests' rows must not mix in) and the payments gRPC service in-process with a fake bank."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+from dataclasses import replace
+
+import grpc
+import psycopg
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cms.config import load_settings
+from cms.db.migrate import apply_migrations
+from cms.infra.processes import free_port
+from cms.payments.v1 import payments_pb2_grpc
+from services import SERVICES_BY_NAME
+from services.common.server import serve
+from services.payments.bank import FakeBank
+from services.payments.service import register
+
+_counter = itertools.count(1)
+
+
+def fresh_database(database_url: str, name: str) -> str:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = database_url.rsplit("/", 1)[0] + f"/{name}"
+    info = SERVICES_BY_NAME["payments"]
+    apply_migrations(url, info.schema, info.migrations)
+    return url
+
+
+@pytest.fixture(scope="session")
+def payments_db(database_url: str) -> str:
+    return fresh_database(database_url, "payments_tests")
+
+
+@pytest.fixture
+def case_id() -> str:
+    return f"pay-{next(_counter):05d}"
+
+
+@pytest.fixture(scope="session")
+def fake_bank() -> FakeBank:
+    return FakeBank(seed=7)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def payments_stub(payments_db: str, fake_bank: FakeBank):
+    settings = load_settings()
+    settings = replace(settings, database_url=payments_db, ports={**settings.ports, "payments": free_port()})
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve("payments", functools.partial(register, bank=fake_bank), settings, stop))
+    address = settings.address_of("payments")
+    for _ in range(200):
+        if task.done():
+            task.result()
+        try:
+            async with grpc.aio.insecure_channel(address) as channel:
+                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            break
+        except grpc.aio.AioRpcError:
+            await asyncio.sleep(0.1)
+    channel = grpc.aio.insecure_channel(address)
+    yield payments_pb2_grpc.PaymentsServiceStub(channel)
+    await channel.close()
+    stop.set()
+    await asyncio.wait_for(task, timeout=20)
+

@@ -1,0 +1,143 @@
+"""The ledger through the gRPC service: idempotency, suspense, validation, append-only, returns."""
+
+from datetime import date
+
+import grpc
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cms.payments.v1 import payments_pb2 as pb
+from services.common.errors import field_violations_of
+
+from payments_helpers import deliver, new_schedule
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _invalid(call) -> list[tuple[str, str]]:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return field_violations_of(error.value)
+
+
+async def test_bad_input_is_invalid_argument_naming_each_field(payments_stub, case_id) -> None:
+    violations = await _invalid(payments_stub.RecordIncomingPayment(pb.RecordIncomingPaymentRequest(
+        idempotency_key="", case_id=case_id, amount_pence=-500, received_on="05/01/2026")))
+    assert {field for field, _ in violations} == {"idempotency_key", "amount_pence", "received_on", "method"}
+    violations = await _invalid(payments_stub.CreateSchedule(pb.CreateScheduleRequest(
+        idempotency_key="k", case_id=case_id, service_type="cash", effective_date="2026-02-30",
+        weekly_liability_pence=-1)))
+    assert {f for f, _ in violations} >= {"service_type", "frequency", "method", "effective_date", "weekly_liability_pence"}
+    violations = await _invalid(payments_stub.PostCharge(pb.PostChargeRequest(
+        idempotency_key="k", case_id=case_id, charge_kind="committal")))
+    assert [f for f, _ in violations] == ["charge_kind"]
+    violations = await _invalid(payments_stub.GetBalance(pb.GetBalanceRequest(case_id=" ")))
+    assert violations == [("case_id", "is required")]
+
+
+async def test_float_amounts_cannot_reach_the_ledger() -> None:
+    from activities.payments import require_pence
+    from temporalio.exceptions import ApplicationError
+
+    for bad in (12.5, 10.0, -1, 0, True, "100"):
+        with pytest.raises(ApplicationError):
+            require_pence("amount_pence", bad)
+    with pytest.raises(TypeError):
+        pb.RecordIncomingPaymentRequest(amount_pence=12.5)   # the wire type itself is int64
+
+
+async def test_duplicate_notification_posts_once_and_a_reused_key_is_refused(payments_stub, fake_bank, case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+    note = fake_bank.emit_payment(case_id, 6000, date(2026, 1, 5))
+    first, again = await deliver(payments_stub, note), await deliver(payments_stub, note)
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert first.transaction_id == again.transaction_id
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-06"))
+    assert (balance.arrears_pence, balance.paid_to_date_pence) == (0, 6000)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await payments_stub.RecordIncomingPayment(pb.RecordIncomingPaymentRequest(
+            idempotency_key=note.bank_reference, case_id=case_id, amount_pence=9999, received_on="2026-01-05",
+            method=pb.METHOD_CARD))
+    assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_payment_for_an_unknown_case_goes_to_suspense_and_is_reported(payments_stub, fake_bank) -> None:
+    note = fake_bank.emit_payment("no-such-case", 1234, date(2026, 1, 7))
+    result = await deliver(payments_stub, note)
+    assert result.account == "suspense"
+    report = await payments_stub.Reconcile(pb.ReconcileRequest(as_of="2026-12-31"))
+    assert note.bank_reference in [item.bank_reference for item in report.suspense_items]
+    assert report.suspense_pence >= 1234
+    assert report.ok, list(report.differences)
+
+
+async def test_a_returned_payment_is_reversed_and_owed_again(payments_stub, fake_bank, case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+    paid = fake_bank.emit_payment(case_id, 6000, date(2026, 1, 5))
+    await deliver(payments_stub, paid)
+    returned = fake_bank.emit_return(paid, date(2026, 1, 8))
+    assert not (await deliver(payments_stub, returned)).duplicate
+    assert (await deliver(payments_stub, returned)).duplicate
+    status = await payments_stub.CheckPeriod(pb.CheckPeriodRequest(case_id=case_id, period_index=0))
+    assert (status.status, status.paid_pence, status.arrears_pence) == ("missed", 0, 6000)
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-09"))
+    assert (balance.paid_to_date_pence, balance.payable_to_receiving_parent_pence) == (0, 0)
+
+
+async def test_the_database_refuses_updates_deletes_and_unbalanced_or_late_legs(payments_db, payments_stub,
+                                                                                 fake_bank, case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+    async with await psycopg.AsyncConnection.connect(payments_db, options="-c search_path=payments") as conn:
+        for statement in ("UPDATE postings SET amount_pence = amount_pence * 2",
+                          "DELETE FROM transactions", "TRUNCATE postings CASCADE", "UPDATE charges SET amount_pence = 1"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                await conn.execute(statement)
+            await conn.rollback()
+        with pytest.raises(psycopg.errors.CheckViolation, match="does not balance"):
+            async with conn.transaction():
+                cur = await conn.execute("INSERT INTO transactions (idempotency_key, fingerprint, kind, value_date)"
+                                         " VALUES ('bad-1', 'x', 'reversal', '2026-01-01') RETURNING transaction_id")
+                tid = (await cur.fetchone())[0]
+                await conn.execute("INSERT INTO postings (transaction_id, account, amount_pence) VALUES"
+                                   " (%s, 'client_funds', 100), (%s, 'suspense', -99)", (tid, tid))
+        with pytest.raises(psycopg.errors.CheckViolation, match="together with their transaction"):
+            async with conn.transaction():
+                cur = await conn.execute("SELECT transaction_id FROM transactions WHERE case_id = %s", (case_id,))
+                tid = (await cur.fetchone())[0]
+                await conn.execute("INSERT INTO postings (transaction_id, account, amount_pence) VALUES"
+                                   " (%s, 'client_funds', 100), (%s, 'suspense', -100)", (tid, tid))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(amounts=st.lists(st.integers(1, 9000), min_size=1, max_size=8), seed=st.integers(0, 10_000),
+       duplicate_share=st.floats(0, 0.9))
+async def test_duplicates_and_reordering_never_change_the_books(payments_stub, fake_bank, amounts, seed,
+                                                                 duplicate_share) -> None:
+    import itertools
+    case_id = f"prop-{seed}-{next(_ids)}"
+    await new_schedule(payments_stub, case_id)
+    for index in range(3):
+        await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=index))
+    notes = [fake_bank.emit_payment(case_id, amount, date(2026, 1, 19)) for amount in amounts]
+    fake_bank.seed = seed
+    for note in fake_bank.deliveries(notes, duplicate_share=duplicate_share):
+        await deliver(payments_stub, note)
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-20"))
+    total = sum(amounts)
+    assert balance.paid_to_date_pence == total
+    owed = 3 * 6000
+    assert balance.arrears_pence == max(owed - total, 0)
+    assert balance.credit_pence == max(total - owed, 0)
+    report = await payments_stub.Reconcile(pb.ReconcileRequest(as_of="2026-12-31"))
+    assert report.ok and report.ledger_total_pence == 0 and report.unbalanced_transactions == 0, list(report.differences)
+
+
+import itertools  # noqa: E402
+
+_ids = itertools.count()
