@@ -1,0 +1,553 @@
+"""Changes of circumstances (SPEC.md 4.6; cms-rules.md section 3): pure rules, no I/O, no clock.
+
+A parent (or HMRC, or a caseworker) reports a change with the date it was reported and the date
+it happened or will happen. :func:`parse_change` validates it; :func:`decide` says whether it
+changes the calculation, what the new calculation input is, from which date, why (in plain words
+for the letter to both parents), and whether a caseworker must look at it first.
+
+Rules applied (cms-rules.md 3.2):
+
+* an income change outside the annual review counts only if it is at least 25% of the income
+  used in the current calculation (reg 23); during an annual review any change flows through;
+* a shared-care change counts only when a child's nights cross a band edge (52 / 104 / 156 / 175);
+* flat-rate benefit start or stop, a child leaving or leaving education, and relevant other
+  children count from the date of the change (reg 18(3));
+* an income increase the paying parent was obliged to report counts from the date it happened,
+  so late reporting creates arrears (reg 18(4));
+* anything else counts from the date it was reported, or the later date it is expected to
+  happen (reg 18(2), 18(6)).
+
+A caseworker reviews a change first when its evidence is disputed, when safeguarding applies to
+a change that can reveal where someone lives or works, or when the rules cannot decide.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import Enum
+from fractions import Fraction
+from typing import Any, Iterable, Mapping, Sequence
+
+from domain.calculation import ValidationError as CalculationValidationError
+from domain.calculation import calculate, parse_request
+from domain.money import format_pence, round_half_up
+from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
+
+INCOME_TOLERANCE = Fraction(25, 100)
+# How far ahead a change may be reported (reg 18(2): a change expected to happen).
+FUTURE_WINDOW = timedelta(days=92)
+SLA_DAYS = 28
+ESCALATION_DAY = 21
+MAX_NIGHTS = 366
+ROC_COUNTED_UP_TO = 3
+
+REPORTERS = ("paying_parent", "receiving_parent", "hmrc", "caseworker")
+PARTIES = ("paying_parent", "receiving_parent")
+SERVICE_TYPES = ("direct_pay", "collect_and_pay")
+SERVICE_TYPE_LABELS = {"direct_pay": "Direct Pay", "collect_and_pay": "Collect & Pay"}
+
+
+class ChangeKind(str, Enum):
+    PAYING_PARENT_INCOME = "paying_parent_income"
+    SHARED_CARE_NIGHTS = "shared_care_nights"
+    CHILD_ADDED = "child_added"
+    CHILD_LEFT = "child_left"
+    CHILD_LEFT_EDUCATION = "child_left_education"
+    RELEVANT_OTHER_CHILDREN = "relevant_other_children"
+    FLAT_RATE_BENEFIT_STARTED = "flat_rate_benefit_started"
+    FLAT_RATE_BENEFIT_STOPPED = "flat_rate_benefit_stopped"
+    ADDRESS = "address"
+    EMPLOYMENT = "employment"
+    SERVICE_TYPE = "service_type"
+    CLOSE_REQUEST = "close_request"
+
+
+CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
+
+# Kinds that can reveal where a parent lives or works, or be used to pressure the other
+# parent: in a safeguarded case a caseworker checks them before anything is sent (SPEC 4.8).
+SAFEGUARDING_SENSITIVE = frozenset({
+    ChangeKind.ADDRESS, ChangeKind.EMPLOYMENT, ChangeKind.SERVICE_TYPE, ChangeKind.CLOSE_REQUEST,
+})
+
+# Review reasons -> the caseworker queue (AssignedTeam) that takes them.
+REVIEW_TEAMS = {
+    "evidence_disputed": "changes-disputes",
+    "safeguarding": "changes-safeguarding",
+    "rules_cannot_decide": "changes-review",
+}
+AUTOMATIC_TEAM = "changes"
+SENIOR_TEAM = "changes-senior"
+
+
+class ChangeValidationError(ValueError):
+    """Bad change input. ``field`` is the path of the offending field (e.g. ``details.nights``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    reported_date: date
+    effective_date: date  # when it happened, or is expected to happen
+    reported_by: str = "paying_parent"
+    details: Mapping[str, Any] = field(default_factory=dict)
+    evidence_disputed: bool = False
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    safeguarded: bool = False
+    closed: bool = False
+    initial_effective_date: date | None = None
+    # Set while an annual review is in progress: its review date (cms-rules.md 3.3).
+    annual_review_date: date | None = None
+
+
+@dataclass(frozen=True)
+class ChangeDecision:
+    counts: bool                 # the calculation changes
+    new_inputs: dict[str, Any]   # the calculation request after the change (unchanged if not counts)
+    effective_date: date
+    reason: str                  # plain words for the letter to both parents
+    outcome: str                 # recalculated | no_change | recorded | case_closure
+    review_reason: str | None = None  # evidence_disputed | safeguarding | rules_cannot_decide
+
+    @property
+    def needs_review(self) -> bool:
+        return self.review_reason is not None
+
+    @property
+    def team(self) -> str:
+        return REVIEW_TEAMS[self.review_reason] if self.review_reason else AUTOMATIC_TEAM
+
+    @property
+    def closes_case(self) -> bool:
+        return self.outcome == "case_closure"
+
+
+# --- parsing and validation ---------------------------------------------------------------
+
+_DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
+    # kind: (required, optional)
+    ChangeKind.PAYING_PARENT_INCOME: (frozenset({"weekly_income_pence"}), frozenset({"duty_to_report"})),
+    ChangeKind.SHARED_CARE_NIGHTS: (frozenset({"child_id", "nights"}), frozenset()),
+    ChangeKind.CHILD_ADDED: (frozenset({"receiving_parent_id", "child_id"}), frozenset({"shared_care_nights"})),
+    ChangeKind.CHILD_LEFT: (frozenset({"child_id"}), frozenset()),
+    ChangeKind.CHILD_LEFT_EDUCATION: (frozenset({"child_id"}), frozenset()),
+    ChangeKind.RELEVANT_OTHER_CHILDREN: (frozenset({"count"}), frozenset()),
+    ChangeKind.FLAT_RATE_BENEFIT_STARTED: (frozenset(), frozenset()),
+    ChangeKind.FLAT_RATE_BENEFIT_STOPPED: (frozenset(), frozenset()),
+    # The new address itself goes to the case read model, never into a workflow.
+    ChangeKind.ADDRESS: (frozenset({"party"}), frozenset()),
+    ChangeKind.EMPLOYMENT: (frozenset({"party", "status"}), frozenset({"weekly_income_pence"})),
+    ChangeKind.SERVICE_TYPE: (frozenset({"service_type"}), frozenset()),
+    ChangeKind.CLOSE_REQUEST: (frozenset(), frozenset()),
+}
+
+
+def _iso_date(value: Any, path: str) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ChangeValidationError(path, "must be an ISO date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ChangeValidationError(path, f"must be an ISO date (YYYY-MM-DD), got {value!r}") from None
+
+
+def _count(value: Any, path: str, upper: int | None = None) -> int:
+    if type(value) is not int or value < 0:
+        raise ChangeValidationError(path, f"must be a whole number, 0 or more, got {value!r}")
+    if upper is not None and value > upper:
+        raise ChangeValidationError(path, f"must be at most {upper}, got {value}")
+    return value
+
+
+def _text(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ChangeValidationError(path, "must be a non-empty string")
+    return value
+
+
+def _one_of(value: Any, allowed: Sequence[str], path: str) -> str:
+    if value not in allowed:
+        raise ChangeValidationError(path, f"must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def check_details(kind: ChangeKind, details: Any) -> dict[str, Any]:
+    if details is None:
+        details = {}
+    if not isinstance(details, Mapping):
+        raise ChangeValidationError("details", "must be a JSON object")
+    required, optional = _DETAIL_FIELDS[kind]
+    for key in details:
+        if key not in required | optional:
+            allowed = ", ".join(sorted(required | optional)) or "none"
+            raise ChangeValidationError(f"details.{key}", f"unknown field for {kind.value} (allowed: {allowed})")
+    for key in sorted(required):
+        if key not in details:
+            raise ChangeValidationError(f"details.{key}", f"is required for {kind.value}")
+    checked = dict(details)
+    for key, value in details.items():
+        path = f"details.{key}"
+        if key in ("weekly_income_pence", "count"):
+            _count(value, path)
+        elif key in ("nights", "shared_care_nights"):
+            _count(value, path, MAX_NIGHTS)
+        elif key in ("child_id", "receiving_parent_id"):
+            _text(value, path)
+        elif key == "party":
+            _one_of(value, PARTIES, path)
+        elif key == "status":
+            _one_of(value, ("started", "stopped"), path)
+        elif key == "service_type":
+            _one_of(value, SERVICE_TYPES, path)
+        elif key == "duty_to_report" and type(value) is not bool:
+            raise ChangeValidationError(path, "must be true or false")
+    return checked
+
+
+def parse_change(raw: Mapping[str, Any], today: date) -> Change:
+    """Validates a reported change against the calendar's today; raises ChangeValidationError."""
+    kind_value = raw.get("kind")
+    if kind_value not in CHANGE_KINDS:
+        raise ChangeValidationError("kind", f"unknown change kind {kind_value!r}; known: {', '.join(CHANGE_KINDS)}")
+    kind = ChangeKind(kind_value)
+    reported = _iso_date(raw.get("reported_date"), "reported_date")
+    effective = _iso_date(raw.get("effective_date"), "effective_date")
+    if reported > today:
+        raise ChangeValidationError("reported_date", f"{reported} is in the future (today is {today})")
+    if effective > today + FUTURE_WINDOW:
+        latest = today + FUTURE_WINDOW
+        raise ChangeValidationError(
+            "effective_date", f"{effective} is more than 3 months ahead (latest allowed {latest})"
+        )
+    earliest = packaged_rule_sets()[0].effective_from
+    if effective < earliest:
+        raise ChangeValidationError("effective_date", f"{effective} is before the 2012 scheme rules ({earliest})")
+    disputed = raw.get("evidence_disputed", False)
+    if type(disputed) is not bool:
+        raise ChangeValidationError("evidence_disputed", "must be true or false")
+    return Change(
+        kind=kind,
+        reported_date=reported,
+        effective_date=effective,
+        reported_by=_one_of(raw.get("reported_by", "paying_parent"), REPORTERS, "reported_by"),
+        details=check_details(kind, raw.get("details")),
+        evidence_disputed=disputed,
+    )
+
+
+def check_against_case(change: Change, inputs: Mapping[str, Any], context: CaseContext) -> None:
+    """Checks that need the case: it is open and the change names children it has."""
+    if context.closed:
+        raise ChangeValidationError("case_id", "the case is closed; a change cannot be reported on it")
+    child_ids = {c["id"] for rp in inputs.get("receiving_parents", []) for c in rp.get("children", [])}
+    child = change.details.get("child_id")
+    if change.kind == ChangeKind.CHILD_ADDED:
+        if child in child_ids:
+            raise ChangeValidationError("details.child_id", f"child {child!r} is already on the case")
+    elif child is not None and child not in child_ids:
+        raise ChangeValidationError("details.child_id", f"child {child!r} is not on the case")
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+def _current_gross_weekly_income(inputs: Mapping[str, Any], on: date) -> int:
+    stated = inputs["paying_parent"].get("gross_weekly_income_pence")
+    if stated is not None:
+        return stated
+    return calculate(parse_request(inputs), effective_date=on).gross_weekly_income_pence
+
+
+def income_change_counts(old_pence: int, new_pence: int, in_annual_review: bool = False) -> bool:
+    """Reg 23: outside an annual review only a change of at least 25% of the income used counts."""
+    if new_pence == old_pence:
+        return False
+    if in_annual_review or old_pence == 0:
+        return True
+    return abs(new_pence - old_pence) >= INCOME_TOLERANCE * old_pence
+
+
+def shared_care_band(nights: int, rules: RuleSet) -> int:
+    """Index of the band the nights fall in: -1 below the first band (0-51), then 0, 1, 2, 3."""
+    return sum(1 for band in rules.shared_care_bands if nights >= band.from_nights) - 1
+
+
+def _band_label(nights: int, rules: RuleSet) -> str:
+    starts = [band.from_nights for band in rules.shared_care_bands]
+    index = shared_care_band(nights, rules)
+    low = 0 if index < 0 else starts[index]
+    high = starts[index + 1] - 1 if index + 1 < len(starts) else None
+    return f"{low}+" if high is None else f"{low}–{high}"
+
+
+def _default_effective(change: Change) -> date:
+    # reg 18(6): from the date it was reported; reg 18(2): or the later date it is expected.
+    return max(change.reported_date, change.effective_date)
+
+
+def _children_of(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [child for rp in inputs["receiving_parents"] for child in rp["children"]]
+
+
+def _decision(counts: bool, inputs: dict, effective: date, reason: str, outcome: str | None = None) -> ChangeDecision:
+    return ChangeDecision(counts, inputs, effective, reason, outcome or ("recalculated" if counts else "no_change"))
+
+
+def _decide_income(change: Change, inputs: dict, context: CaseContext, new_pence: int) -> ChangeDecision:
+    in_review = context.annual_review_date is not None
+    old = _current_gross_weekly_income(inputs, _default_effective(change))
+    counts = income_change_counts(old, new_pence, in_review)
+    increase = new_pence > old
+    if change.details.get("duty_to_report") and increase:
+        effective = change.effective_date  # reg 18(4): from when it happened; late reporting -> arrears
+    else:
+        effective = _default_effective(change)
+    if in_review:
+        effective = max(effective, context.annual_review_date)
+    moved = f"from {format_pence(old)} to {format_pence(new_pence)} a week"
+    if not counts:
+        if new_pence == old:
+            return _decision(False, inputs, effective, f"The paying parent's income is unchanged ({format_pence(old)} a week).")
+        percent = _percent(abs(new_pence - old), old)
+        return _decision(False, inputs, effective,
+                         f"The paying parent's income changed by {percent} ({moved}), less than 25% of the income "
+                         "used in the calculation, so the calculation stays the same until the annual review.")
+    updated = copy.deepcopy(inputs)
+    updated["paying_parent"].pop("income", None)
+    updated["paying_parent"]["gross_weekly_income_pence"] = new_pence
+    if in_review:
+        why = f"The paying parent's income changed {moved}; this is taken into the annual review."
+    elif old == 0:
+        why = f"The paying parent's income changed {moved}."
+    else:
+        why = f"The paying parent's income changed by {_percent(abs(new_pence - old), old)} ({moved}), 25% or more."
+    return _decision(True, updated, effective, f"{why} The calculation is redone from {effective.isoformat()}.")
+
+
+def _percent(part: int, whole: int) -> str:
+    # Whole percent, rounded down, so 24.9% never reads as "25%".
+    return f"{(part * 100) // whole}%"
+
+
+def _decide_shared_care(change: Change, inputs: dict) -> ChangeDecision:
+    effective = _default_effective(change)
+    rules = rules_for(effective)
+    child_id, nights = change.details["child_id"], change.details["nights"]
+    child = next(c for c in _children_of(inputs) if c["id"] == child_id)
+    before = child.get("shared_care_nights", 0) or 0
+    if shared_care_band(before, rules) == shared_care_band(nights, rules):
+        return _decision(False, inputs, effective,
+                         f"Shared care for child {child_id} changed from {before} to {nights} nights a year, still in the "
+                         f"{_band_label(nights, rules)} nights band, so the calculation stays the same.")
+    updated = copy.deepcopy(inputs)
+    next(c for c in _children_of(updated) if c["id"] == child_id)["shared_care_nights"] = nights
+    return _decision(True, updated, effective,
+                     f"Shared care for child {child_id} changed from {before} to {nights} nights a year, moving from the "
+                     f"{_band_label(before, rules)} to the {_band_label(nights, rules)} nights band. The calculation is "
+                     f"redone from {effective.isoformat()}.")
+
+
+def _decide_child_removed(change: Change, inputs: dict, why: str) -> ChangeDecision:
+    child_id = change.details["child_id"]
+    effective = change.effective_date  # reg 18(3)(a): from the date of the change
+    updated = copy.deepcopy(inputs)
+    for rp in updated["receiving_parents"]:
+        rp["children"] = [c for c in rp["children"] if c["id"] != child_id]
+    updated["receiving_parents"] = [rp for rp in updated["receiving_parents"] if rp["children"]]
+    if not updated["receiving_parents"]:
+        return _decision(True, inputs, effective,
+                         f"Child {child_id} {why} on {effective.isoformat()}. No qualifying child is left, so the "
+                         "calculation ends from that date; any arrears stay payable.", "case_closure")
+    return _decision(True, updated, effective,
+                     f"Child {child_id} {why} on {effective.isoformat()} and is no longer a qualifying child. The "
+                     f"calculation is redone from that date.")
+
+
+def _decide_child_added(change: Change, inputs: dict) -> ChangeDecision:
+    rp_id, child_id = change.details["receiving_parent_id"], change.details["child_id"]
+    effective = _default_effective(change)  # reg 18(5): as a new application's effective date
+    updated = copy.deepcopy(inputs)
+    child = {"id": child_id, "shared_care_nights": change.details.get("shared_care_nights", 0)}
+    parent = next((rp for rp in updated["receiving_parents"] if rp["id"] == rp_id), None)
+    if parent is None:
+        updated["receiving_parents"].append({"id": rp_id, "children": [child]})
+    else:
+        parent["children"].append(child)
+    return _decision(True, updated, effective,
+                     f"Child {child_id} is now a qualifying child. The calculation is redone from {effective.isoformat()}.")
+
+
+def _decide_roc(change: Change, inputs: dict) -> ChangeDecision:
+    effective = change.effective_date  # reg 18(3)(a): from the date of the change
+    before = inputs["paying_parent"].get("relevant_other_children", 0) or 0
+    after = change.details["count"]
+    if min(before, ROC_COUNTED_UP_TO) == min(after, ROC_COUNTED_UP_TO):
+        return _decision(False, inputs, effective,
+                         f"Relevant other children changed from {before} to {after}; the calculation counts them only up "
+                         f"to {ROC_COUNTED_UP_TO}, so it stays the same.")
+    updated = copy.deepcopy(inputs)
+    updated["paying_parent"]["relevant_other_children"] = after
+    return _decision(True, updated, effective,
+                     f"Relevant other children changed from {before} to {after}. The calculation is redone from "
+                     f"{effective.isoformat()}.")
+
+
+def _decide_benefit(change: Change, inputs: dict, receiving: bool) -> ChangeDecision:
+    effective = change.effective_date  # reg 18(3)(d): from the date of the change
+    word = "started" if receiving else "stopped"
+    if bool(inputs["paying_parent"].get("flat_rate_benefit")) == receiving:
+        return _decision(False, inputs, effective,
+                         f"The paying parent's flat-rate benefit was reported as {word}, which the calculation already uses.")
+    updated = copy.deepcopy(inputs)
+    updated["paying_parent"]["flat_rate_benefit"] = receiving
+    return _decision(True, updated, effective,
+                     f"The paying parent's flat-rate benefit {word} on {effective.isoformat()}. The calculation is redone "
+                     "from that date.")
+
+
+def _decide_service_type(change: Change, inputs: dict) -> ChangeDecision:
+    effective = _default_effective(change)
+    wanted = change.details["service_type"]
+    label = SERVICE_TYPE_LABELS[wanted]
+    if inputs.get("service_type", "direct_pay") == wanted:
+        return _decision(False, inputs, effective, f"The case already uses {label}.")
+    updated = copy.deepcopy(inputs)
+    updated["service_type"] = wanted
+    return _decision(True, updated, effective,
+                     f"The service type changes to {label} from {effective.isoformat()}"
+                     + (", with collection fees." if wanted == "collect_and_pay" else ", without collection fees."))
+
+
+def _rules_cannot_decide(change: Change, inputs: Mapping[str, Any], context: CaseContext) -> str | None:
+    """Why the rules alone cannot decide this change, or None."""
+    if context.initial_effective_date and change.effective_date < context.initial_effective_date:
+        return "the change is dated before the case's initial effective date"
+    if change.kind == ChangeKind.PAYING_PARENT_INCOME and change.reported_by == "receiving_parent":
+        return "the paying parent's income was reported by the receiving parent and needs evidence"
+    if change.kind == ChangeKind.CHILD_ADDED:
+        known = {rp["id"] for rp in inputs["receiving_parents"]}
+        if change.details["receiving_parent_id"] not in known:
+            return "the child belongs to a receiving parent who is not on the case"
+    return None
+
+
+def review_reason(change: Change, inputs: Mapping[str, Any], context: CaseContext) -> str | None:
+    if change.evidence_disputed:
+        return "evidence_disputed"
+    if context.safeguarded and change.kind in SAFEGUARDING_SENSITIVE:
+        return "safeguarding"
+    if _rules_cannot_decide(change, inputs, context):
+        return "rules_cannot_decide"
+    return None
+
+
+def apply_rules(change: Change, inputs: Mapping[str, Any], context: CaseContext) -> ChangeDecision:
+    """What the change does to the calculation, ignoring whether a caseworker must look first."""
+    current = copy.deepcopy(dict(inputs))
+    kind = change.kind
+    if kind == ChangeKind.PAYING_PARENT_INCOME:
+        return _decide_income(change, current, context, change.details["weekly_income_pence"])
+    if kind == ChangeKind.EMPLOYMENT:
+        if "weekly_income_pence" in change.details:
+            return _decide_income(change, current, context, change.details["weekly_income_pence"])
+        return _decision(False, current, _default_effective(change),
+                         f"Employment {change.details['status']} recorded; no new income was given, so the calculation "
+                         "stays the same.", "recorded")
+    if kind == ChangeKind.SHARED_CARE_NIGHTS:
+        return _decide_shared_care(change, current)
+    if kind == ChangeKind.CHILD_ADDED:
+        return _decide_child_added(change, current)
+    if kind == ChangeKind.CHILD_LEFT:
+        return _decide_child_removed(change, current, "left the case")
+    if kind == ChangeKind.CHILD_LEFT_EDUCATION:
+        return _decide_child_removed(change, current, "left full-time education")
+    if kind == ChangeKind.RELEVANT_OTHER_CHILDREN:
+        return _decide_roc(change, current)
+    if kind in (ChangeKind.FLAT_RATE_BENEFIT_STARTED, ChangeKind.FLAT_RATE_BENEFIT_STOPPED):
+        return _decide_benefit(change, current, kind == ChangeKind.FLAT_RATE_BENEFIT_STARTED)
+    if kind == ChangeKind.SERVICE_TYPE:
+        return _decide_service_type(change, current)
+    if kind == ChangeKind.ADDRESS:
+        return _decision(False, current, _default_effective(change),
+                         "The new address is recorded; it does not change the calculation.", "recorded")
+    if kind == ChangeKind.CLOSE_REQUEST:
+        effective = _default_effective(change)
+        return _decision(True, current, effective,
+                         f"The receiving parent asked the service to stop; the calculation ends on {effective.isoformat()}. "
+                         "Any arrears stay payable.", "case_closure")
+    raise AssertionError(f"no rule for {kind}")  # parse_change admits only known kinds
+
+
+def decide(change: Change, inputs: Mapping[str, Any], context: CaseContext, reviewed: bool = False) -> ChangeDecision:
+    """The decision on one change. ``reviewed``: a caseworker has accepted it, so no review is asked."""
+    decision = apply_rules(change, inputs, context)
+    reason = None if reviewed else review_reason(change, inputs, context)
+    if reason is None:
+        return decision
+    return ChangeDecision(decision.counts, decision.new_inputs, decision.effective_date, decision.reason,
+                          decision.outcome, review_reason=reason)
+
+
+# --- several changes, annual review, money ----------------------------------------------------
+
+def in_effective_order(changes: Iterable[tuple[int, Change]]) -> list[tuple[int, Change]]:
+    """Several changes to one case apply in effective-date order; same date -> order received."""
+    return sorted(changes, key=lambda numbered: (numbered[1].effective_date, numbered[0]))
+
+
+def apply_in_order(inputs: Mapping[str, Any], changes: Iterable[tuple[int, Change]],
+                   context: CaseContext) -> tuple[dict[str, Any], list[tuple[int, ChangeDecision]]]:
+    """Applies changes one after another in effective-date order; returns the final inputs."""
+    current = copy.deepcopy(dict(inputs))
+    decisions = []
+    for number, change in in_effective_order(changes):
+        decision = apply_rules(change, current, context)
+        decisions.append((number, decision))
+        if decision.counts and not decision.closes_case:
+            current = decision.new_inputs
+    return current, decisions
+
+
+def fold_into_review(review_inputs: Mapping[str, Any], changes: Iterable[tuple[int, Change]],
+                     review_date: date) -> tuple[dict[str, Any], list[tuple[int, ChangeDecision]]]:
+    """Changes reported during an annual review are taken into it: no 25% tolerance, and none
+    takes effect before the review date (the review supersedes from that date)."""
+    return apply_in_order(review_inputs, changes, CaseContext(annual_review_date=review_date))
+
+
+def liability_adjustment_pence(old_weekly_pence: int, new_weekly_pence: int, effective_date: date,
+                               applied_from: date) -> int:
+    """Money owed (+, arrears) or overpaid (−) because the new liability starts before the
+    schedule changes: the weekly difference for each day between the two dates."""
+    days = (applied_from - effective_date).days
+    if days <= 0:
+        return 0
+    return round_half_up(Fraction((new_weekly_pence - old_weekly_pence) * days, 7))
+
+
+def liability_json(inputs: Mapping[str, Any], effective_date: date) -> dict[str, Any]:
+    """The calculation result of SPEC.md section 3 on the effective date's rules."""
+    return calculate(parse_request(inputs), effective_date=effective_date).to_json()
+
+
+def sla_due(received: date) -> date:
+    return received + timedelta(days=SLA_DAYS)
+
+
+__all__ = [
+    "CHANGE_KINDS", "CalculationValidationError", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
+    "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "apply_in_order", "apply_rules",
+    "check_against_case", "decide", "fold_into_review", "in_effective_order", "income_change_counts",
+    "liability_adjustment_pence", "liability_json", "parse_change", "review_reason", "shared_care_band",
+]

@@ -1,0 +1,31 @@
+"""A worker for ChangeWorkflow and its activities on the time-skipping server, with PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.changes import CHANGE_ACTIVITIES
+from activities.context import set_db_pool
+from workflows.change import ChangeWorkflow
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def change_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    async with AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False) as pool:
+        set_db_pool(pool)
+        yield pool
+        set_db_pool(None)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def change_queue(time_skipping_env: WorkflowEnvironment, change_pool: AsyncConnectionPool) -> AsyncIterator[str]:
+    queue = f"changes-test-{uuid.uuid4().hex[:6]}"
+    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ChangeWorkflow],
+                      activities=CHANGE_ACTIVITIES):
+        yield queue

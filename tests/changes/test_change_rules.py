@@ -1,0 +1,250 @@
+"""The pure rules of changes of circumstances (domain.changes) and the SLA view (domain.sla)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from domain.calculation import calculate, parse_request
+from domain.changes import (
+    CHANGE_KINDS,
+    CaseContext,
+    ChangeValidationError,
+    apply_in_order,
+    decide,
+    fold_into_review,
+    income_change_counts,
+    liability_adjustment_pence,
+    parse_change,
+)
+from domain.sla import SlaItem, age_band, sla_report
+
+TODAY = date(2025, 6, 2)
+
+
+def base_inputs(nights: int = 0, income: int = 40_000, roc: int = 0, service: str = "collect_and_pay") -> dict:
+    return {
+        "paying_parent": {"gross_weekly_income_pence": income, "relevant_other_children": roc},
+        "receiving_parents": [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": nights},
+                                                          {"id": "c-2", "shared_care_nights": 0}]}],
+        "service_type": service,
+    }
+
+
+def change(kind: str, details: dict | None = None, reported: str = "2025-06-01", effective: str = "2025-05-01",
+           **extra) -> dict:
+    return {"kind": kind, "reported_date": reported, "effective_date": effective, "details": details or {}, **extra}
+
+
+def decided(raw: dict, inputs: dict | None = None, context: CaseContext | None = None):
+    return decide(parse_change(raw, TODAY), inputs or base_inputs(), context or CaseContext())
+
+
+def weekly(inputs: dict, on: date) -> int:
+    return calculate(parse_request(inputs), effective_date=on).weekly_liability_pence
+
+
+# --- income: the 25% tolerance and the effective date ------------------------------------------
+
+def test_income_change_of_24_percent_does_not_count() -> None:
+    decision = decided(change("paying_parent_income", {"weekly_income_pence": 49_600}))
+    assert (decision.counts, decision.outcome) == (False, "no_change")
+    assert "24%" in decision.reason and "annual review" in decision.reason
+    assert decision.new_inputs == base_inputs()
+
+
+def test_income_change_of_25_percent_counts_from_the_reported_date() -> None:
+    decision = decided(change("paying_parent_income", {"weekly_income_pence": 50_000}))
+    assert decision.counts and decision.outcome == "recalculated"
+    assert decision.effective_date == date(2025, 6, 1)  # reported; reg 18(6)
+    assert decision.new_inputs["paying_parent"]["gross_weekly_income_pence"] == 50_000
+    assert weekly(decision.new_inputs, decision.effective_date) > weekly(base_inputs(), decision.effective_date)
+
+
+def test_income_decrease_of_25_percent_counts_too() -> None:
+    assert decided(change("paying_parent_income", {"weekly_income_pence": 30_000})).counts
+    assert not decided(change("paying_parent_income", {"weekly_income_pence": 30_001})).counts
+
+
+def test_tolerance_edges_exactly() -> None:
+    assert income_change_counts(40_000, 50_000) and not income_change_counts(40_000, 49_999)
+    assert income_change_counts(0, 1) and not income_change_counts(40_000, 40_000)
+    assert income_change_counts(40_000, 40_001, in_annual_review=True)
+
+
+def test_reportable_increase_counts_from_the_date_it_happened_and_creates_arrears() -> None:
+    decision = decided(change("paying_parent_income", {"weekly_income_pence": 60_000, "duty_to_report": True}))
+    assert decision.effective_date == date(2025, 5, 1)
+    old, new = weekly(base_inputs(), decision.effective_date), weekly(decision.new_inputs, decision.effective_date)
+    arrears = liability_adjustment_pence(old, new, decision.effective_date, date(2025, 6, 5))
+    assert arrears == round((new - old) * 35 / 7) and arrears > 0
+
+
+def test_a_change_expected_in_future_counts_from_that_date() -> None:
+    decision = decided(change("paying_parent_income", {"weekly_income_pence": 80_000}, effective="2025-07-01"))
+    assert decision.effective_date == date(2025, 7, 1)
+
+
+# --- shared care: only a band edge counts ---------------------------------------------------
+
+def test_shared_care_51_to_52_nights_crosses_a_band_edge() -> None:
+    decision = decided(change("shared_care_nights", {"child_id": "c-1", "nights": 52}), base_inputs(nights=51))
+    assert decision.counts and "0–51" in decision.reason and "52–103" in decision.reason
+    assert weekly(decision.new_inputs, decision.effective_date) < weekly(base_inputs(nights=51), decision.effective_date)
+
+
+def test_shared_care_within_a_band_does_not_count() -> None:
+    decision = decided(change("shared_care_nights", {"child_id": "c-1", "nights": 103}), base_inputs(nights=52))
+    assert not decision.counts and "still in the 52–103" in decision.reason
+    assert not decided(change("shared_care_nights", {"child_id": "c-1", "nights": 51}), base_inputs(nights=0)).counts
+
+
+# --- each other kind --------------------------------------------------------------------------
+
+def test_benefit_start_and_stop_count_from_the_date_of_the_change() -> None:
+    started = decided(change("flat_rate_benefit_started"))
+    assert started.counts and started.effective_date == date(2025, 5, 1)
+    assert weekly(started.new_inputs, started.effective_date) == 700
+    stopped = decided(change("flat_rate_benefit_stopped"), started.new_inputs)
+    assert stopped.counts and stopped.effective_date == date(2025, 5, 1)
+    assert not decided(change("flat_rate_benefit_stopped")).counts
+
+
+def test_child_leaving_education_counts_from_the_date_of_the_change() -> None:
+    decision = decided(change("child_left_education", {"child_id": "c-2"}))
+    assert decision.counts and decision.effective_date == date(2025, 5, 1)
+    assert [c["id"] for c in decision.new_inputs["receiving_parents"][0]["children"]] == ["c-1"]
+    assert weekly(decision.new_inputs, decision.effective_date) < weekly(base_inputs(), decision.effective_date)
+
+
+def test_last_child_leaving_ends_the_case() -> None:
+    inputs = base_inputs()
+    inputs["receiving_parents"][0]["children"].pop()
+    decision = decided(change("child_left", {"child_id": "c-1"}), inputs)
+    assert decision.closes_case and decision.effective_date == date(2025, 5, 1)
+
+
+def test_child_added_counts() -> None:
+    decision = decided(change("child_added", {"receiving_parent_id": "rp-1", "child_id": "c-3"}))
+    assert decision.counts and decision.effective_date == date(2025, 6, 1)
+    assert weekly(decision.new_inputs, decision.effective_date) > weekly(base_inputs(), decision.effective_date)
+
+
+def test_new_relevant_other_child_counts_from_the_date_of_the_change_up_to_three() -> None:
+    decision = decided(change("relevant_other_children", {"count": 1}))
+    assert decision.counts and decision.effective_date == date(2025, 5, 1)
+    assert weekly(decision.new_inputs, decision.effective_date) < weekly(base_inputs(), decision.effective_date)
+    assert not decided(change("relevant_other_children", {"count": 4}), base_inputs(roc=3)).counts
+
+
+def test_service_type_switch_changes_the_fees_not_the_liability() -> None:
+    decision = decided(change("service_type", {"service_type": "direct_pay"}))
+    assert decision.counts and decision.new_inputs["service_type"] == "direct_pay"
+    result = calculate(parse_request(decision.new_inputs), effective_date=decision.effective_date)
+    assert result.paying_parent_pays_pence == result.weekly_liability_pence
+
+
+def test_address_and_employment_without_income_are_recorded_only() -> None:
+    assert decided(change("address", {"party": "paying_parent"})).outcome == "recorded"
+    assert decided(change("employment", {"party": "paying_parent", "status": "started"})).outcome == "recorded"
+    employed = decided(change("employment", {"party": "paying_parent", "status": "started",
+                                             "weekly_income_pence": 80_000}))
+    assert employed.counts
+
+
+def test_close_request_ends_the_case() -> None:
+    decision = decided(change("close_request", effective="2025-06-30"))
+    assert decision.closes_case and decision.effective_date == date(2025, 6, 30)
+
+
+# --- manual review --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "context", "reason", "team"), [
+    (change("shared_care_nights", {"child_id": "c-1", "nights": 60}, evidence_disputed=True), CaseContext(),
+     "evidence_disputed", "changes-disputes"),
+    (change("address", {"party": "receiving_parent"}), CaseContext(safeguarded=True), "safeguarding",
+     "changes-safeguarding"),
+    (change("paying_parent_income", {"weekly_income_pence": 90_000}, reported_by="receiving_parent"), CaseContext(),
+     "rules_cannot_decide", "changes-review"),
+    (change("child_added", {"receiving_parent_id": "rp-9", "child_id": "c-9"}), CaseContext(),
+     "rules_cannot_decide", "changes-review"),
+])
+def test_review_is_needed(raw, context, reason, team) -> None:
+    decision = decided(raw, context=context)
+    assert decision.needs_review and (decision.review_reason, decision.team) == (reason, team)
+    assert not decide(parse_change(raw, TODAY), base_inputs(), context, reviewed=True).needs_review
+
+
+def test_safeguarded_case_income_change_needs_no_review() -> None:
+    assert not decided(change("paying_parent_income", {"weekly_income_pence": 90_000}),
+                       context=CaseContext(safeguarded=True)).needs_review
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (change("lottery_win"), "kind"),
+    (change("paying_parent_income", {"weekly_income_pence": 1}, reported="2025-06-03"), "reported_date"),
+    (change("paying_parent_income", {"weekly_income_pence": 1}, effective="2025-09-03"), "effective_date"),
+    (change("paying_parent_income", {"weekly_income_pence": 1}, effective="2001-01-01"), "effective_date"),
+    (change("paying_parent_income", {"weekly_income_pence": 1.5}), "details.weekly_income_pence"),
+    (change("paying_parent_income", {}), "details.weekly_income_pence"),
+    (change("shared_care_nights", {"child_id": "c-1", "nights": 400}), "details.nights"),
+    (change("address", {"party": "paying_parent", "street": "x"}), "details.street"),
+    (change("service_type", {"service_type": "cash"}), "details.service_type"),
+    (change("address", {"party": "paying_parent"}, reported_by="neighbour"), "reported_by"),
+])
+def test_bad_changes_name_the_field(raw, field) -> None:
+    with pytest.raises(ChangeValidationError) as error:
+        parse_change(raw, TODAY)
+    assert error.value.field == field
+
+
+def test_effective_date_up_to_three_months_ahead_is_allowed() -> None:
+    assert parse_change(change("close_request", effective="2025-09-02"), TODAY).effective_date == date(2025, 9, 2)
+    assert set(CHANGE_KINDS) >= {"paying_parent_income", "shared_care_nights", "child_added", "child_left",
+                                 "child_left_education", "relevant_other_children", "flat_rate_benefit_started",
+                                 "flat_rate_benefit_stopped", "address", "employment", "service_type", "close_request"}
+
+
+# --- several changes, annual review ----------------------------------------------------------
+
+def test_changes_apply_in_effective_date_order_whatever_order_they_arrive() -> None:
+    later = parse_change(change("shared_care_nights", {"child_id": "c-1", "nights": 110}, effective="2025-05-20"), TODAY)
+    earlier = parse_change(change("flat_rate_benefit_started", effective="2025-05-10"), TODAY)
+    final, decisions = apply_in_order(base_inputs(), [(1, later), (2, earlier)], CaseContext())
+    assert [n for n, _ in decisions] == [2, 1]
+    assert final["paying_parent"]["flat_rate_benefit"] is True
+    assert final["receiving_parents"][0]["children"][0]["shared_care_nights"] == 110
+    reverse, _ = apply_in_order(base_inputs(), [(2, earlier), (1, later)], CaseContext())
+    assert reverse == final
+
+
+def test_a_change_during_annual_review_is_folded_in_without_tolerance() -> None:
+    small = parse_change(change("paying_parent_income", {"weekly_income_pence": 42_000}), TODAY)
+    assert not decide(small, base_inputs(), CaseContext()).counts
+    final, decisions = fold_into_review(base_inputs(), [(1, small)], review_date=date(2025, 6, 10))
+    assert final["paying_parent"]["gross_weekly_income_pence"] == 42_000
+    assert decisions[0][1].effective_date == date(2025, 6, 10)
+
+
+# --- SLA view ----------------------------------------------------------------------------------
+
+def test_age_bands_and_on_time_share() -> None:
+    now = datetime(2025, 6, 30, tzinfo=timezone.utc)
+    day = 86_400.0
+
+    def item(n: int, age: float, cleared_age: float | None = None) -> SlaItem:
+        received = now - timedelta(days=age)
+        cleared = None if cleared_age is None else received + timedelta(days=cleared_age)
+        return SlaItem("k1", n, "address", received, day, cleared_at=cleared)
+
+    items = [item(1, 0), item(2, 7.9), item(3, 8), item(4, 21.5), item(5, 28), item(6, 30),
+             item(7, 10, cleared_age=3), item(8, 29, cleared_age=28.5), item(9, 100, cleared_age=2)]
+    report = sla_report(items, now, oldest=2)
+    assert report.open_by_band == {"0-7": 2, "8-14": 1, "15-21": 1, "22-28": 1, "28+": 1}
+    assert (report.cleared_last_4_weeks, report.cleared_on_time_last_4_weeks) == (2, 1)
+    assert report.breaches_open == 1 and report.breaches_last_4_weeks == 1
+    assert [o.change_no for o in report.oldest] == [6, 5] and report.oldest[0].breached
+    assert age_band(28) == "22-28" and age_band(29) == "28+"
