@@ -137,7 +137,7 @@ def audit_entry_for_read(case_id: str, subject_party_id: str, viewer: Viewer, re
     """The audit entry for `viewer` (or a system component) reading `record`'s protected fields
     unredacted; None when nothing protected is read. A staff read must give a reason."""
     read = protected_fields_present(record)
-    if not read or not may_see_protected(subject_party_id, viewer) and not system_actor:
+    if not read or (not may_see_protected(subject_party_id, viewer) and not system_actor):
         return None
     if viewer.is_staff and not (reason or viewer.reason):
         raise ValueError("a caseworker reading protected details must give a reason")
@@ -148,7 +148,8 @@ def audit_entry_for_read(case_id: str, subject_party_id: str, viewer: Viewer, re
 
 def collect_and_pay_allowed(profile: SafeguardingProfile, requested_by_party_id: str,
                             other_party_consents: bool) -> bool:
-    """Collect & Pay needs the other parent's consent, except on safeguarding grounds
-    (Child Support (Enforcement) Act 2023; cms-rules.md 6.1): a protected party may choose it
-    alone. (Either parent asking is enough in general; consent matters for who pays the fees.)"""
+    """Whether a parent's request for Collect & Pay can go ahead without the other parent
+    agreeing: yes on safeguarding grounds, when the requester is a party the profile protects
+    (Child Support (Enforcement) Act 2023; cms-rules.md 6.1); otherwise only with consent. The
+    other grounds of SPEC.md 4.5 (payer not shown they will pay) are the case workflow's to add."""
     return other_party_consents or profile.protects(requested_by_party_id)
