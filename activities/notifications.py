@@ -154,3 +154,48 @@ async def set_safeguarding_profile(request: SafeguardingRequest) -> None:
         reason=request.reason, safe_channel=_channel(request.safe_channel), no_phone=request.no_phone,
         set_by=request.set_by,
     ))
+
+
+# --- the case workflow's letters (activities/case_notifications.py) through this service ----------
+
+# The case workflow's notice templates -> ours. Its facts are strings; money facts end in _pence.
+_CASE_TEMPLATES = {
+    "notice_of_application": "notice_to_paying_parent",
+    "calculation": "calculation_decision",
+    "default_decision": "calculation_decision",
+    "annual_review": "annual_review",
+    "closure": "case_closed",
+}
+
+
+def case_notice_variables(case_id: str, facts: dict[str, str], explanation: list[str]) -> dict[str, Any]:
+    """Our template variables from a case notice's facts."""
+    variables: dict[str, Any] = {"case_reference": case_id}
+    for key, value in facts.items():
+        variables[key] = int(value) if key.endswith("_pence") and value.lstrip("-").isdigit() else value
+    variables.setdefault("effective_date", facts.get("initial_effective_date", ""))
+    if "weekly_liability_pence" in variables:
+        variables["weekly_amount"] = variables["weekly_liability_pence"]
+    if "reason" in variables:
+        variables["reason"] = str(variables["reason"]).replace("_", " ")
+    if explanation:
+        variables["explanation"] = list(explanation)
+    return {key: value for key, value in variables.items() if value != ""}
+
+
+class NotificationsNoticeSender:
+    """Implements activities.case_notifications.NoticeSender with the notifications service:
+    `set_notice_sender(NotificationsNoticeSender())` at worker start. Needs the parties registered
+    first (`set_party_details`), or every notice fails as InvalidNotification."""
+
+    async def send(self, notice: Any) -> None:
+        template = _CASE_TEMPLATES.get(notice.template)
+        if template is None:
+            raise ApplicationError(f"no notifications template for case notice {notice.template!r}",
+                                   type="InvalidNotification", non_retryable=True)
+        await _call(_service().Send, pb.SendRequest(
+            idempotency_key=notice.idempotency_key, case_id=notice.case_id,
+            recipient_party_id=notice.recipient_party_id, template=template,
+            variables_json=json.dumps(case_notice_variables(notice.case_id, notice.facts, notice.explanation)),
+            requested_by="workflow:case", reason=notice.template,
+        ))

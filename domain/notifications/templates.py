@@ -44,7 +44,7 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
         "notice_to_paying_parent",
         "Someone has applied for child maintenance",
         "Dear {recipient.full_name},\n\nAn application for child maintenance has been made for "
-        "{children_count} child(ren) who we understand you are a parent of. We will work out what "
+        "children who we understand you are a parent of. We will work out what "
         "you should pay using your income from HM Revenue and Customs. The calculation will take "
         "effect from {effective_date|date}.\n\nPlease tell us within 14 days if your income has "
         "changed by 25% or more, or if the children stay with you overnight." + _FOOTER,

@@ -34,7 +34,7 @@ PP_DETAILS = {
 # Every template's variables, as a workflow would send them (money in pence, ISO dates).
 VARIABLES = {
     "application_received": {"received_on": "2026-03-02"},
-    "notice_to_paying_parent": {"children_count": 2, "effective_date": "2026-04-01"},
+    "notice_to_paying_parent": {"effective_date": "2026-04-01"},
     "calculation_decision": {"effective_date": "2026-04-01", "weekly_amount": 8412,
                              "explanation": ["Gross weekly income: £594.52", "Basic rate, 2 children: 16%",
                                              "Weekly amount: £84.12"]},

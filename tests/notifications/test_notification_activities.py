@@ -43,3 +43,36 @@ async def test_send_notification_is_idempotent_per_workflow_and_business_key(not
     with pytest.raises(ApplicationError, match="needs variable 'amount'") as error:
         await env.run(send_notification, broken)
     assert error.value.non_retryable and error.value.type == "InvalidNotification"
+
+
+@pytest.mark.parametrize("template,facts,explanation", [
+    ("notice_of_application", {"initial_effective_date": "2026-04-01"}, []),
+    ("calculation", {"effective_date": "2026-04-01", "rate": "basic", "weekly_liability_pence": "8412",
+                     "paying_parent_pays_pence": "8412", "receiving_parent_receives_pence": "8412"},
+     ["Gross weekly income £594.52", "Basic rate 16%"]),
+    ("default_decision", {"effective_date": "2026-04-01", "rate": "default", "weekly_liability_pence": "5100"},
+     ["Default decision: 2 children"]),
+    ("closure", {"closed_on": "2030-01-01", "reason": "last_child_stopped_qualifying"}, []),
+])
+async def test_the_case_workflows_notices_render_through_the_service(
+        notifications_stub, notifications_address, template, facts, explanation) -> None:
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class CaseNotice:  # the shape of activities.case_notifications.CaseNotice
+        idempotency_key: str
+        case_id: str
+        recipient_party_id: str
+        template: str
+        facts: dict = field(default_factory=dict)
+        explanation: list = field(default_factory=list)
+
+    notification_activities.use_notifications_address(notifications_address)
+    case_id = f"C-{uuid.uuid4().hex[:8]}"
+    await ActivityEnvironment().run(set_party_details, PartyDetailsRequest(case_id, "pp-1", "paying_parent", PP_DETAILS))
+    sender = notification_activities.NotificationsNoticeSender()
+    notice = CaseNotice(f"case-{case_id}/{template}/pp-1", case_id, "pp-1", template, facts, explanation)
+    await sender.send(notice)
+    await sender.send(notice)
+    listed = await notifications_stub.ListForCase(pb.ListForCaseRequest(case_id=case_id))
+    assert len(listed.notifications) == 1
