@@ -211,3 +211,19 @@ def parse_hhmm(text: str, field_name: str) -> time | None:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+async def record_receipt(conn: AsyncConnection, notification_id: str, delivered: bool, reason: str = "") -> bool:
+    """A provider's delivery receipt for a message it accepted ('sent'): 'delivered', or 'failed'
+    with the reason (e.g. a letter returned). Repeated or late receipts change nothing; returns
+    whether this receipt changed the status."""
+    try:
+        key = uuid.UUID(notification_id)
+    except ValueError:
+        return False
+    result = await conn.execute(
+        "UPDATE notifications.outbox SET status = %s, failure_reason = %s, updated_at = now() "
+        "WHERE notification_id = %s AND status = 'sent'",
+        ("delivered" if delivered else "failed", "" if delivered else reason, key),
+    )
+    return result.rowcount == 1

@@ -190,3 +190,24 @@ async def test_killing_the_dispatcher_mid_send_neither_loses_nor_duplicates(
     assert Counter({k: v for k, v in deliveries.items() if k[1] == "new"}) == Counter({(i, "new"): 1 for i in ids})
     assert {i for (i, outcome) in deliveries if outcome == "duplicate"} == accepted_before_crash
     assert survivor.returncode == 0
+
+
+class _AcceptingProvider:
+    """Like a notify API: accepts now ('sent'), reports delivery later by a receipt."""
+
+    async def deliver(self, message):
+        from services.notifications.providers import DeliveryResult
+        return DeliveryResult(status="sent")
+
+
+async def test_receipts_move_sent_to_delivered_or_failed_once(pool) -> None:
+    first, second = await _queue(pool, 2)
+    await _drain(Dispatcher(pool, _AcceptingProvider()), pool)
+    assert {r["status"] for r in (await _statuses(pool)).values()} == {"sent"}
+    async with pool.connection() as conn:
+        assert await repo.record_receipt(conn, first, delivered=True)
+        assert not await repo.record_receipt(conn, first, delivered=False, reason="late duplicate")
+        assert await repo.record_receipt(conn, second, delivered=False, reason="letter returned: addressee unknown")
+    statuses = await _statuses(pool)
+    assert (statuses[first]["status"], statuses[second]["status"]) == ("delivered", "failed")
+    assert statuses[second]["failure_reason"] == "letter returned: addressee unknown"
