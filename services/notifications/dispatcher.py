@@ -131,8 +131,12 @@ class Dispatcher:
             return _Outcome(notification_id, result.status, attempts)
         except ProviderRejected as error:
             return _Outcome(notification_id, "failed", attempts, f"rejected: {error}")
-        except (ProviderUnavailable, OSError, TimeoutError) as error:
-            reason = f"{type(error).__name__}: {error}"[:500]
+        except Exception as error:  # ProviderUnavailable, I/O, or a provider bug: retry, then give up
+            if not isinstance(error, (ProviderUnavailable, OSError, TimeoutError)):
+                log.warning("provider_error", notification_id=notification_id, error=type(error).__name__)
+            # Provider messages are ours; anything else may quote a destination, so keep its type only.
+            reason = (f"{type(error).__name__}: {error}" if isinstance(error, ProviderUnavailable)
+                      else type(error).__name__)[:500]
             if attempts >= self.config.max_attempts:
                 return _Outcome(notification_id, "failed", attempts, f"gave up after {attempts} attempts; {reason}")
             return _Outcome(notification_id, "queued", attempts, reason, self.backoff_seconds(attempts))
