@@ -149,3 +149,24 @@ async def test_safeguarding_profile_round_trips_and_forces_the_safe_channel(noti
     request.channel = pb.CHANNEL_SMS
     sent = await notifications_stub.Send(request)
     assert sent.channel == pb.CHANNEL_LETTER
+
+
+@pytest.mark.parametrize("safeguarded", [False, True], ids=["ordinary", "safeguarded"])
+async def test_every_template_renders_for_both_parents_on_an_ordinary_and_a_safeguarded_case(
+        notifications_stub, safeguarded: bool) -> None:
+    from domain.notifications import TEMPLATES
+    from tests.notifications.support import protected_of
+
+    case_id = _case()
+    await set_up_case(notifications_stub, case_id, safeguarded=safeguarded)
+    details = {"rp": RP_DETAILS, "pp": PP_DETAILS}
+    for template in TEMPLATES:
+        for recipient, other in (("rp", "pp"), ("pp", "rp")):
+            request = _send(case_id, template, recipient=recipient)
+            request.channel, request.requested_by, request.reason = pb.CHANNEL_SMS, "cw-1", "test"
+            preview = await notifications_stub.Preview(request)
+            protected_rp = safeguarded and recipient == "rp"
+            assert preview.channel == (pb.CHANNEL_LETTER if protected_rp else pb.CHANNEL_SMS)
+            text = "\n".join([preview.subject, preview.body, *preview.address_lines])
+            assert {v for v in protected_of(details[other]) if v in text} == set()
+            assert case_id in text
