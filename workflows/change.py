@@ -76,6 +76,9 @@ class ChangeInput:
     today: str = ""                  # case-calendar date on receipt; defaults to the reported date
     initial_effective_date: str = ""
     annual_review_date: str = ""     # set while an annual review is in progress
+    # The case workflow to tell when the change clears (signal `change_cleared`); empty: nobody.
+    # A signal by workflow ID reaches the case's latest run even after it continued-as-new.
+    parent_workflow_id: str = ""
 
 
 @dataclass
@@ -122,6 +125,9 @@ class ChangeOutcome:
     breached: bool
     cleared_day: str
     reviewed_by: str = ""
+    # The change as applied (details as corrected by a caseworker), for the case to replay in
+    # effective-date order alongside other changes.
+    applied_change: dict[str, Any] = field(default_factory=dict)
 
 
 def change_workflow_id(case_id: str, n: int) -> str:
@@ -161,13 +167,18 @@ class ChangeWorkflow:
             decision = rules.decide(change, data.current_inputs, context, reviewed=True)
         self._status.stage = "applying"
         self._outcome = await self._apply(data, decision, reviewer, note)
+        self._outcome.applied_change = {**data.change.as_raw(), "details": dict(change.details),
+                                        "evidence_disputed": False}
         return await self._done()
 
     async def _done(self) -> ChangeOutcome:
+        assert self._outcome is not None
         self._status.stage = "cleared"
         self._publish(STAGE_CLEARED, needs_caseworker=False, team=self._status.assigned_team)
+        if self._input.parent_workflow_id:
+            await workflow.get_external_workflow_handle(self._input.parent_workflow_id).signal(
+                "change_cleared", self._outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        assert self._outcome is not None
         return self._outcome
 
     def _parse(self, data: ChangeInput) -> rules.Change:
@@ -236,23 +247,31 @@ class ChangeWorkflow:
     @review_decision.validator
     def _validate_review(self, decision: ReviewDecision) -> None:
         if self._status.stage != "awaiting_review" or self._review is not None:
-            raise ValueError("this change is not waiting for a caseworker's review")
+            raise ApplicationError("this change is not waiting for a caseworker's review", type="FailedPrecondition")
+        problem = self._review_problem(decision)
+        if problem:
+            raise ApplicationError(f"{problem[0]}: {problem[1]}", problem[0], type="InvalidArgument")
+
+    def _review_problem(self, decision: ReviewDecision) -> tuple[str, str] | None:
+        """(field, message) of the first thing wrong with a caseworker's answer, or None."""
         if decision.outcome not in REVIEW_OUTCOMES:
-            raise ValueError(f"outcome must be one of {', '.join(REVIEW_OUTCOMES)}; got {decision.outcome!r}")
+            return "outcome", f"must be one of {', '.join(REVIEW_OUTCOMES)}; got {decision.outcome!r}"
         if not decision.reason.strip():
-            raise ValueError("reason is required: say why, in words the parents can read")
+            return "reason", "is required: say why, in words the parents can read"
         if not decision.reviewer.strip():
-            raise ValueError("reviewer is required: the caseworker's id")
-        if decision.corrected_details is not None:
-            if decision.outcome != "apply":
-                raise ValueError("corrected_details only go with outcome 'apply'")
-            try:
-                kind = rules.ChangeKind(self._input.change.kind)
-                details = rules.check_details(kind, decision.corrected_details)
-                corrected = dataclasses.replace(self._parse(self._input), details=details)
-                rules.check_against_case(corrected, self._input.current_inputs, self._context())
-            except rules.ChangeValidationError as error:
-                raise ValueError(f"corrected_details: {error}") from None
+            return "reviewer", "is required: the caseworker's id"
+        if decision.corrected_details is None:
+            return None
+        if decision.outcome != "apply":
+            return "corrected_details", "only go with outcome 'apply'"
+        try:
+            kind = rules.ChangeKind(self._input.change.kind)
+            details = rules.check_details(kind, decision.corrected_details)
+            corrected = dataclasses.replace(self._parse(self._input), details=details)
+            rules.check_against_case(corrected, self._input.current_inputs, self._context())
+        except rules.ChangeValidationError as error:
+            return f"corrected_{error.field}", error.message
+        return None
 
     @workflow.query
     def status(self) -> ChangeStatus:
@@ -270,15 +289,17 @@ class ChangeWorkflow:
             liability, weekly, pays = result.to_json(), result.weekly_liability_pence, result.paying_parent_pays_pence
             adjustment = rules.liability_adjustment_pence(before.weekly_liability_pence, weekly,
                                                           decision.effective_date, cleared_day)
+        explanation = liability["explanation"] if liability else []
+        # The schedule change and the notice are independent: send both at once.
+        effects = [self._notify(decision.outcome, decision.reason, explanation)]
         if decision.counts:
-            await workflow.execute_activity(
+            effects.append(workflow.execute_activity(
                 schedule_payment_change,
                 PaymentScheduleChange(f"{workflow.info().workflow_id}/schedule", data.case_id, data.n,
                                       decision.effective_date.isoformat(), weekly, pays, adjustment),
                 start_to_close_timeout=_SERVICE_TIMEOUT,
-            )
-        explanation = liability["explanation"] if liability else []
-        await self._notify(decision.outcome, decision.reason, explanation)
+            ))
+        await asyncio.gather(*effects)
         return await self._clear(ChangeOutcome(
             data.case_id, data.n, data.change.kind, decision.outcome, decision.reason,
             decision.effective_date.isoformat(), decision.new_inputs if decision.counts else data.current_inputs,
