@@ -277,6 +277,7 @@ async def charge_period(conn: AsyncConnection, case_id: str, period_index: int) 
                 await _insert_charge(conn, header.transaction_id, case_id, "period", period_index,
                                      due.period.due_date, component, amount)
         await add_legs(conn, header.transaction_id, legs)
+        await _apply_credit(conn, schedule, case_id, period_index, due.period.due_date)
         return header
 
 
@@ -333,27 +334,57 @@ async def record_incoming_payment(conn: AsyncConnection, payment: IncomingPaymen
             return await _to_suspense(conn, payment, request, reason)
         debts = await outstanding_debts(conn, payment.case_id)
         allocations, credit = allocate(payment.amount_pence, debts, _current_due_date(debts, payment.received_on))
-        by_component = {c: sum(a.amount_pence for a in allocations if a.debt.component == c)
-                        for c in (MAINTENANCE, FEE, ENFORCEMENT)}
-        collected = by_component[MAINTENANCE]
-        rp_fee = receiving_parent_fee(collected, rule_set(schedule.rule_set_id))
-        detail = {"account": "pp_maintenance", "amount_pence": payment.amount_pence, "allocated": by_component,
-                  "credit_pence": credit, "receiving_parent_fee_pence": rp_fee}
+        legs, detail = _allocation_legs(payment.case_id, allocations, schedule)
+        detail.update(account="pp_maintenance", amount_pence=payment.amount_pence, credit_pence=credit)
         header = await claim(conn, payment.idempotency_key, request, kind="incoming_payment",
                              case_id=payment.case_id, value_date=payment.received_on, detail=detail)
-        legs = [Leg(CLIENT_FUNDS, payment.amount_pence)]
-        legs += [Leg(_DEBT_ACCOUNT[c], -amount, payment.case_id) for c, amount in by_component.items() if amount]
-        if credit:
+        legs.append(Leg(CLIENT_FUNDS, payment.amount_pence))
+        if credit:   # paid in advance or overpaid: held for the paying parent, applied to the next charge
             legs.append(Leg("pp_credit", -credit, payment.case_id))
-        if collected:  # the receiving parent's entitlement becomes payable, less the 4% fee
-            legs += [Leg("rp_entitled", collected, payment.case_id),
-                     Leg("rp_payable", -(collected - rp_fee), payment.case_id), Leg("agency_fees", -rp_fee)]
         await add_legs(conn, header.transaction_id, legs)
-        async with conn.cursor() as cur:
-            await cur.executemany("INSERT INTO allocations (transaction_id, charge_id, amount_pence) VALUES (%s, %s, %s)",
-                                  [(header.transaction_id, a.debt.key, a.amount_pence) for a in allocations])
+        await _insert_allocations(conn, header.transaction_id, allocations)
         await _bank_movement(conn, payment.idempotency_key, payment.amount_pence, payment.received_on, header.transaction_id)
         return header
+
+
+def _allocation_legs(case_id: str, allocations: list, schedule: ScheduleRow) -> tuple[list[Leg], dict]:
+    """Legs that settle allocated debts; collected maintenance becomes payable to the receiving
+    parent less the receiving parent's fee (4%), which is agency income."""
+    by_component = {c: sum(a.amount_pence for a in allocations if a.debt.component == c)
+                    for c in (MAINTENANCE, FEE, ENFORCEMENT)}
+    legs = [Leg(_DEBT_ACCOUNT[c], -amount, case_id) for c, amount in by_component.items() if amount]
+    collected = by_component[MAINTENANCE]
+    rp_fee = receiving_parent_fee(collected, rule_set(schedule.rule_set_id))
+    if collected:
+        legs += [Leg("rp_entitled", collected, case_id), Leg("rp_payable", -(collected - rp_fee), case_id),
+                 Leg("agency_fees", -rp_fee)]
+    return legs, {"allocated": by_component, "receiving_parent_fee_pence": rp_fee}
+
+
+async def _insert_allocations(conn: AsyncConnection, transaction_id: int, allocations: list) -> None:
+    if allocations:
+        async with conn.cursor() as cur:
+            await cur.executemany("INSERT INTO allocations (transaction_id, charge_id, amount_pence) VALUES (%s, %s, %s)",
+                                  [(transaction_id, a.debt.key, a.amount_pence) for a in allocations])
+
+
+async def _apply_credit(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, period_index: int, on: date) -> None:
+    """Money paid in advance settles a new charge as soon as it is posted."""
+    cur = await conn.execute("SELECT coalesce(-sum(amount_pence), 0) FROM postings WHERE case_id = %s AND account = 'pp_credit'",
+                             (case_id,))
+    credit = int((await cur.fetchone())[0])
+    if credit <= 0:
+        return
+    debts = await outstanding_debts(conn, case_id)
+    allocations, left = allocate(credit, debts, _current_due_date(debts, on))
+    if not allocations:
+        return
+    legs, detail = _allocation_legs(case_id, allocations, schedule)
+    detail.update(account="pp_credit", amount_pence=credit - left)
+    header = await claim(conn, f"credit-applied/{case_id}/{period_index}", {"case_id": case_id, "period_index": period_index},
+                         kind="credit_applied", case_id=case_id, value_date=on, detail=detail)
+    await add_legs(conn, header.transaction_id, legs + [Leg("pp_credit", credit - left, case_id)])
+    await _insert_allocations(conn, header.transaction_id, allocations)
 
 
 def _current_due_date(debts: list[Debt], received_on: date) -> date | None:

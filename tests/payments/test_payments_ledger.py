@@ -141,3 +141,17 @@ async def test_duplicates_and_reordering_never_change_the_books(payments_stub, f
 import itertools  # noqa: E402
 
 _ids = itertools.count()
+
+
+async def test_money_paid_in_advance_settles_the_next_charge(payments_stub, fake_bank, case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    early = await deliver(payments_stub, fake_bank.emit_payment(case_id, 9000, date(2026, 1, 2)))
+    assert early.account == "pp_maintenance"
+    before = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-03"))
+    assert (before.credit_pence, before.payable_to_receiving_parent_pence) == (9000, 0)
+    status = await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+    assert (status.status, status.paid_pence) == ("paid", 6000)
+    after = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-05"))
+    assert (after.credit_pence, after.arrears_pence, after.payable_to_receiving_parent_pence) == (3000, 0, 4800)
+    status = await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=1))
+    assert (status.status, status.paid_pence) == ("part_paid", 3000)

@@ -17,7 +17,7 @@ CREATE TABLE transactions (
     case_id         text,
     kind            text NOT NULL CHECK (kind IN ('period_charge', 'schedule_adjustment',
                         'enforcement_charge', 'incoming_payment', 'unidentified_payment',
-                        'reversal', 'disbursement', 'disbursement_settled')),
+                        'reversal', 'disbursement', 'disbursement_settled', 'credit_applied')),
     decision_ref    text,                   -- calculation / rule-set version that caused it
     reverses        bigint REFERENCES transactions(transaction_id),
     value_date      date NOT NULL,
