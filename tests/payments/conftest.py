@@ -68,7 +68,9 @@ async def payments_stub(payments_db: str, fake_bank: FakeBank):
         except grpc.aio.AioRpcError:
             await asyncio.sleep(0.1)
     channel = grpc.aio.insecure_channel(address)
-    yield payments_pb2_grpc.PaymentsServiceStub(channel)
+    stub = payments_pb2_grpc.PaymentsServiceStub(channel)
+    stub.address = address   # for activities under test
+    yield stub
     await channel.close()
     stop.set()
     await asyncio.wait_for(task, timeout=20)
