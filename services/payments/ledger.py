@@ -214,6 +214,18 @@ async def create_schedule(conn: AsyncConnection, req: ScheduleRequest) -> tuple[
         return schedule, False, posted
 
 
+async def stop_schedule(conn: AsyncConnection, key: str, case_id: str, stop_from: date, reason: str
+                        ) -> tuple[ScheduleRow, bool, list]:
+    """A nil liability from `stop_from` (a new schedule version): nothing more falls due, periods
+    already charged beyond it are adjusted back, and arrears stay collectable."""
+    current = await current_schedule(conn, case_id)
+    if current is None:
+        raise NotFound(f"case {case_id} has no schedule")
+    return await create_schedule(conn, ScheduleRequest(
+        key, case_id, current.service_type, current.frequency, current.method, stop_from, 0, 0,
+        current.rule_set_id, f"stopped:{reason}", current.due_offset_days))
+
+
 async def _post_adjustments(conn: AsyncConnection, req: ScheduleRequest, found: list) -> None:
     detail = {"periods": [{"period_index": a.period.index, "amount_delta_pence": a.amount_delta_pence,
                            "fee_delta_pence": a.fee_delta_pence} for a in found]}

@@ -104,6 +104,22 @@ def _handled(method):
     return wrapper
 
 
+def _schedule_reply(schedule: ledger.ScheduleRow, duplicate: bool, adjustments: list, effective: date) -> pb.Schedule:
+    """The schedule for one reference year from `effective`'s period, with adjustments posted."""
+    start_index = period_containing(schedule.frequency, schedule.first_start, effective)
+    payments = []
+    for index in range(start_index, start_index + PERIODS_PER_YEAR[schedule.frequency]):
+        due = instalment(schedule.frequency, schedule.first_start, schedule.rates, index, schedule.due_offset_days)
+        payments.append(pb.ScheduledPayment(due_date=due.period.due_date.isoformat(), amount_pence=due.amount_pence,
+                                            fee_pence=due.fee_pence, period_index=index,
+                                            period_start=due.period.start.isoformat(),
+                                            period_end=due.period.end.isoformat()))
+    return pb.Schedule(schedule_id=str(schedule.schedule_id), case_id=schedule.case_id, payments=payments,
+                       version=schedule.version, duplicate=duplicate, service_type=schedule.service_type,
+                       adjustments=[pb.Adjustment(period_index=a.period.index, amount_delta_pence=a.amount_delta_pence,
+                                                  fee_delta_pence=a.fee_delta_pence) for a in adjustments])
+
+
 class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
     def __init__(self, pool: AsyncConnectionPool, settings: Settings, bank: BankAdapter):
         self._pool = pool
@@ -207,18 +223,19 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
                                                   request.decision_ref or None, request.due_offset_days)
         async with self._pool.connection() as conn:
             schedule, duplicate, adjustments = await ledger.create_schedule(conn, schedule_request)
-        start_index = period_containing(schedule.frequency, schedule.first_start, effective)
-        payments = []
-        for index in range(start_index, start_index + PERIODS_PER_YEAR[schedule.frequency]):
-            due = instalment(schedule.frequency, schedule.first_start, schedule.rates, index, schedule.due_offset_days)
-            payments.append(pb.ScheduledPayment(due_date=due.period.due_date.isoformat(), amount_pence=due.amount_pence,
-                                                fee_pence=due.fee_pence, period_index=index,
-                                                period_start=due.period.start.isoformat(),
-                                                period_end=due.period.end.isoformat()))
-        return pb.Schedule(schedule_id=str(schedule.schedule_id), case_id=case_id, payments=payments,
-                           version=schedule.version, duplicate=duplicate, service_type=schedule.service_type,
-                           adjustments=[pb.Adjustment(period_index=a.period.index, amount_delta_pence=a.amount_delta_pence,
-                                                      fee_delta_pence=a.fee_delta_pence) for a in adjustments])
+        return _schedule_reply(schedule, duplicate, adjustments, effective)
+
+    @_handled
+    async def StopSchedule(self, request, context):
+        checks = _Checks()
+        key = checks.text("idempotency_key", request.idempotency_key)
+        case_id = checks.text("case_id", request.case_id)
+        stop_from = checks.day("stop_from", request.stop_from)
+        checks.done()
+        async with self._pool.connection() as conn:
+            schedule, duplicate, adjustments = await ledger.stop_schedule(conn, key, case_id, stop_from,
+                                                                          request.reason or "closed")
+        return _schedule_reply(schedule, duplicate, adjustments, stop_from)
 
     @_handled
     async def ReportDirectPayment(self, request, context):
