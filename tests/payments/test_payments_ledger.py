@@ -155,3 +155,40 @@ async def test_money_paid_in_advance_settles_the_next_charge(payments_stub, fake
     assert (after.credit_pence, after.arrears_pence, after.payable_to_receiving_parent_pence) == (3000, 0, 4800)
     status = await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=1))
     assert (status.status, status.paid_pence) == ("part_paid", 3000)
+
+
+async def test_stopping_a_schedule_ends_charges_but_keeps_arrears(payments_stub, fake_bank, case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    for index in range(3):   # 5, 12 and 19 January charged; nothing paid
+        await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=index))
+    stopped = await payments_stub.StopSchedule(pb.StopScheduleRequest(
+        idempotency_key=f"{case_id}/stop", case_id=case_id, stop_from="2026-01-19", reason="closed"))
+    assert [(a.period_index, a.amount_delta_pence, a.fee_delta_pence) for a in stopped.adjustments] == [(2, -5000, -1000)]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=3))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-02-01"))
+    assert balance.arrears_pence == 12000 and balance.next_payment_pence == 0
+
+
+async def test_the_case_workflow_gateway_creates_and_stops_schedules(payments_stub, case_id) -> None:
+    from activities import payments as payment_activities
+    from activities.case_payments import ScheduleRequest, StopScheduleRequest
+
+    payment_activities.set_payments_address(payments_stub.address)
+    try:
+        gateway = payment_activities.GrpcPaymentsGateway()
+        request = ScheduleRequest(idempotency_key=f"case-{case_id}/schedule-1", case_id=case_id, version=1,
+                                  service_type="collect_and_pay", frequency="fortnightly", effective_from="2026-02-02",
+                                  weekly_liability_pence=4800, paying_parent_pays_weekly_pence=5760,
+                                  instalment_pence=11520, first_instalment_pence=11520, instalments_per_year=26,
+                                  first_due_date="2026-02-02", annual_pence=299520)
+        await gateway.create_schedule(request)
+        await gateway.create_schedule(request)   # a retried hand-off finds the first version
+        status = await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+        assert (status.due_date, status.due_pence) == ("2026-02-02", 11520)
+        await gateway.stop_schedule(StopScheduleRequest(f"case-{case_id}/stop-1", case_id, "2026-02-16", "closed"))
+        balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-03-01"))
+        assert (balance.arrears_pence, balance.next_payment_pence) == (11520, 0)
+    finally:
+        payment_activities.set_payments_address(None)
