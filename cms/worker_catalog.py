@@ -6,14 +6,18 @@ from collections.abc import Callable
 
 from activities import case_records
 from activities import notifications as notification_activities
-from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_NOTIFICATIONS
+from activities import payments as payment_activities
+from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_NOTIFICATIONS, TASK_QUEUE_PAYMENTS
+from workflows import payments as payment_workflows
 from workflows.case import CaseWorkflow
 
 _WORKFLOWS: dict[str, list[type]] = {
     TASK_QUEUE_CASES: [CaseWorkflow],
+    TASK_QUEUE_PAYMENTS: payment_workflows.ALL_WORKFLOWS,
 }
 
 _ACTIVITIES: dict[str, list[Callable]] = {
+    TASK_QUEUE_PAYMENTS: payment_activities.ALL_ACTIVITIES,
     TASK_QUEUE_NOTIFICATIONS: [
         notification_activities.send_notification, notification_activities.set_party_details,
         notification_activities.set_safeguarding_profile,
