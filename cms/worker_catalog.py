@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from activities import case_records
+from activities import case_notifications, case_payments, case_records, hmrc
 from activities import notifications as notification_activities
 from activities import payments as payment_activities
 from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_NOTIFICATIONS, TASK_QUEUE_PAYMENTS
@@ -22,7 +22,11 @@ _ACTIVITIES: dict[str, list[Callable]] = {
         notification_activities.send_notification, notification_activities.set_party_details,
         notification_activities.set_safeguarding_profile,
     ],
-    TASK_QUEUE_CASES: [case_records.record_stage],
+    TASK_QUEUE_CASES: [
+        case_records.sync_case_record, hmrc.verify_paying_parent_address, hmrc.request_hmrc_income,
+        case_notifications.send_case_notices, case_payments.create_payment_schedule,
+        case_payments.stop_payment_schedule,
+    ],
 }
 
 

@@ -1,100 +1,663 @@
-"""CaseWorkflow: one long-lived workflow per case (`case-<case_id>`).
+"""CaseWorkflow: one long-lived workflow per case (`case-<case_id>`), SPEC.md 4.5.
 
-Foundation version: records the application and moves the case into assessment, answering
-queries for its state and accepting caseworker notes. The full lifecycle (assessment, service
-type, schedule, annual review, closure) builds on this.
+Application → paying parent located → HMRC income requested → notice to the paying parent (the
+initial effective date is 2 days later) → calculation (or a default decision after 28 days of
+missing information) → both parents notified with the explanation → service type → payment
+schedule handed to payments → Active. Then annual reviews (HMRC figure 30 days before each
+anniversary, recalculation, notices, new schedule) with continue-as-new after each review and
+whenever the history grows past a bound, carrying one `CaseState`. Closure when the last child
+stops qualifying, or on a caseworker's `close_case`; arrears stay with payments.
+
+Time: every date is a *case date* from `domain.lifecycle.CaseClock` (calendar input: seconds
+per day), so the same code runs a year in production or in minutes in demo mode.
+
+Seam for changes of circumstances: `recalculate_from(effective_on, reason)` recalculates from
+the liability inputs kept in the state and hands the new schedule to payments.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import timedelta
+import asyncio
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_records import CaseStageRecord, record_stage
-    from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE
+    from activities.case_notifications import CaseNotice, send_case_notices
+    from activities.case_payments import (
+        ScheduleRequest,
+        StopScheduleRequest,
+        create_payment_schedule,
+        stop_payment_schedule,
+    )
+    from activities.case_records import CaseSnapshot, ChildRow, TimelineRow, sync_case_record
+    from activities.hmrc import (
+        PERMANENT_FAILURE_TYPE,
+        AddressCheck,
+        IncomeAnswer,
+        IncomeRequest,
+        request_hmrc_income,
+        verify_paying_parent_address,
+    )
+    from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+    from domain import lifecycle
+    from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
+    from domain.calculation import Child as CalcChild
+    from workflows.case_messages import (
+        TIMELINE_KEPT_IN_STATE,
+        ActionResult,
+        CaseInput,
+        CaseOutcome,
+        CaseQuery,
+        CaseState,
+        CaseView,
+        ChildFacts,
+        ClosureRecord,
+        CloseRequest,
+        CloseResult,
+        EducationEnded,
+        HoldRequest,
+        IncomeReport,
+        LiabilityRecord,
+        ManualReviewRequest,
+        NoteRequest,
+        NoteResult,
+        ReleaseRequest,
+        TimelineEvent,
+    )
+
+# Re-exported so callers import the workflow and its messages from one place.
+__all__ = ["CaseWorkflow", "CaseInput", "CaseState", "NoteRequest", "NoteResult", "CaseQuery"]
+
+RECORD_TIMEOUT = timedelta(seconds=30)
+HMRC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                         maximum_interval=timedelta(seconds=30), maximum_attempts=5,
+                         non_retryable_error_types=[PERMANENT_FAILURE_TYPE])
+CASEWORKER_SLA_DAYS = 5
+ASSESSMENT_SLA_DAYS = 28
 
 
-@dataclass
-class CaseInput:
-    case_id: str
-    service_type: str = "direct_pay"
-    # False only on Temporal's time-skipping test server, which cannot register custom search
-    # attributes (an unregistered one fails every workflow task). Everywhere else: True.
-    publish_search_attributes: bool = True
+def new_state(case: CaseInput, now: datetime) -> CaseState:
+    application = case.application_date or now.date().isoformat()
+    return CaseState(
+        case_id=case.case_id,
+        service_type=lifecycle.choose_service_type(case.requested_service_type, case.domestic_abuse),
+        requested_service_type=case.requested_service_type,
+        receiving_parent_id=case.receiving_parent_id,
+        paying_parent_id=case.paying_parent_id,
+        children=list(case.children),
+        relevant_other_children=case.relevant_other_children,
+        safeguarded=case.domestic_abuse,
+        payment_frequency=case.payment_frequency,
+        anchor_date=application,
+        anchor_instant=now.isoformat(),
+        seconds_per_day=case.calendar.seconds_per_day,
+        application_date=application,
+        max_events_per_run=case.max_events_per_run,
+    )
 
 
-@dataclass
-class TimelineEvent:
-    at: str
-    kind: str
-    text: str
-
-
-@dataclass
-class CaseState:
-    case_id: str
-    stage: str = "Application"
-    service_type: str = "direct_pay"
-    timeline: list[TimelineEvent] = field(default_factory=list)
-    closed: bool = False
-
-
-@dataclass
-class NoteRequest:
-    text: str
-    author: str
-
-
-@dataclass
-class NoteResult:
-    entries: int
+def _pounds(pence: int) -> str:
+    return f"£{pence // 100:,}.{pence % 100:02d}"
 
 
 @workflow.defn(name="CaseWorkflow")
 class CaseWorkflow:
     @workflow.init
     def __init__(self, case: CaseInput) -> None:
-        self._state = CaseState(case_id=case.case_id, service_type=case.service_type)
+        if case.carried_state is not None:
+            self._s = case.carried_state
+            self._s.runs += 1
+        else:
+            self._s = new_state(case, workflow.now())
         self._publish = case.publish_search_attributes
+        self._dirty = False
+        self._published: tuple | None = None
 
+    # --- main line ------------------------------------------------------------------------
     @workflow.run
-    async def run(self, case: CaseInput) -> CaseState:
-        self._log("application_received", "Application received")
-        await self._enter_stage("Assessment")
-        await workflow.wait_condition(lambda: self._state.closed)
-        await self._enter_stage("Closed")
-        return self._state
+    async def run(self, case: CaseInput) -> CaseOutcome:
+        s = self._s
+        if s.phase == "assessment":
+            await self._assess()
+        while s.phase == "active":
+            outcome = await self._active_step()
+            if outcome == "review":
+                await self._annual_review()
+                if s.phase == "active":
+                    await self._continue_as_new(case)
+            elif outcome == "history":
+                await self._continue_as_new(case)
+        if s.phase == "closing":
+            await self._close()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return CaseOutcome(s.case_id, s.stage, s.closure)
 
-    async def _enter_stage(self, stage: str) -> None:
-        self._state.stage = stage
-        if self._publish:
-            workflow.upsert_search_attributes(
-                [CASE_STAGE.value_set(stage), SERVICE_TYPE.value_set(self._state.service_type),
-                 NEEDS_CASEWORKER.value_set(False)]
+    async def _assess(self) -> None:
+        s = self._s
+        self._log("application", "Application received")
+        await self._enter("Assessment", sla=self._today() + timedelta(days=ASSESSMENT_SLA_DAYS))
+        if not await self._step(self._locate_paying_parent):
+            return
+        if not await self._step(self._request_income):
+            return
+        if not await self._step(self._send_notice_of_application):
+            return
+        ied = date.fromisoformat(s.initial_effective_date or "")
+        if s.hmrc_annual_pence is None:
+            deadline = lifecycle.default_decision_date(date.fromisoformat(s.hmrc_requested_on or s.application_date))
+            await self._wait_until(deadline, lambda: s.hmrc_annual_pence is not None or self._closing())
+        if await self._wait_until(ied, self._closing):
+            return self._to_closing()
+        await self._hold_gate()
+        if self._closing():
+            return self._to_closing()
+        await self.recalculate_from(ied, "Initial calculation", template="calculation")
+        self._log("service_type", f"Service type: {s.service_type.replace('_', ' ')}")
+        await self._enter("Active", sla=date.fromisoformat(s.next_review_date or ""))
+        s.phase = "active"
+
+    async def _step(self, action: Callable) -> bool:
+        """Runs one assessment step unless the case is closing; waits out a hold first."""
+        await self._hold_gate()
+        if self._closing():
+            self._to_closing()
+            return False
+        await action()
+        if self._closing():
+            self._to_closing()
+            return False
+        return True
+
+    async def _locate_paying_parent(self) -> None:
+        s = self._s
+        try:
+            await workflow.execute_activity(
+                verify_paying_parent_address, AddressCheck(s.case_id, s.paying_parent_id),
+                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=HMRC_RETRY,
             )
-        await workflow.execute_activity(
-            record_stage,
-            CaseStageRecord(case_id=self._state.case_id, stage=stage),
-            start_to_close_timeout=timedelta(seconds=30),
+            s.address_verified = True
+            self._log("address_verified", "Paying parent located; address verified")
+        except ActivityError:
+            await self._route_to_caseworker("Paying parent's address could not be verified")
+            await workflow.wait_condition(lambda: not s.needs_caseworker or self._closing())
+            s.address_verified = True
+
+    async def _request_income(self) -> None:
+        s = self._s
+        today = self._today()
+        s.hmrc_requested_on = today.isoformat()
+        self._log("hmrc_requested", "HMRC income figure requested")
+        try:
+            answer: IncomeAnswer = await workflow.execute_activity(
+                request_hmrc_income, IncomeRequest(s.case_id, s.paying_parent_id, today.isoformat()),
+                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=HMRC_RETRY,
+            )
+        except ActivityError:
+            await self._route_to_caseworker("HMRC income request failed permanently")
+            s.awaiting_income = s.hmrc_annual_pence is None
+            return
+        if answer.found:
+            s.hmrc_annual_pence = answer.annual_pence
+            self._log("hmrc_received", f"HMRC figure received for tax year {answer.tax_year}")
+        elif s.hmrc_annual_pence is None:
+            s.awaiting_income = True
+            self._log("information_missing", "No HMRC figure; waiting up to 28 days for income information")
+        else:
+            self._log("information_missing", "No new HMRC figure; the previous figure stays")
+
+    async def _send_notice_of_application(self) -> None:
+        s = self._s
+        today = self._today()
+        ied = lifecycle.initial_effective_date(today)
+        s.initial_effective_date = ied.isoformat()
+        s.next_review_date = lifecycle.first_review_date(ied).isoformat()
+        await self._send([self._notice(s.paying_parent_id, "notice_of_application", "initial",
+                                       {"initial_effective_date": ied.isoformat()})])
+        self._log("notice_sent", f"Notice to the paying parent: initial effective date {ied.isoformat()}")
+
+    # --- active life ----------------------------------------------------------------------
+    async def _active_step(self) -> str | None:
+        """Waits for the next thing that happens to an active case and handles it. Returns
+        "review" when the annual review is due, "history" when the run should continue as new."""
+        s = self._s
+        review_prep = lifecycle.hmrc_request_date(date.fromisoformat(s.next_review_date or ""))
+        child_stop = self._next_child_stop()
+        target = min(review_prep, child_stop[1]) if child_stop else review_prep
+        if self._history_too_long():
+            return "history"
+        await self._wait_until(target, lambda: self._closing() or self._dirty or self._income_pending()
+                               or self._history_too_long())
+        if self._closing():
+            s.phase = "closing"
+            return None
+        if self._income_pending():
+            await self.recalculate_from(self._today(), "Income information received; default decision replaced")
+            return None
+        today = self._today()
+        if child_stop and today >= child_stop[1]:
+            await self._child_stops_qualifying(child_stop[0], child_stop[1])
+            return None
+        if today >= review_prep:
+            return "review"
+        if self._dirty:
+            await self._sync()
+        return None
+
+    def _next_child_stop(self) -> tuple[ChildFacts, date] | None:
+        stops = [(child, self._qualifies_until(child)) for child in self._s.children
+                 if child.stopped_qualifying_on is None]
+        return min(stops, key=lambda pair: pair[1]) if stops else None
+
+    @staticmethod
+    def _qualifies_until(child: ChildFacts) -> date:
+        ended = date.fromisoformat(child.education_ended_on) if child.education_ended_on else None
+        return lifecycle.qualifies_until(date.fromisoformat(child.date_of_birth),
+                                         child.in_full_time_education, ended)
+
+    async def _child_stops_qualifying(self, child: ChildFacts, on: date) -> None:
+        s = self._s
+        child.stopped_qualifying_on = on.isoformat()
+        self._log("child_stopped_qualifying", f"Child {child.child_id} stopped qualifying on {on.isoformat()}")
+        if any(c.stopped_qualifying_on is None for c in s.children):
+            await self.recalculate_from(on, f"Child {child.child_id} no longer qualifies")
+        else:
+            s.close_requested = ClosureRecord("no_qualifying_child", on.isoformat(), "system")
+            s.phase = "closing"
+
+    async def _annual_review(self) -> None:
+        s = self._s
+        review = date.fromisoformat(s.next_review_date or "")
+        await self._enter("AnnualReview", sla=review)
+        await self._request_income()
+        if await self._wait_until(review, self._closing):
+            s.phase = "closing"
+            return
+        await self.recalculate_from(review, "Annual review", template="annual_review")
+        s.reviews_done += 1
+        s.next_review_date = lifecycle.next_review_date(review).isoformat()
+        await self._enter("Active", sla=date.fromisoformat(s.next_review_date))
+
+    async def _continue_as_new(self, case: CaseInput) -> None:
+        """Only from run(), after every handler finished, with the state carried whole."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._dirty or self._unsynced():
+            await self._sync()
+        workflow.continue_as_new(CaseInput(
+            case_id=self._s.case_id, publish_search_attributes=self._publish,
+            max_events_per_run=self._s.max_events_per_run, carried_state=self._s,
+        ))
+
+    def _history_too_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._s.max_events_per_run
+
+    # --- calculation seam -----------------------------------------------------------------
+    async def recalculate_from(self, effective_on: date, reason: str, template: str = "recalculation") -> LiabilityRecord:
+        """Recalculates from the liability inputs in the state, effective `effective_on`;
+        notifies both parents with the explanation and hands the new schedule to payments.
+        Changes of circumstances call this after updating the inputs."""
+        s = self._s
+        result = self._calculate(effective_on)
+        if s.hmrc_annual_pence is not None:
+            s.awaiting_income = False
+            self._clear_caseworker_if("HMRC")
+        s.liability = LiabilityRecord(
+            rate=result.rate, weekly_liability_pence=result.weekly_liability_pence,
+            paying_parent_pays_pence=result.paying_parent_pays_pence,
+            receiving_parent_receives_pence=result.receiving_parents_receive_pence,
+            effective_date=effective_on.isoformat(), rule_set_id=result.rule_set_id,
+            gross_weekly_income_pence=result.gross_weekly_income_pence,
         )
-        self._log("stage", f"Case moved to {stage}")
+        if result.rate == "default":
+            template = "default_decision"
+        self._log("calculation", f"{reason}: {result.rate} rate, {_pounds(result.weekly_liability_pence)} a week "
+                                 f"from {effective_on.isoformat()}")
+        facts = {"effective_date": effective_on.isoformat(), "rate": result.rate,
+                 "weekly_liability_pence": str(result.weekly_liability_pence),
+                 "paying_parent_pays_pence": str(result.paying_parent_pays_pence),
+                 "receiving_parent_receives_pence": str(result.receiving_parents_receive_pence)}
+        texts = [step.text for step in result.explanation]
+        key = f"{template}-{effective_on.isoformat()}-{s.schedule_version + 1}"
+        await self._send([self._notice(s.paying_parent_id, template, key, facts, texts),
+                          self._notice(s.receiving_parent_id, template, key, facts, texts)])
+        self._log("parents_notified", "Both parents notified with the explanation")
+        await self._hand_schedule_to_payments(effective_on, result)
+        return s.liability
+
+    def _calculate(self, effective_on: date) -> CalculationResult:
+        s = self._s
+        qualifying = [c for c in s.children if c.stopped_qualifying_on is None]
+        if s.hmrc_annual_pence is None:
+            parent = ReceivingParent(s.receiving_parent_id, tuple(CalcChild(c.child_id, c.shared_care_nights)
+                                                                  for c in qualifying))
+            return default_decision(len(qualifying), (parent,), s.service_type, effective_date=effective_on)  # type: ignore[arg-type]
+        request = parse_request({
+            "paying_parent": {"income": {"hmrc_annual_pence": s.hmrc_annual_pence},
+                              "relevant_other_children": s.relevant_other_children},
+            "receiving_parents": [{"id": s.receiving_parent_id, "children": [
+                {"id": c.child_id, "shared_care_nights": c.shared_care_nights} for c in qualifying]}],
+            "service_type": s.service_type,
+        })
+        return calculate(request, effective_date=effective_on)
+
+    async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult) -> None:
+        s = self._s
+        s.schedule_version += 1
+        plan = lifecycle.payment_plan(result.paying_parent_pays_pence, s.payment_frequency, effective_on)
+        if s.phase == "assessment":
+            await self._enter("PaymentSchedule", sync=False)
+        await workflow.execute_activity(
+            create_payment_schedule,
+            ScheduleRequest(
+                idempotency_key=f"{workflow.info().workflow_id}/schedule-{s.schedule_version}",
+                case_id=s.case_id, version=s.schedule_version, service_type=s.service_type,
+                frequency=plan.frequency, effective_from=effective_on.isoformat(),
+                weekly_liability_pence=result.weekly_liability_pence,
+                paying_parent_pays_weekly_pence=result.paying_parent_pays_pence,
+                instalment_pence=plan.instalment_pence, first_instalment_pence=plan.first_instalment_pence,
+                instalments_per_year=plan.instalments_per_year, first_due_date=plan.first_due_date.isoformat(),
+                annual_pence=plan.annual_pence,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+        )
+        self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, "
+                              f"first payment {_pounds(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}")
+
+    # --- closure ----------------------------------------------------------------------------
+    async def _close(self) -> None:
+        s = self._s
+        request = s.close_requested or ClosureRecord("unknown", self._today().isoformat(), "system")
+        if s.schedule_version:
+            await workflow.execute_activity(
+                stop_payment_schedule,
+                StopScheduleRequest(f"{workflow.info().workflow_id}/stop", s.case_id, request.closed_on, request.reason),
+                start_to_close_timeout=RECORD_TIMEOUT,
+            )
+        facts = {"closed_on": request.closed_on, "reason": request.reason}
+        await self._send([self._notice(s.paying_parent_id, "closure", "closure", facts),
+                          self._notice(s.receiving_parent_id, "closure", "closure", facts)])
+        s.closure = request
+        s.needs_caseworker = False
+        self._log("closed", f"Case closed ({request.reason.replace('_', ' ')}); any arrears stay collectable")
+        await self._enter("Closed", sla=None)
+        s.phase = "closed"
+
+    def _closing(self) -> bool:
+        return self._s.close_requested is not None
+
+    def _to_closing(self) -> None:
+        self._s.phase = "closing"
+
+    # --- waiting ----------------------------------------------------------------------------
+    async def _wait_until(self, day: date, stop: Callable[[], bool]) -> bool:
+        """Waits until case date `day` or until stop() holds (True then). Syncs the read model
+        when a handler changed the case meanwhile, so notes show up without polling."""
+        while True:
+            if stop():
+                return True
+            remaining = self._clock().seconds_until(day, workflow.now())
+            if remaining <= 0:
+                return False
+            try:
+                await workflow.wait_condition(lambda: stop() or self._dirty, timeout=remaining)
+            except asyncio.TimeoutError:
+                return stop()
+            if self._dirty and not stop():
+                await self._sync()
+
+    async def _hold_gate(self) -> None:
+        s = self._s
+        while s.on_hold and not self._closing():
+            await workflow.wait_condition(lambda: not s.on_hold or self._closing() or self._dirty)
+            if self._dirty:
+                await self._sync()
+
+    def _income_pending(self) -> bool:
+        return self._s.awaiting_income and self._s.hmrc_annual_pence is not None
+
+    # --- records, notices, search attributes ------------------------------------------------
+    def _clock(self) -> lifecycle.CaseClock:
+        s = self._s
+        return lifecycle.CaseClock(date.fromisoformat(s.anchor_date), datetime.fromisoformat(s.anchor_instant),
+                                   s.seconds_per_day)
+
+    def _today(self) -> date:
+        return self._clock().today(workflow.now())
 
     def _log(self, kind: str, text: str) -> None:
-        self._state.timeline.append(TimelineEvent(workflow.now().isoformat(), kind, text))
+        s = self._s
+        s.timeline_seq += 1
+        s.timeline.append(TimelineEvent(workflow.now().isoformat(), self._today().isoformat(), kind, text,
+                                        s.timeline_seq))
+        self._dirty = True
+
+    def _unsynced(self) -> bool:
+        return self._s.timeline_seq > self._s.synced_seq
+
+    async def _enter(self, stage: str, sla: date | None = None, sync: bool = True) -> None:
+        s = self._s
+        s.stage = stage
+        if sla is not None or stage == "Closed":
+            s.sla_due_on = sla.isoformat() if sla else None
+        self._log("stage", f"Case moved to {stage}")
+        if sync:
+            await self._sync()
+        else:
+            self._publish_attributes()
+
+    async def _route_to_caseworker(self, reason: str) -> None:
+        s = self._s
+        s.needs_caseworker = True
+        s.caseworker_reason = reason
+        s.sla_due_on = (self._today() + timedelta(days=CASEWORKER_SLA_DAYS)).isoformat()
+        self._log("caseworker_needed", reason)
+        await self._sync()
+
+    def _clear_caseworker_if(self, reason_prefix: str) -> None:
+        s = self._s
+        if s.needs_caseworker and s.caseworker_reason.startswith(reason_prefix):
+            s.needs_caseworker = False
+            s.caseworker_reason = ""
+            self._log("caseworker_cleared", "Information arrived; caseworker task closed")
+
+    def _sla_instant(self) -> datetime | None:
+        s = self._s
+        return self._clock().instant_of(date.fromisoformat(s.sla_due_on)) if s.sla_due_on else None
+
+    def _publish_attributes(self) -> None:
+        if not self._publish:
+            return
+        s = self._s
+        sla = self._sla_instant()
+        current = (s.stage, s.service_type, s.needs_caseworker, sla)
+        if current == self._published:
+            return
+        self._published = current
+        workflow.upsert_search_attributes([
+            CASE_STAGE.value_set(s.stage), SERVICE_TYPE.value_set(s.service_type),
+            NEEDS_CASEWORKER.value_set(s.needs_caseworker),
+            SLA_DUE_AT.value_set(sla) if sla else SLA_DUE_AT.value_unset(),
+        ])
+
+    async def _sync(self) -> None:
+        """Writes the case and its new timeline entries to the read model; keeps only the most
+        recent timeline entries in the state, so the carried state stays small."""
+        s = self._s
+        self._dirty = False
+        self._publish_attributes()
+        snapshot = self._snapshot()
+        await workflow.execute_activity(sync_case_record, snapshot, start_to_close_timeout=RECORD_TIMEOUT)
+        s.synced_seq = max(s.synced_seq, max((row.seq for row in snapshot.timeline), default=0))
+        while len(s.timeline) > TIMELINE_KEPT_IN_STATE and s.timeline[0].seq <= s.synced_seq:
+            s.timeline.pop(0)
+
+    def _snapshot(self) -> CaseSnapshot:
+        s = self._s
+        liability = s.liability
+        closure = s.closure
+        sla = self._sla_instant()
+        return CaseSnapshot(
+            case_id=s.case_id, stage=s.stage, service_type=s.service_type, safeguarded=s.safeguarded,
+            application_date=s.application_date, case_day=self._today().isoformat(),
+            initial_effective_date=s.initial_effective_date, next_review_date=s.next_review_date,
+            rate=liability.rate if liability else None,
+            weekly_liability_pence=liability.weekly_liability_pence if liability else None,
+            paying_parent_pays_pence=liability.paying_parent_pays_pence if liability else None,
+            receiving_parent_receives_pence=liability.receiving_parent_receives_pence if liability else None,
+            liability_effective_date=liability.effective_date if liability else None,
+            rule_set_id=liability.rule_set_id if liability else None,
+            needs_caseworker=s.needs_caseworker, caseworker_reason=s.caseworker_reason,
+            on_hold=s.on_hold, hold_reason=s.hold_reason, sla_due_at=sla.isoformat() if sla else None,
+            closure_reason=closure.reason if closure else None, closed_on=closure.closed_on if closure else None,
+            reviews_done=s.reviews_done,
+            children=[ChildRow(c.child_id, c.date_of_birth, c.shared_care_nights, c.in_full_time_education,
+                               c.stopped_qualifying_on) for c in s.children],
+            timeline=[TimelineRow(e.seq, e.at, e.day, e.kind, e.text) for e in s.timeline if e.seq > s.synced_seq],
+        )
+
+    def _notice(self, recipient: str, template: str, key: str, facts: dict[str, str],
+                explanation: list[str] | None = None) -> CaseNotice:
+        return CaseNotice(f"{workflow.info().workflow_id}/{key}/{recipient}", self._s.case_id, recipient,
+                          template, facts, explanation or [])
+
+    async def _send(self, notices: list[CaseNotice]) -> None:
+        await workflow.execute_activity(send_case_notices, notices, start_to_close_timeout=RECORD_TIMEOUT)
+
+    # --- queries ----------------------------------------------------------------------------
+    @workflow.query
+    def state(self, query: CaseQuery = CaseQuery()) -> CaseView:
+        s = self._s
+        return CaseView(
+            case_id=s.case_id, stage=s.stage, service_type=s.service_type, safeguarded=s.safeguarded,
+            needs_caseworker=s.needs_caseworker, caseworker_reason=s.caseworker_reason, on_hold=s.on_hold,
+            application_date=s.application_date, initial_effective_date=s.initial_effective_date,
+            next_review_date=s.next_review_date, liability=s.liability, closure=s.closure,
+            today=self._today().isoformat(), reviews_done=s.reviews_done, runs=s.runs,
+        )
 
     @workflow.query
-    def state(self) -> CaseState:
-        return self._state
+    def timeline(self, query: CaseQuery = CaseQuery()) -> list[TimelineEvent]:
+        return self._s.timeline[-max(0, query.recent):] if query.recent else []
+
+    # --- caseworker updates (validated: a bad request leaves nothing in history) -----------
+    def _require_open(self) -> None:
+        if self._s.phase in ("closing", "closed") or self._closing():
+            raise ValueError("the case is closed or closing")
+
+    @staticmethod
+    def _require_text(**values: str) -> None:
+        for name, value in values.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} is required")
+            if len(value) > 2000:
+                raise ValueError(f"{name} is longer than 2,000 characters")
 
     @workflow.update
     def add_note(self, note: NoteRequest) -> NoteResult:
         self._log("note", f"Note by {note.author}: {note.text}")
-        return NoteResult(entries=len(self._state.timeline))
+        return NoteResult(entries=self._s.timeline_seq)
 
     @add_note.validator
     def _validate_note(self, note: NoteRequest) -> None:
-        if not note.text.strip() or not note.author.strip():
-            raise ValueError("a note needs text and an author")
+        self._require_text(text=note.text, author=note.author)
+
+    @workflow.update
+    def request_manual_review(self, request: ManualReviewRequest) -> ActionResult:
+        s = self._s
+        s.needs_caseworker = True
+        s.caseworker_reason = f"Manual review: {request.reason}"
+        s.sla_due_on = (self._today() + timedelta(days=CASEWORKER_SLA_DAYS)).isoformat()
+        self._log("manual_review_requested", f"Manual review requested by {request.actor}: {request.reason}")
+        return ActionResult("manual review requested", s.stage)
+
+    @request_manual_review.validator
+    def _validate_manual_review(self, request: ManualReviewRequest) -> None:
+        self._require_text(reason=request.reason, actor=request.actor)
+        self._require_open()
+
+    @workflow.update
+    def complete_manual_review(self, request: ReleaseRequest) -> ActionResult:
+        s = self._s
+        s.needs_caseworker = False
+        s.caseworker_reason = ""
+        self._log("manual_review_completed", f"Caseworker task completed by {request.actor}"
+                                             + (f": {request.note}" if request.note else ""))
+        return ActionResult("caseworker task completed", s.stage)
+
+    @complete_manual_review.validator
+    def _validate_complete_review(self, request: ReleaseRequest) -> None:
+        self._require_text(actor=request.actor)
+        if not self._s.needs_caseworker:
+            raise ValueError("the case has no open caseworker task")
+
+    @workflow.update
+    def put_on_hold(self, request: HoldRequest) -> ActionResult:
+        s = self._s
+        s.on_hold, s.hold_reason = True, request.reason
+        self._log("hold", f"Put on hold by {request.actor}: {request.reason}")
+        return ActionResult("on hold", s.stage)
+
+    @put_on_hold.validator
+    def _validate_hold(self, request: HoldRequest) -> None:
+        self._require_text(reason=request.reason, actor=request.actor)
+        self._require_open()
+        if self._s.on_hold:
+            raise ValueError("the case is already on hold")
+
+    @workflow.update
+    def release_hold(self, request: ReleaseRequest) -> ActionResult:
+        s = self._s
+        s.on_hold, s.hold_reason = False, ""
+        self._log("hold_released", f"Hold released by {request.actor}" + (f": {request.note}" if request.note else ""))
+        return ActionResult("released", s.stage)
+
+    @release_hold.validator
+    def _validate_release(self, request: ReleaseRequest) -> None:
+        self._require_text(actor=request.actor)
+        if not self._s.on_hold:
+            raise ValueError("the case is not on hold")
+
+    @workflow.update
+    async def close_case(self, request: CloseRequest) -> CloseResult:
+        s = self._s
+        s.close_requested = ClosureRecord(request.reason, self._today().isoformat(), request.actor)
+        self._log("close_requested", f"Closure requested by {request.actor}: {request.reason.replace('_', ' ')}"
+                                     + (f" ({request.note})" if request.note else ""))
+        await workflow.wait_condition(lambda: s.phase == "closed")
+        closure = s.closure or s.close_requested
+        return CloseResult("closed", closure.closed_on,
+                           "any arrears stay with payments and remain collectable")
+
+    @close_case.validator
+    def _validate_close(self, request: CloseRequest) -> None:
+        self._require_text(reason=request.reason, actor=request.actor)
+        allowed = sorted(lifecycle.CLOSURE_REASONS - {"no_qualifying_child"})
+        if request.reason not in allowed:
+            raise ValueError(f"reason must be one of {', '.join(allowed)}")
+        self._require_open()
+
+    # --- machine feeds (signals) --------------------------------------------------------------
+    @workflow.signal
+    def income_received(self, report: IncomeReport) -> None:
+        if report.annual_pence < 0 or self._s.phase in ("closing", "closed"):
+            workflow.logger.warning("income report ignored", extra={"case_id": self._s.case_id})
+            return
+        self._s.hmrc_annual_pence = report.annual_pence
+        self._log("income_received", f"Income information received ({report.source})")
+
+    @workflow.signal
+    def education_ended(self, report: EducationEnded) -> None:
+        child = next((c for c in self._s.children if c.child_id == report.child_id), None)
+        try:
+            ended = date.fromisoformat(report.on_date)
+        except ValueError:
+            ended = None
+        if child is None or ended is None:
+            workflow.logger.warning("education report ignored", extra={"case_id": self._s.case_id})
+            return
+        child.education_ended_on = ended.isoformat()
+        self._log("education_ended", f"Child {child.child_id} left full-time education on {ended.isoformat()}")

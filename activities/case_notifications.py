@@ -1,0 +1,59 @@
+"""Letters to the parents, behind an interface the notifications service will implement.
+
+`RecordingNotices` (the default) records each request in the case read model (`case_api.notices`),
+keyed by an idempotency key from the workflow ID and a business key, so a retry sends nothing
+twice. The notifications service (`cms.notifications.v1.NotificationsService/Send`) replaces it
+by implementing `NoticeSender` and calling `set_notice_sender` at worker start.
+Letters carry figures and dates only: nothing about one parent reaches the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from psycopg.types.json import Jsonb
+from temporalio import activity
+
+from activities.context import db_pool
+
+
+@dataclass
+class CaseNotice:
+    idempotency_key: str
+    case_id: str
+    recipient_party_id: str
+    template: str     # notice_of_application | calculation | default_decision | annual_review | closure
+    facts: dict[str, str] = field(default_factory=dict)
+    explanation: list[str] = field(default_factory=list)
+
+
+class NoticeSender(Protocol):
+    async def send(self, notice: CaseNotice) -> None: ...
+
+
+class RecordingNotices:
+    async def send(self, notice: CaseNotice) -> None:
+        async with db_pool().connection() as conn:
+            await conn.execute(
+                "INSERT INTO case_api.notices (idempotency_key, case_id, recipient_party_id, template, body) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING",
+                (notice.idempotency_key, notice.case_id, notice.recipient_party_id, notice.template,
+                 Jsonb(asdict(notice))),
+            )
+
+
+_sender: NoticeSender = RecordingNotices()
+
+
+def set_notice_sender(sender: NoticeSender) -> None:
+    global _sender
+    _sender = sender
+
+
+@activity.defn
+async def send_case_notices(notices: list[CaseNotice]) -> None:
+    """Several letters in one activity (e.g. both parents' calculation letters): fewer history
+    events per case; each letter is idempotent on its own key."""
+    for notice in notices:
+        await _sender.send(notice)

@@ -1,0 +1,133 @@
+"""Case lifecycle date and decision rules (SPEC.md 4.5, cms-rules.md 1.1, 3.3, 3.5, 4.1).
+
+Pure functions over `datetime.date` (UK dates): the case workflow calls them directly, and so
+can reports and tests. No clocks here: "today" is always an argument.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+from dataclasses import dataclass
+import math
+from datetime import date, datetime, timedelta
+
+# reg 12: a posted notice must reach the paying parent at least 2 days before the initial
+# effective date.
+NOTICE_DAYS_BEFORE_EFFECTIVE_DATE = 2
+# reg 20: the HMRC figure for an annual review is requested at most 30 days before it.
+HMRC_REQUEST_DAYS_BEFORE_REVIEW = 30
+# s.12: information missing for 28 days leads to a default maintenance decision.
+DEFAULT_DECISION_AFTER_DAYS = 28
+
+CLOSURE_REASONS = frozenset({
+    "receiving_parent_request", "paying_parent_died", "receiving_parent_died", "child_died",
+    "party_left_uk", "no_qualifying_child", "parents_living_together",
+})
+PAYMENT_FREQUENCIES = {"weekly": 1, "fortnightly": 2, "four_weekly": 4, "monthly": None}
+SERVICE_TYPES = ("direct_pay", "collect_and_pay")
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day `years` later; 29 February becomes 28 February in other years."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, _calendar.monthrange(year, month)[1]))
+
+
+def initial_effective_date(notice_sent_on: date) -> date:
+    """The date given in the notice to the paying parent: 2 days after it is posted (reg 12)."""
+    return notice_sent_on + timedelta(days=NOTICE_DAYS_BEFORE_EFFECTIVE_DATE)
+
+
+def first_review_date(initial_effective: date) -> date:
+    """reg 19: 12 months after the initial effective date, then every anniversary."""
+    return add_years(initial_effective, 1)
+
+
+def next_review_date(review: date) -> date:
+    return add_years(review, 1)
+
+
+def hmrc_request_date(review: date) -> date:
+    """The day the HMRC figure for a review is requested: 30 days before it."""
+    return review - timedelta(days=HMRC_REQUEST_DAYS_BEFORE_REVIEW)
+
+
+def default_decision_date(information_requested_on: date) -> date:
+    return information_requested_on + timedelta(days=DEFAULT_DECISION_AFTER_DAYS)
+
+
+def qualifies_until(date_of_birth: date, in_full_time_education: bool,
+                    education_ended_on: date | None = None) -> date:
+    """The first day the child no longer qualifies (cms-rules.md 1.1).
+
+    Under 16 a child always qualifies; from 16 to the day before the 20th birthday only while in
+    full-time non-advanced education. Leaving education ends qualification from that day, but
+    never before the 16th birthday.
+    """
+    sixteenth, twentieth = add_years(date_of_birth, 16), add_years(date_of_birth, 20)
+    if not in_full_time_education:
+        return sixteenth
+    if education_ended_on is not None:
+        return min(twentieth, max(sixteenth, education_ended_on))
+    return twentieth
+
+
+def choose_service_type(requested: str, safeguarded: bool, paying_parent_shown_will_pay: bool = True) -> str:
+    """4.5(3): Direct Pay by default; Collect & Pay when either parent asks, when the paying parent
+    has not shown they will pay, or on safeguarding grounds."""
+    if requested == "collect_and_pay" or safeguarded or not paying_parent_shown_will_pay:
+        return "collect_and_pay"
+    return "direct_pay"
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    frequency: str
+    instalment_pence: int
+    first_instalment_pence: int   # carries the remainder so the year's total is exact
+    instalments_per_year: int
+    first_due_date: date
+    annual_pence: int
+
+
+def payment_plan(weekly_payable_pence: int, frequency: str, period_start: date) -> PaymentPlan:
+    """SI 2012/2785 reg 4: the liability for a 52-week reference period, collected in equal
+    instalments; the first falls due within the first collection period (on its last day)."""
+    if frequency not in PAYMENT_FREQUENCIES:
+        raise ValueError(f"unknown payment frequency {frequency!r}")
+    annual = weekly_payable_pence * 52
+    weeks = PAYMENT_FREQUENCIES[frequency]
+    count = 12 if weeks is None else 52 // weeks
+    instalment, remainder = divmod(annual, count)
+    period_end = add_months(period_start, 1) if weeks is None else period_start + timedelta(weeks=weeks)
+    return PaymentPlan(frequency, instalment, instalment + remainder, count,
+                       period_end - timedelta(days=1), annual)
+
+
+@dataclass(frozen=True)
+class CaseClock:
+    """The case calendar: `seconds_per_day` real seconds make one case day (86,400 in production,
+    a few seconds in demo and training). Day N starts at anchor_instant + N * seconds_per_day."""
+
+    anchor_date: date
+    anchor_instant: datetime
+    seconds_per_day: float
+
+    def today(self, now: datetime) -> date:
+        elapsed = (now - self.anchor_instant).total_seconds() / self.seconds_per_day
+        # A timer set for the start of a day may fire a hair early in float arithmetic.
+        return self.anchor_date + timedelta(days=math.floor(elapsed + 1e-6))
+
+    def instant_of(self, day: date) -> datetime:
+        return self.anchor_instant + timedelta(seconds=(day - self.anchor_date).days * self.seconds_per_day)
+
+    def seconds_until(self, day: date, now: datetime) -> float:
+        return max(0.0, (self.instant_of(day) - now).total_seconds())

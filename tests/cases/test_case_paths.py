@@ -1,0 +1,135 @@
+"""Other paths of the case lifecycle: default decision, closure at the 20th birthday, HMRC
+permanent failure, caseworker updates (validated) and the closing update."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from workflows.case import CaseWorkflow
+from workflows.case_messages import (
+    CaseInput,
+    ChildFacts,
+    CloseRequest,
+    HoldRequest,
+    IncomeReport,
+    NoteRequest,
+    ReleaseRequest,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def _input(case_id: str, paying: str, children: list[ChildFacts] | None = None) -> CaseInput:
+    return CaseInput(case_id=case_id, application_date="2025-01-10", receiving_parent_id=f"rp-{case_id}",
+                     paying_parent_id=paying, children=children or [ChildFacts("c-1", "2015-03-01")],
+                     publish_search_attributes=False)
+
+
+async def _start(case_env, children=None, missing=False, down=False, income=2_600_000):
+    case_id = f"p-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{case_id}"
+    hmrc = case_env["hmrc"]
+    if missing:
+        hmrc.missing.add(paying)
+    elif down:
+        hmrc.down.add(paying)
+    else:
+        hmrc.incomes[paying] = {"2000-01-01": income}
+    handle = await case_env["start"](_input(case_id, paying, children))
+    return case_id, handle
+
+
+async def _rejection(update) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await update
+    return str(failed.value.cause)
+
+
+async def test_missing_information_for_28_days_gives_a_default_decision_until_it_arrives(case_env, database_url) -> None:
+    case_id, handle = await _start(case_env, children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2016-03-01")],
+                                   missing=True)
+    await case_env["env"].sleep(timedelta(days=27))
+    view = await handle.query(CaseWorkflow.state)
+    assert view.stage == "Assessment" and view.liability is None, "no decision before 28 days"
+    await case_env["env"].sleep(timedelta(days=2))
+    view = await handle.query(CaseWorkflow.state)
+    # £51 a week for 2 qualifying children, from the initial effective date.
+    assert (view.stage, view.liability.rate, view.liability.weekly_liability_pence) == ("Active", "default", 5100)
+    assert view.liability.effective_date == "2025-01-12"
+
+    await handle.signal(CaseWorkflow.income_received, IncomeReport(annual_pence=2_600_000))
+    await case_env["env"].sleep(timedelta(days=1))
+    view = await handle.query(CaseWorkflow.state)
+    assert (view.liability.rate, view.liability.weekly_liability_pence) == ("basic", 8000)
+    with psycopg.connect(database_url) as conn:
+        templates = [t for (t,) in conn.execute(
+            "SELECT template FROM case_api.notices WHERE case_id = %s AND recipient_party_id = %s ORDER BY created_at",
+            (case_id, f"rp-{case_id}"))]
+    assert templates == ["default_decision", "recalculation"]
+
+
+async def test_case_closes_when_the_last_child_turns_20(case_env, database_url) -> None:
+    # In full-time education, so qualifying until the day before the 20th birthday (1 March 2025).
+    case_id, handle = await _start(case_env, children=[ChildFacts("c-1", "2005-03-01", in_full_time_education=True)])
+    outcome = await handle.result()
+    assert outcome.stage == "Closed"
+    assert (outcome.closure.reason, outcome.closure.closed_on) == ("no_qualifying_child", "2025-03-01")
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT stage, closure_reason, closed_on::text FROM case_api.cases WHERE case_id = %s",
+                           (case_id,)).fetchone()
+        stops = conn.execute("SELECT body->>'stop_from' FROM case_api.payment_requests "
+                             "WHERE case_id = %s AND kind = 'stop_schedule'", (case_id,)).fetchall()
+    assert row == ("Closed", "no_qualifying_child", "2025-03-01")
+    assert stops == [("2025-03-01",)], "the schedule stops; arrears stay with payments"
+
+
+async def test_first_child_leaving_recalculates_for_the_rest(case_env) -> None:
+    case_id, handle = await _start(case_env, children=[ChildFacts("c-1", "2009-02-01"), ChildFacts("c-2", "2015-03-01")])
+    await case_env["env"].sleep(timedelta(days=3))
+    view = await handle.query(CaseWorkflow.state)
+    assert view.liability.weekly_liability_pence == 8000          # 2 QC: 16% of £498.63
+    await case_env["env"].sleep(timedelta(days=30))               # c-1 turns 16 on 1 Feb, not in education
+    view = await handle.query(CaseWorkflow.state)
+    assert (view.liability.weekly_liability_pence, view.liability.effective_date) == (6000, "2025-02-01")
+    assert view.stage == "Active"
+
+
+async def test_hmrc_permanent_failure_routes_the_case_to_a_caseworker(case_env, database_url) -> None:
+    case_id, handle = await _start(case_env, down=True)
+    await case_env["env"].sleep(timedelta(days=1))
+    view = await handle.query(CaseWorkflow.state)
+    assert view.needs_caseworker and "HMRC" in view.caseworker_reason
+    assert view.stage == "Assessment"
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT needs_caseworker, caseworker_reason, sla_due_at IS NOT NULL FROM case_api.cases "
+                           "WHERE case_id = %s", (case_id,)).fetchone()
+    assert row[0] is True and "HMRC" in row[1] and row[2]
+
+
+async def test_caseworker_updates_are_validated_and_closing_returns_the_outcome(case_env, database_url) -> None:
+    case_id, handle = await _start(case_env)
+    await case_env["env"].sleep(timedelta(days=3))
+    assert "text is required" in await _rejection(handle.execute_update(CaseWorkflow.add_note, NoteRequest(text="  ", author="cw-1")))
+    assert "not on hold" in await _rejection(handle.execute_update(CaseWorkflow.release_hold, ReleaseRequest(actor="cw-1")))
+    assert "reason must be one of" in await _rejection(
+        handle.execute_update(CaseWorkflow.close_case, CloseRequest(reason="bored", actor="cw-1")))
+    # A person typing JSON with a misspelt key gets an error, not a silently dropped field.
+    assert "Failed decoding arguments" in await _rejection(
+        handle.execute_update("add_note", {"text": "hi", "author": "cw-1", "urgent": True}))
+    assert "Failed decoding" not in await _rejection(
+        handle.execute_update("add_note", {"text": "", "author": "cw-1"})), "known keys decode"
+    held = await handle.execute_update(CaseWorkflow.put_on_hold, HoldRequest(reason="awaiting court papers", actor="cw-1"))
+    assert held.outcome == "on hold"
+    closed = await handle.execute_update(CaseWorkflow.close_case,
+                                         CloseRequest(reason="receiving_parent_request", actor="cw-1"))
+    assert closed.outcome == "closed" and closed.closed_on == "2025-01-13"
+    outcome = await handle.result()
+    assert outcome.closure.reason == "receiving_parent_request"
+    history = await handle.fetch_history()
+    rejected = [e for e in history.events if e.HasField("workflow_execution_update_rejected_event_attributes")]
+    assert not rejected, "rejected updates leave nothing in history"

@@ -1,0 +1,277 @@
+"""The case workflow's input, carried state and message types (one dataclass per handler).
+
+Every caseworker message is plain JSON a person can type into the Temporal UI's signal/update
+form, e.g. `{"text": "called the paying parent", "author": "cw-17"}` for `add_note`.
+Classes marked `__strict_json__` reject unknown keys when decoded with `STRICT_DATA_CONVERTER`
+(the default converter silently ignores them, so a typo would otherwise be lost).
+
+No personal data here beyond what the process needs (party ids are opaque, children carry a
+date of birth for the qualifying dates); names, addresses and incomes of parties live in the
+case read model in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import temporalio.converter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+    JSONTypeConverter,
+)
+
+TIMELINE_KEPT_IN_STATE = 30
+
+
+# --- input and carried state ------------------------------------------------------------------
+@dataclass
+class Calendar:
+    """Length of one case day in seconds: 86,400 in production, a few seconds in demo mode."""
+
+    seconds_per_day: float = 86400.0
+
+
+@dataclass
+class ChildFacts:
+    child_id: str
+    date_of_birth: str                      # ISO date
+    in_full_time_education: bool = False
+    shared_care_nights: int = 0
+    education_ended_on: str | None = None   # ISO date, from a machine feed or a change
+    stopped_qualifying_on: str | None = None
+
+
+@dataclass
+class TimelineEvent:
+    at: str        # UTC instant (ISO)
+    day: str       # case-calendar date (ISO)
+    kind: str
+    text: str
+    seq: int = 0
+
+
+@dataclass
+class LiabilityRecord:
+    rate: str
+    weekly_liability_pence: int
+    paying_parent_pays_pence: int
+    receiving_parent_receives_pence: int
+    effective_date: str
+    rule_set_id: str
+    gross_weekly_income_pence: int
+
+
+@dataclass
+class ClosureRecord:
+    reason: str
+    closed_on: str
+    actor: str
+
+
+@dataclass
+class CaseState:
+    """Everything a run needs; carried whole across continue-as-new."""
+
+    case_id: str
+    stage: str = "Application"
+    phase: str = "assessment"          # assessment | active | closing | closed
+    service_type: str = "direct_pay"
+    requested_service_type: str = "direct_pay"
+    receiving_parent_id: str = "rp-1"
+    paying_parent_id: str = "pp-1"
+    children: list[ChildFacts] = field(default_factory=list)
+    relevant_other_children: int = 0
+    safeguarded: bool = False
+    payment_frequency: str = "monthly"
+    anchor_date: str = ""              # case date at anchor_instant
+    anchor_instant: str = ""
+    seconds_per_day: float = 86400.0
+    application_date: str = ""
+    address_verified: bool = False
+    hmrc_annual_pence: int | None = None
+    hmrc_requested_on: str | None = None
+    awaiting_income: bool = False
+    initial_effective_date: str | None = None
+    next_review_date: str | None = None
+    liability: LiabilityRecord | None = None
+    schedule_version: int = 0
+    needs_caseworker: bool = False
+    caseworker_reason: str = ""
+    sla_due_on: str | None = None
+    on_hold: bool = False
+    hold_reason: str = ""
+    closure: ClosureRecord | None = None
+    close_requested: ClosureRecord | None = None
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    timeline_seq: int = 0
+    synced_seq: int = 0
+    reviews_done: int = 0
+    runs: int = 1
+    # Review outcome the read model has not seen yet, kept across continue-as-new.
+    max_events_per_run: int = 2000
+
+
+@dataclass
+class CaseInput:
+    case_id: str
+    application_date: str = ""          # ISO; empty = the day the workflow starts
+    receiving_parent_id: str = "rp-1"
+    paying_parent_id: str = "pp-1"
+    children: list[ChildFacts] = field(default_factory=list)
+    relevant_other_children: int = 0
+    requested_service_type: str = "direct_pay"
+    domestic_abuse: bool = False
+    payment_frequency: str = "monthly"
+    calendar: Calendar = field(default_factory=Calendar)
+    # False only on Temporal's time-skipping test server, which cannot register custom search
+    # attributes (an unregistered one fails every workflow task). Everywhere else: True.
+    publish_search_attributes: bool = True
+    # History bound: continue-as-new after this many events even between reviews.
+    max_events_per_run: int = 2000
+    # Set only by continue-as-new: the state of the previous run, carried over exactly.
+    carried_state: CaseState | None = None
+
+
+@dataclass
+class CaseOutcome:
+    case_id: str
+    stage: str
+    closure: ClosureRecord | None
+
+
+# --- caseworker updates and machine signals -------------------------------------------------
+@dataclass
+class NoteRequest:
+    __strict_json__ = True
+    text: str
+    author: str
+
+
+@dataclass
+class NoteResult:
+    entries: int
+
+
+@dataclass
+class ManualReviewRequest:
+    __strict_json__ = True
+    reason: str
+    actor: str
+
+
+@dataclass
+class HoldRequest:
+    __strict_json__ = True
+    reason: str
+    actor: str
+
+
+@dataclass
+class ReleaseRequest:
+    __strict_json__ = True
+    actor: str
+    note: str = ""
+
+
+@dataclass
+class CloseRequest:
+    __strict_json__ = True
+    reason: str      # one of domain.lifecycle.CLOSURE_REASONS except no_qualifying_child
+    actor: str
+    note: str = ""
+
+
+@dataclass
+class ActionResult:
+    outcome: str
+    stage: str
+
+
+@dataclass
+class CloseResult:
+    outcome: str
+    closed_on: str
+    arrears: str
+
+
+@dataclass
+class IncomeReport:
+    """HMRC feed (or the paying parent's evidence): the annual taxable income in pence."""
+
+    __strict_json__ = True
+    annual_pence: int
+    source: str = "hmrc"
+
+
+@dataclass
+class EducationEnded:
+    __strict_json__ = True
+    child_id: str
+    on_date: str     # ISO date
+
+
+@dataclass
+class CaseQuery:
+    """Query argument (the UI may send `{}`): `recent` limits the timeline entries returned."""
+
+    __strict_json__ = True
+    recent: int = TIMELINE_KEPT_IN_STATE
+
+
+@dataclass
+class CaseView:
+    case_id: str
+    stage: str
+    service_type: str
+    safeguarded: bool
+    needs_caseworker: bool
+    caseworker_reason: str
+    on_hold: bool
+    application_date: str
+    initial_effective_date: str | None
+    next_review_date: str | None
+    liability: LiabilityRecord | None
+    closure: ClosureRecord | None
+    today: str
+    reviews_done: int
+    runs: int
+
+
+# --- strict decoding --------------------------------------------------------------------------
+class _RejectUnknownKeys(JSONTypeConverter):
+    def to_typed_value(self, hint: type, value: Any) -> Any:
+        if getattr(hint, "__strict_json__", False) and isinstance(value, dict):
+            allowed = {f.name for f in dataclasses.fields(hint)}
+            unknown = sorted(set(value) - allowed)
+            if unknown:
+                raise TypeError(f"unknown field(s) {', '.join(unknown)}; "
+                                f"{hint.__name__} takes {', '.join(sorted(allowed))}")
+        return JSONTypeConverter.Unhandled
+
+
+class _StrictJSONPlain(JSONPlainPayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(custom_type_converters=[_RejectUnknownKeys()])
+
+
+class StrictPayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(*(
+            _StrictJSONPlain() if isinstance(c, JSONPlainPayloadConverter) else c
+            for c in DefaultPayloadConverter.default_encoding_payload_converters
+        ))
+
+
+STRICT_DATA_CONVERTER = dataclasses.replace(
+    temporalio.converter.default(), payload_converter_class=StrictPayloadConverter
+)
+
+
+def unknown_keys(message_type: type, payload: dict) -> list[str]:
+    """For the API: the keys of a typed JSON payload that `message_type` does not take."""
+    allowed = {f.name for f in dataclasses.fields(message_type)}
+    return sorted(set(payload) - allowed)
