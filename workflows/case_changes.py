@@ -20,6 +20,7 @@ with the `change_cleared` signal, which reaches the case's latest run by workflo
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -86,6 +87,13 @@ def _invalid(error: rules.ChangeValidationError) -> ApplicationError:
     return ApplicationError(f"{error.field}: {error.message}", error.field, type="InvalidArgument")
 
 
+def _with_reported_date(request: ReportedChange, today: date) -> ReportedChange:
+    """No reported date means today on the case calendar (what a channel reporting now means)."""
+    if request.reported_date:
+        return request
+    return dataclasses.replace(request, reported_date=today.isoformat())
+
+
 class CaseChanges:
     """Mixin: changes of circumstances for a case workflow (see the module docstring)."""
 
@@ -105,6 +113,7 @@ class CaseChanges:
             first = ledger.receipts[request.idempotency_key]
             return ChangeReceipt(**{**first.__dict__, "already_existed": True})
         facts = self._change_case_facts()
+        request = _with_reported_date(request, facts.today)
         change = rules.parse_change(request.as_raw(), facts.today)
         decision = rules.decide(change, facts.inputs, facts.context())
         ledger.last_no += 1
@@ -137,7 +146,7 @@ class CaseChanges:
             return  # a resubmission: answered with the first result
         facts = self._change_case_facts()
         try:
-            change = rules.parse_change(request.as_raw(), facts.today)
+            change = rules.parse_change(_with_reported_date(request, facts.today).as_raw(), facts.today)
             rules.check_against_case(change, facts.inputs, facts.context())
         except rules.ChangeValidationError as error:
             raise _invalid(error) from None

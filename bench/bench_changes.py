@@ -1,0 +1,255 @@
+"""Changes of circumstances benchmarks (issue 7), on a headless Temporal dev server and an
+embedded PostgreSQL started for this run, with an in-process worker.
+
+Rows:
+
+* sustained change workflows per second (automatic changes with caseworker reviews mixed in:
+  one in ten has disputed evidence and is answered by a `review_decision` update), as a ratio
+  to a bare one-activity workflow measured on the same server in the same run;
+* the weekly volume on a fast calendar: changes arrive spread over a simulated week whose
+  length in wall time is set from the sustained rate measured above (so the worker is kept
+  busy, not flooded), simulated caseworkers answer reviews after 1-20 case days and a few
+  only after day 28; reported: total wall time, the share cleared on time (from the SLA
+  report over `change_records`, which is timed too) and the projected wall time for 30,000.
+
+The simulation's wall time is about 5 weeks of the fast calendar (the week of arrivals plus the
+29-day tail of the late reviews), so it grows with the volume simulated: full mode simulates
+`CHANGES_WEEKLY` changes (default 3,000, so the whole bench stays near 10 minutes on a 2-core
+machine; CHANGES_WEEKLY=30000 runs the full weekly volume, about 1.5 hours), quick mode 1,000.
+The 30,000-in-an-hour target is checked as a projection from the sustained rate. Run alone: ``python -m bench.bench_changes [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+# This module also defines the baseline workflow, so the sandbox re-imports it: pass the rest through.
+with workflow.unsafe.imports_passed_through():
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.client import Client, WorkflowUpdateFailedError
+    from temporalio.worker import Worker
+
+    from activities.changes import CHANGE_ACTIVITIES, load_sla_report
+    from activities.context import set_db_pool
+    from cms.db.migrate import apply_migrations
+    from cms.infra.postgres import postgres_url, start_postgres
+    from cms.infra.processes import free_port
+    from cms.infra.temporal_server import start_dev_server
+    from services import SERVICES
+    from workflows.change import ChangeInput, ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id
+
+QUEUE = "bench-changes"
+TARGET_WEEKLY = 30_000
+TARGET_WALL_SECONDS = 3600
+REVIEW_SHARE = 0.10
+LATE_REVIEW_SHARE = 0.02  # of reviews: answered only after day 28 (breaches)
+IN_FLIGHT = 64
+
+INPUTS = {
+    "paying_parent": {"gross_weekly_income_pence": 40_000, "relevant_other_children": 0},
+    "receiving_parents": [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": 51},
+                                                      {"id": "c-2", "shared_care_nights": 0}]}],
+    "service_type": "collect_and_pay",
+}
+
+
+@activity.defn
+async def bare_activity(n: int) -> int:
+    return n
+
+
+@workflow.defn(name="BenchBareWorkflow")
+class BareWorkflow:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        return await workflow.execute_activity(bare_activity, n, start_to_close_timeout=timedelta(seconds=30))
+
+
+def _sample_change(rng: random.Random, review: bool) -> ReportedChange:
+    kind = rng.choice(["income", "nights", "benefit", "roc", "address", "education"])
+    details, change_kind = {}, kind
+    if kind == "income":
+        change_kind, details = "paying_parent_income", {"weekly_income_pence": rng.randint(20_000, 80_000)}
+    elif kind == "nights":
+        change_kind, details = "shared_care_nights", {"child_id": "c-1", "nights": rng.randint(0, 200)}
+    elif kind == "benefit":
+        change_kind = "flat_rate_benefit_started"
+    elif kind == "roc":
+        change_kind, details = "relevant_other_children", {"count": rng.randint(0, 4)}
+    elif kind == "address":
+        details = {"party": "paying_parent"}
+    else:
+        change_kind, details = "child_left_education", {"child_id": "c-2"}
+    return ReportedChange(kind=change_kind, reported_date="2025-06-01", effective_date="2025-05-15",
+                          details=details, evidence_disputed=review)
+
+
+def _change_input(run: str, i: int, change: ReportedChange, seconds_per_day: float) -> ChangeInput:
+    return ChangeInput(case_id=f"{run}{i}", n=1, change=change, current_inputs=INPUTS,
+                       seconds_per_day=seconds_per_day, today="2025-06-01")
+
+
+async def _answer_review(client: Client, workflow_id: str, after_seconds: float) -> None:
+    await asyncio.sleep(after_seconds)
+    handle = client.get_workflow_handle(workflow_id)
+    decision = ReviewDecision(outcome="apply", reason="evidence checked", reviewer="bench-cw")
+    for _ in range(600):
+        try:
+            await handle.execute_update(ChangeWorkflow.review_decision, decision)
+            return
+        except WorkflowUpdateFailedError:
+            await asyncio.sleep(0.2)  # not waiting for review yet: the validator said so
+
+
+async def _bare_rate(client: Client, count: int) -> float:
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    run = uuid.uuid4().hex[:6]
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.execute_workflow(BareWorkflow.run, i, id=f"bare-{run}-{i}", task_queue=QUEUE)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def _change_rate(client: Client, count: int) -> float:
+    """Changes per second, all arriving at once, reviews answered as soon as they wait."""
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    rng = random.Random(7)
+    run = f"s{uuid.uuid4().hex[:6]}-"
+
+    async def one(i: int) -> None:
+        review = rng.random() < REVIEW_SHARE
+        data = _change_input(run, i, _sample_change(rng, review), 86_400.0)
+        async with gate:
+            handle = await client.start_workflow(ChangeWorkflow.run, data, id=change_workflow_id(data.case_id, 1),
+                                                 task_queue=QUEUE)
+            if review:
+                await _answer_review(client, handle.id, 0.05)
+            await handle.result()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def _weekly(client: Client, pool: AsyncConnectionPool, count: int, sustained_rate: float) -> dict:
+    """`count` changes spread over a simulated week whose wall length keeps arrivals at 80% of
+    the sustained rate; caseworkers answer reviews on day 1-10, a few only on day 29 (breaches)."""
+    week_seconds = count / (0.8 * sustained_rate)
+    seconds_per_day = week_seconds / 7
+    rng = random.Random(2012)
+    run = f"w{uuid.uuid4().hex[:6]}-"
+    tasks = []
+    started = time.perf_counter()
+    for i in range(count):
+        due = started + week_seconds * i / count
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        review = rng.random() < REVIEW_SHARE
+        late = review and rng.random() < LATE_REVIEW_SHARE
+        answer_day = rng.uniform(29, 29.5) if late else rng.uniform(1, 10)
+        data = _change_input(run, i, _sample_change(rng, review), seconds_per_day)
+        tasks.append(asyncio.create_task(_run_weekly_change(client, data, review, answer_day * seconds_per_day)))
+    results = await asyncio.gather(*tasks)
+    wall = time.perf_counter() - started
+    latencies = sorted(latency for _, review, latency in results if not review)
+    sla_started = time.perf_counter()
+    report = await load_sla_report(pool)
+    sla_seconds = time.perf_counter() - sla_started
+    return {"wall": wall, "on_time": sum(1 for o, _, _ in results if o.on_time) / count,
+            "report_share": float(report.on_time_share or 0), "sla_seconds": sla_seconds,
+            "seconds_per_day": seconds_per_day, "breaches": report.breaches_last_4_weeks,
+            # How long an automatic change took from report to clearance while the week arrived.
+            "p95_latency": latencies[int(0.95 * (len(latencies) - 1))]}
+
+
+async def _run_weekly_change(client: Client, data: ChangeInput, review: bool, answer_after: float):
+    reported = time.perf_counter()
+    handle = await client.start_workflow(ChangeWorkflow.run, data, id=change_workflow_id(data.case_id, 1),
+                                         task_queue=QUEUE)
+    if review:
+        await _answer_review(client, handle.id, answer_after)
+    return await handle.result(), review, time.perf_counter() - reported
+
+
+def _row(name, value, unit, baseline=None, target=None, ratio=None):
+    if ratio is None and baseline:
+        ratio = value / baseline
+    return {"benchmark": name, "value": round(value, 3), "unit": unit,
+            "baseline": None if baseline is None else round(baseline, 3),
+            "ratio": None if ratio is None else round(ratio, 3), "target": target}
+
+
+async def _measure(client: Client, pool: AsyncConnectionPool, quick: bool) -> list[dict]:
+    sample = 300 if quick else 1_500
+    weekly = 1_000 if quick else int(os.environ.get("CHANGES_WEEKLY", "3000"))
+    await _bare_rate(client, 50)  # warm up the worker and the sandbox
+    bare = await _bare_rate(client, sample)
+    changes = await _change_rate(client, sample)
+    week = await _weekly(client, pool, weekly, changes)
+    projected = TARGET_WEEKLY / changes
+    return [
+        _row("bare one-activity workflow", bare, "workflows/s"),
+        _row(f"change workflows ({int(REVIEW_SHARE * 100)}% caseworker-reviewed)", changes, "changes/s", bare,
+             target=f">= {TARGET_WEEKLY / TARGET_WALL_SECONDS:.1f}/s (30k in 1h)"),
+        _row(f"weekly volume simulated ({weekly:,} changes): total wall time incl. 29-day review tail",
+             week["wall"], "s", target=f"calendar {week['seconds_per_day']:.1f} s/day"),
+        _row("weekly volume: p95 report-to-clearance time of automatic changes under load", week["p95_latency"], "s",
+             target=f"arrivals at {0.8 * changes:.1f}/s; 28 days = {28 * week['seconds_per_day']:.0f} s"),
+        _row("weekly volume: share cleared on time (workflow outcomes)", week["on_time"] * 100, "%",
+             target=f"~{100 - REVIEW_SHARE * LATE_REVIEW_SHARE * 100:.1f}% (late reviews breach by design)"),
+        _row("weekly volume: on-time share in the SLA report (last 4 weeks)", week["report_share"] * 100, "%"),
+        _row("SLA report query over change_records", week["sla_seconds"] * 1000, "ms"),
+        _row("projected wall time to process 30,000 changes at the sustained rate", projected, "s",
+             baseline=TARGET_WALL_SECONDS, target="< 3600 s (ratio < 1)"),
+    ]
+
+
+async def _run(quick: bool) -> list[dict]:
+    folder = Path(tempfile.mkdtemp(prefix="cms-bench-changes-"))
+    folder.chmod(0o755)
+    pg_port, temporal_port = free_port(), free_port()
+    postgres = start_postgres(folder / "pgdata", pg_port, folder / "postgres.log")
+    try:
+        url = postgres_url(pg_port)
+        for service in SERVICES:
+            apply_migrations(url, service.schema, service.migrations)
+        temporal = start_dev_server(temporal_port, None, None, folder / "temporal.log")
+        try:
+            client = await Client.connect(f"127.0.0.1:{temporal_port}")
+            async with AsyncConnectionPool(url, min_size=2, max_size=10, open=False) as pool:
+                set_db_pool(pool)
+                try:
+                    async with Worker(client, task_queue=QUEUE, workflows=[ChangeWorkflow, BareWorkflow],
+                                      activities=[*CHANGE_ACTIVITIES, bare_activity]):
+                        return await _measure(client, pool, quick)
+                finally:
+                    set_db_pool(None)
+        finally:
+            temporal.stop()
+    finally:
+        postgres.stop()
+
+
+def run(quick: bool = False) -> list[dict]:
+    return asyncio.run(_run(quick))
+
+
+if __name__ == "__main__":
+    # Import under the package name so the workflow classes are registered as bench.bench_changes.
+    from bench import bench_changes
+
+    for result in bench_changes.run(quick="--quick" in sys.argv):
+        print(result)
