@@ -1,18 +1,412 @@
-"""CaseService (cms.case.v1): servicer and registration on a gRPC server."""
+"""CaseService (cms.case.v1): starts, reads and drives case workflows.
+
+- CreateApplication writes the people (names, addresses: personal data stays in PostgreSQL)
+  and starts `CaseWorkflow` under `case-<case_id>`, where case_id is a hash of the idempotency
+  key: a repeated request finds the same row and the same workflow, never a second case.
+- GetCase and GetTimeline read the read model the workflow's activities keep current.
+- ListCases filters through Temporal visibility on the search attributes.
+- SignalCase sends a caseworker action as a validated workflow update and returns its outcome.
+Bad input: INVALID_ARGUMENT with field violations; nothing is written.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import date, datetime, timezone
+
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from cms.case.v1 import case_pb2_grpc
-from cms.config import Settings
+from cms.case.v1 import case_pb2, case_pb2_grpc
+from cms.config import TASK_QUEUE_CASES, Settings
+from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+from domain import lifecycle
+from domain.safeguarding import Viewer, protected_values, redact_for_viewer
+from services.common.errors import FieldViolations, abort_invalid
+from workflows.case_messages import (
+    STRICT_DATA_CONVERTER,
+    Calendar,
+    CaseInput,
+    ChildFacts,
+    CloseRequest,
+    HoldRequest,
+    ManualReviewRequest,
+    NoteRequest,
+    ReleaseRequest,
+    unknown_keys,
+)
+
+STAGES = ("Application", "Assessment", "PaymentSchedule", "Active", "AnnualReview", "Closed")
+_SERVICE_TYPES = {
+    case_pb2.SERVICE_TYPE_UNSPECIFIED: "direct_pay",
+    case_pb2.SERVICE_TYPE_DIRECT_PAY: "direct_pay",
+    case_pb2.SERVICE_TYPE_COLLECT_AND_PAY: "collect_and_pay",
+}
+_SERVICE_TYPE_ENUM = {"direct_pay": case_pb2.SERVICE_TYPE_DIRECT_PAY,
+                      "collect_and_pay": case_pb2.SERVICE_TYPE_COLLECT_AND_PAY}
+# Caseworker actions: update name -> (message type, the field the request's actor fills).
+ACTIONS: dict[str, tuple[type, str]] = {
+    "add_note": (NoteRequest, "author"),
+    "request_manual_review": (ManualReviewRequest, "actor"),
+    "complete_manual_review": (ReleaseRequest, "actor"),
+    "put_on_hold": (HoldRequest, "actor"),
+    "release_hold": (ReleaseRequest, "actor"),
+    "close_case": (CloseRequest, "actor"),
+}
+PARTY_FIELDS = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
 
 
+def case_id_for(idempotency_key: str) -> str:
+    """Deterministic and free of personal data: the same key always names the same case."""
+    return "c" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:15]
+
+
+def workflow_id_for(case_id: str) -> str:
+    return f"case-{case_id}"
+
+
+# --- validation -----------------------------------------------------------------------------
+def _iso_date(text: str, field: str, problems: list[tuple[str, str]]) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problems.append((field, f"{text!r} is not an ISO date (YYYY-MM-DD)"))
+        return None
+
+
+def _check_party(party: case_pb2.Party, field: str, problems: list[tuple[str, str]]) -> None:
+    if not party.party_id.strip():
+        problems.append((f"{field}.party_id", "required"))
+    elif len(party.party_id) > 64 or not party.party_id.replace("-", "").replace("_", "").isalnum():
+        problems.append((f"{field}.party_id", "letters, digits, '-' or '_' only, at most 64"))
+    if not party.full_name.strip():
+        problems.append((f"{field}.full_name", "required"))
+
+
+def validate_application(request: case_pb2.CreateApplicationRequest, today: date) -> date:
+    """Returns the application date; raises FieldViolations naming every bad field."""
+    problems: list[tuple[str, str]] = []
+    if not request.idempotency_key.strip():
+        problems.append(("idempotency_key", "required: repeat it to retry safely"))
+    elif len(request.idempotency_key) > 200:
+        problems.append(("idempotency_key", "at most 200 characters"))
+    _check_party(request.receiving_parent, "receiving_parent", problems)
+    _check_party(request.paying_parent, "paying_parent", problems)
+    if request.receiving_parent.party_id and request.receiving_parent.party_id == request.paying_parent.party_id:
+        problems.append(("paying_parent.party_id", "must differ from the receiving parent's"))
+    applied = today
+    if request.application_date:
+        applied = _iso_date(request.application_date, "application_date", problems) or today
+    if not request.children:
+        problems.append(("children", "at least one qualifying child is needed"))
+    seen: set[str] = set()
+    for i, child in enumerate(request.children):
+        where = f"children[{i}]"
+        if not child.child_id.strip():
+            problems.append((f"{where}.child_id", "required"))
+        elif child.child_id in seen:
+            problems.append((f"{where}.child_id", "duplicate child id"))
+        seen.add(child.child_id)
+        born = _iso_date(child.date_of_birth, f"{where}.date_of_birth", problems)
+        if born is not None:
+            if born > applied:
+                problems.append((f"{where}.date_of_birth", "is after the application date"))
+            elif lifecycle.add_years(born, 20) <= applied:
+                problems.append((f"{where}.date_of_birth", "a child aged 20 or over does not qualify"))
+        if not 0 <= child.shared_care_nights <= 366:
+            problems.append((f"{where}.shared_care_nights", "must be 0 to 366"))
+    if request.relevant_other_children < 0:
+        problems.append(("relevant_other_children", "must not be negative"))
+    if request.payment_frequency and request.payment_frequency not in lifecycle.PAYMENT_FREQUENCIES:
+        problems.append(("payment_frequency", f"one of {', '.join(lifecycle.PAYMENT_FREQUENCIES)}"))
+    if request.requested_service_type not in _SERVICE_TYPES:
+        problems.append(("requested_service_type", "unknown service type"))
+    if problems:
+        raise FieldViolations(problems)
+    return applied
+
+
+def parse_action_payload(action: str, payload_json: str, actor: str) -> object:
+    """The typed message for a caseworker action, from the JSON a person typed."""
+    if action not in ACTIONS:
+        raise FieldViolations([("action", f"one of {', '.join(ACTIONS)}")])
+    message_type, actor_field = ACTIONS[action]
+    try:
+        payload = json.loads(payload_json or "{}")
+    except json.JSONDecodeError as error:
+        raise FieldViolations([("payload_json", f"not JSON: {error.msg}")]) from None
+    if not isinstance(payload, dict):
+        raise FieldViolations([("payload_json", "must be one JSON object")])
+    problems = [(f"payload_json.{key}", "unknown field") for key in unknown_keys(message_type, payload)]
+    if actor and actor_field not in payload:
+        payload[actor_field] = actor
+    for name, kind in message_type.__annotations__.items():
+        value = payload.get(name)
+        if name not in payload and not _has_default(message_type, name):
+            problems.append((f"payload_json.{name}", "required"))
+        elif name in payload and not isinstance(value, str):
+            problems.append((f"payload_json.{name}", "must be a string"))
+    if problems:
+        raise FieldViolations(problems)
+    return message_type(**payload)
+
+
+def _has_default(message_type: type, name: str) -> bool:
+    from dataclasses import MISSING, fields
+
+    return any(f.name == name and (f.default is not MISSING or f.default_factory is not MISSING)
+               for f in fields(message_type))
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(timezone.utc))
+    return stamp
+
+
+# --- the service ----------------------------------------------------------------------------
 class CaseService(case_pb2_grpc.CaseServiceServicer):
-    def __init__(self, pool: AsyncConnectionPool, settings: Settings):
+    def __init__(self, pool: AsyncConnectionPool, settings: Settings, client: Client | None = None,
+                 task_queue: str = TASK_QUEUE_CASES, publish_search_attributes: bool = True):
         self._pool = pool
         self._settings = settings
+        self._client = client
+        self._task_queue = task_queue
+        self._publish = publish_search_attributes
+
+    async def _temporal(self) -> Client:
+        # Connected on first use: the service starts (and reports health) before Temporal is up.
+        if self._client is None:
+            self._client = await Client.connect(self._settings.temporal_address,
+                                                namespace=self._settings.temporal_namespace,
+                                                data_converter=STRICT_DATA_CONVERTER)
+        return self._client
+
+    # CreateApplication --------------------------------------------------------------------
+    async def CreateApplication(self, request, context):
+        try:
+            applied = validate_application(request, datetime.now(timezone.utc).date())
+        except FieldViolations as error:
+            await abort_invalid(context, error)
+            return
+        case_id = case_id_for(request.idempotency_key)
+        created = await self._record_application(case_id, request)
+        await self._start_workflow(case_id, request, applied)
+        return case_pb2.CreateApplicationResponse(case_id=case_id, workflow_id=workflow_id_for(case_id),
+                                                  already_existed=not created)
+
+    async def _record_application(self, case_id: str, request) -> bool:
+        service_type = lifecycle.choose_service_type(_SERVICE_TYPES[request.requested_service_type],
+                                                     request.domestic_abuse)
+        # The applicant (usually the receiving parent) answered the domestic abuse question.
+        applicant = request.requested_by if request.requested_by == request.paying_parent.party_id \
+            else request.receiving_parent.party_id
+        protected = [applicant] if request.domestic_abuse else []
+        async with self._pool.connection() as conn, conn.transaction():
+            inserted = await (await conn.execute(
+                "INSERT INTO case_api.cases (case_id, idempotency_key, stage, service_type, safeguarded, protected_party_ids) "
+                "VALUES (%s, %s, 'Application', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING case_id",
+                (case_id, request.idempotency_key, service_type, request.domestic_abuse, protected),
+            )).fetchone()
+            if inserted is None:
+                return False
+            for role, party in (("receiving_parent", request.receiving_parent), ("paying_parent", request.paying_parent)):
+                await conn.execute(
+                    "INSERT INTO case_api.parties (case_id, party_id, role, full_name, address, phone, email, employer, "
+                    "bank_sort_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (case_id, party.party_id, role, *(getattr(party, f) for f in PARTY_FIELDS)),
+                )
+            for child in request.children:
+                await conn.execute(
+                    "INSERT INTO case_api.children (case_id, child_id, date_of_birth, shared_care_nights, "
+                    "in_full_time_education) VALUES (%s, %s, %s, %s, %s)",
+                    (case_id, child.child_id, child.date_of_birth, child.shared_care_nights,
+                     child.in_full_time_education),
+                )
+        return True
+
+    async def _start_workflow(self, case_id: str, request, applied: date) -> None:
+        client = await self._temporal()
+        case_input = CaseInput(
+            case_id=case_id, application_date=applied.isoformat(),
+            receiving_parent_id=request.receiving_parent.party_id, paying_parent_id=request.paying_parent.party_id,
+            children=[ChildFacts(c.child_id, c.date_of_birth, c.in_full_time_education, c.shared_care_nights)
+                      for c in request.children],
+            relevant_other_children=request.relevant_other_children,
+            requested_service_type=_SERVICE_TYPES[request.requested_service_type],
+            domestic_abuse=request.domestic_abuse, payment_frequency=request.payment_frequency or "monthly",
+            calendar=Calendar(self._settings.seconds_per_day), publish_search_attributes=self._publish,
+        )
+        try:
+            # USE_EXISTING: a concurrent duplicate joins the running case; REJECT_DUPLICATE: a
+            # closed case is never started again under the same key.
+            await client.start_workflow(
+                "CaseWorkflow", case_input, id=workflow_id_for(case_id), task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+
+    # GetCase --------------------------------------------------------------------------------
+    async def GetCase(self, request, context):
+        if not request.case_id:
+            await abort_invalid(context, FieldViolations([("case_id", "required")]))
+            return
+        if bool(request.viewer_party_id) == bool(request.staff_id):
+            await abort_invalid(context, FieldViolations([("viewer_party_id", "give a viewer_party_id or a staff_id")]))
+            return
+        if request.staff_id and not request.reason.strip():
+            await abort_invalid(context, FieldViolations([("reason", "staff reads need a reason")]))
+            return
+        async with self._pool.connection() as conn:
+            case = await (await conn.execute("SELECT * FROM case_api.cases WHERE case_id = %s", (request.case_id,))).fetchone()
+            if case is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {request.case_id}")
+                return
+            columns = [c.name for c in (await conn.execute("SELECT * FROM case_api.cases LIMIT 0")).description]
+            row = dict(zip(columns, case))
+            parties = await (await conn.execute(
+                "SELECT party_id, role, " + ", ".join(PARTY_FIELDS) + " FROM case_api.parties WHERE case_id = %s",
+                (request.case_id,))).fetchall()
+            children = await (await conn.execute(
+                "SELECT child_id, date_of_birth, shared_care_nights, in_full_time_education FROM case_api.children "
+                "WHERE case_id = %s ORDER BY child_id", (request.case_id,))).fetchall()
+        party_records = {role: {"party_id": pid, **dict(zip(PARTY_FIELDS, values))} for pid, role, *values in parties}
+        viewer = Viewer(party_id=request.viewer_party_id, staff_id=request.staff_id, reason=request.reason)
+        if not viewer.is_staff and viewer.party_id not in {r["party_id"] for r in party_records.values()}:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "the viewer is not a party to this case")
+            return
+        shown = {role: redact_for_viewer(record, record["party_id"], viewer) for role, record in party_records.items()}
+        if viewer.is_staff:
+            await self._audit_staff_read(request.case_id, viewer, party_records)
+        return self._case_message(row, shown, children)
+
+    async def _audit_staff_read(self, case_id: str, viewer: Viewer, records: dict[str, dict]) -> None:
+        protected = sorted({key for record in records.values() for key in record
+                            if key != "full_name" and protected_values({key: record[key]})})
+        if not protected:
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO case_api.audit (case_id, staff_id, reason, action, fields) VALUES (%s, %s, %s, 'GetCase', %s)",
+                (case_id, viewer.staff_id, viewer.reason, protected),
+            )
+
+    @staticmethod
+    def _case_message(row: dict, parties: dict[str, dict], children) -> case_pb2.Case:
+        def party(role: str) -> case_pb2.Party | None:
+            record = parties.get(role)
+            return case_pb2.Party(**record) if record else None
+
+        liability = None
+        if row["rate"]:
+            liability = case_pb2.Liability(
+                rate=row["rate"], weekly_liability_pence=row["weekly_liability_pence"] or 0,
+                effective_date=str(row["liability_effective_date"] or ""),
+                paying_parent_pays_pence=row["paying_parent_pays_pence"] or 0,
+                receiving_parent_receives_pence=row["receiving_parent_receives_pence"] or 0,
+            )
+        return case_pb2.Case(
+            case_id=row["case_id"], stage=row["stage"], service_type=_SERVICE_TYPE_ENUM.get(row["service_type"], 0),
+            safeguarded=row["safeguarded"], receiving_parent=party("receiving_parent"),
+            paying_parent=party("paying_parent"),
+            children=[case_pb2.Child(child_id=c, date_of_birth=dob.isoformat(), shared_care_nights=n,
+                                     in_full_time_education=edu) for c, dob, n, edu in children],
+            liability=liability,
+            initial_effective_date=str(row["initial_effective_date"] or ""),
+            next_review_date=str(row["next_review_date"] or ""),
+            needs_caseworker=row["needs_caseworker"], on_hold=row["on_hold"],
+            updated_at=_timestamp(row["updated_at"]), caseworker_reason=row["caseworker_reason"] or "",
+            application_date=str(row["application_date"] or ""), sla_due_at=_timestamp(row["sla_due_at"]),
+            closure_reason=row["closure_reason"] or "", closed_on=str(row["closed_on"] or ""),
+            reviews_done=row["reviews_done"] or 0,
+        )
+
+    # ListCases ------------------------------------------------------------------------------
+    async def ListCases(self, request, context):
+        problems = []
+        if request.stage and request.stage not in STAGES:
+            problems.append(("stage", f"one of {', '.join(STAGES)}"))
+        if not 0 <= request.page_size <= 1000:
+            problems.append(("page_size", "0 to 1000"))
+        if problems:
+            await abort_invalid(context, FieldViolations(problems))
+            return
+        clauses = ["WorkflowType = 'CaseWorkflow'",
+                   "ExecutionStatus = 'Completed'" if request.stage == "Closed" else "ExecutionStatus = 'Running'"]
+        if request.stage:
+            clauses.append(f"CaseStage = '{request.stage}'")
+        if request.needs_caseworker_only:
+            clauses.append("NeedsCaseworker = true")
+        if request.HasField("sla_due_before"):
+            before = request.sla_due_before.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            clauses.append(f"SlaDueAt < '{before}'")
+        client = await self._temporal()
+        pages = client.list_workflows(" AND ".join(clauses), page_size=request.page_size or 100,
+                                      next_page_token=request.next_page_token or None)
+        await pages.fetch_next_page()
+        summaries = []
+        for execution in pages.current_page:
+            attributes = execution.typed_search_attributes
+            summaries.append(case_pb2.CaseSummary(
+                case_id=execution.id.removeprefix("case-"), stage=attributes.get(CASE_STAGE) or "",
+                service_type=attributes.get(SERVICE_TYPE) or "",
+                needs_caseworker=bool(attributes.get(NEEDS_CASEWORKER)),
+                sla_due_at=_timestamp(attributes.get(SLA_DUE_AT)),
+            ))
+        return case_pb2.ListCasesResponse(cases=summaries, next_page_token=pages.next_page_token or b"")
+
+    # GetTimeline ----------------------------------------------------------------------------
+    async def GetTimeline(self, request, context):
+        if not request.case_id:
+            await abort_invalid(context, FieldViolations([("case_id", "required")]))
+            return
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT at, day, kind, text FROM case_api.timeline WHERE case_id = %s ORDER BY seq", (request.case_id,)
+            )).fetchall()
+            if not rows and not await (await conn.execute("SELECT 1 FROM case_api.cases WHERE case_id = %s",
+                                                          (request.case_id,))).fetchone():
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {request.case_id}")
+                return
+        return case_pb2.GetTimelineResponse(entries=[
+            case_pb2.TimelineEntry(at=_timestamp(at), day=str(day or ""), kind=kind, text=text)
+            for at, day, kind, text in rows
+        ])
+
+    # SignalCase -----------------------------------------------------------------------------
+    async def SignalCase(self, request, context):
+        problems = [] if request.case_id else [("case_id", "required")]
+        try:
+            message = parse_action_payload(request.action, request.payload_json, request.actor)
+        except FieldViolations as error:
+            problems += error.violations
+        if problems:
+            await abort_invalid(context, FieldViolations(problems))
+            return
+        handle = (await self._temporal()).get_workflow_handle(workflow_id_for(request.case_id))
+        try:
+            result = await handle.execute_update(request.action, message, result_type=dict)
+        except WorkflowUpdateFailedError as error:
+            # The workflow's validator refused it (e.g. "the case is not on hold"): nothing changed.
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error.cause))
+            return
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no running case {request.case_id}")
+                return
+            raise
+        outcome = result.get("outcome") or json.dumps(result, sort_keys=True)
+        return case_pb2.SignalCaseResponse(accepted=True, outcome=outcome)
 
 
 async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings) -> None:
