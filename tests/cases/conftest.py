@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
@@ -14,36 +13,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.adapters.hmrc import HmrcIncome, HmrcPermanentFailure
 from activities.context import set_db_pool
 from activities.hmrc import set_hmrc_adapter
 from cms.config import TASK_QUEUE_CASES
 from cms.worker_catalog import activities_for
 from workflows.case import CaseWorkflow
+from case_helpers import ScriptedHmrc
 from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput
-
-
-@dataclass
-class ScriptedHmrc:
-    """HMRC for tests: annual income per paying party, from a request date on (ISO date keys);
-    parties in `missing` have no record, parties in `down` fail permanently."""
-
-    incomes: dict[str, dict[str, int]] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
-    down: set[str] = field(default_factory=set)
-    income_calls: list[tuple[str, str]] = field(default_factory=list)
-
-    async def verify_address(self, party_id: str) -> bool:
-        return True
-
-    async def latest_annual_income(self, party_id: str, requested_on: str) -> HmrcIncome:
-        self.income_calls.append((party_id, requested_on))
-        if party_id in self.down:
-            raise HmrcPermanentFailure("identity not matched")
-        if party_id in self.missing or party_id not in self.incomes:
-            return HmrcIncome(found=False)
-        known = sorted((since, pence) for since, pence in self.incomes[party_id].items() if since <= requested_on)
-        return HmrcIncome(True, known[-1][1], requested_on[:4]) if known else HmrcIncome(found=False)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     CaseInput,
@@ -71,6 +72,7 @@ async def test_missing_information_for_28_days_gives_a_default_decision_until_it
             "SELECT template FROM case_api.notices WHERE case_id = %s AND recipient_party_id = %s ORDER BY created_at",
             (case_id, f"rp-{case_id}"))]
     assert templates == ["default_decision", "recalculation"]
+    await record_history(handle, "case_default_decision")
 
 
 async def test_case_closes_when_the_last_child_turns_20(case_env, database_url) -> None:
@@ -86,6 +88,7 @@ async def test_case_closes_when_the_last_child_turns_20(case_env, database_url) 
                              "WHERE case_id = %s AND kind = 'stop_schedule'", (case_id,)).fetchall()
     assert row == ("Closed", "no_qualifying_child", "2025-03-01")
     assert stops == [("2025-03-01",)], "the schedule stops; arrears stay with payments"
+    await record_history(handle, "case_closed_at_20")
 
 
 async def test_first_child_leaving_recalculates_for_the_rest(case_env) -> None:
@@ -133,3 +136,4 @@ async def test_caseworker_updates_are_validated_and_closing_returns_the_outcome(
     history = await handle.fetch_history()
     rejected = [e for e in history.events if e.HasField("workflow_execution_update_rejected_event_attributes")]
     assert not rejected, "rejected updates leave nothing in history"
+    await record_history(handle, "case_hold_and_close")

@@ -1,0 +1,46 @@
+"""Helpers for the case tests: a scripted HMRC adapter and history recording for replay tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from activities.adapters.hmrc import HmrcIncome, HmrcPermanentFailure
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record_history(handle, name: str) -> None:
+    """With CMS_RECORD_HISTORIES=1, saves the workflow's history for the replay test."""
+    if os.environ.get("CMS_RECORD_HISTORIES") != "1":
+        return
+    history = await handle.fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+
+
+@dataclass
+class ScriptedHmrc:
+    """HMRC for tests: annual income per paying party, from a request date on (ISO date keys);
+    parties in `missing` have no record, parties in `down` fail permanently."""
+
+    incomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
+    income_calls: list[tuple[str, str]] = field(default_factory=list)
+
+    async def verify_address(self, party_id: str) -> bool:
+        return True
+
+    async def latest_annual_income(self, party_id: str, requested_on: str) -> HmrcIncome:
+        self.income_calls.append((party_id, requested_on))
+        if party_id in self.down:
+            raise HmrcPermanentFailure("identity not matched")
+        if party_id in self.missing or party_id not in self.incomes:
+            return HmrcIncome(found=False)
+        known = sorted((since, pence) for since, pence in self.incomes[party_id].items() if since <= requested_on)
+        return HmrcIncome(True, known[-1][1], requested_on[:4]) if known else HmrcIncome(found=False)
+
+

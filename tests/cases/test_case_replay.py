@@ -1,0 +1,36 @@
+"""Recorded histories of CaseWorkflow replay cleanly against the current code.
+
+The histories under histories/ were recorded from the lifecycle tests (CMS_RECORD_HISTORIES=1).
+A change to the workflow that would break running cases fails here: such changes go behind
+`workflow.patched(...)`; then record new histories alongside the old ones (never replace them
+while cases started on the old code may still be running)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+import activities.case_records  # noqa: F401  (loads the rule sets outside the sandbox, as the worker does)
+from workflows.case import CaseWorkflow
+from workflows.case_messages import STRICT_DATA_CONVERTER
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_are_recorded() -> None:
+    names = {path.stem for path in HISTORIES}
+    assert {"case_first_year", "case_after_first_review", "case_closed_at_20"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", json.loads(path.read_text()))
+    result = await Replayer(workflows=[CaseWorkflow], data_converter=STRICT_DATA_CONVERTER).replay_workflow(
+        history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
