@@ -4,6 +4,7 @@ PostgreSQL, with a case worker on a fast calendar (a case day is 50 ms)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import replace
 
@@ -36,7 +37,8 @@ async def case_api(dev_temporal: Client, case_pool, hmrc):
     await server.start()
     async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities_for(TASK_QUEUE_CASES)):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield {"stub": case_pb2_grpc.CaseServiceStub(channel), "client": client, "hmrc": hmrc, "pool": case_pool}
+            yield {"stub": case_pb2_grpc.CaseServiceStub(channel), "client": client, "hmrc": hmrc, "pool": case_pool,
+                   "port": port}
         async for execution in client.list_workflows(f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"):
             await client.get_workflow_handle(execution.id).terminate("test finished")
     await server.stop(None)
@@ -152,3 +154,53 @@ async def test_hmrc_permanent_failure_is_visible_to_operators(case_api) -> None:
         return [c for c in page.cases if c.case_id == created.case_id]
     [summary] = await eventually(flagged)
     assert summary.needs_caseworker and summary.sla_due_at.seconds > 0
+
+
+async def test_cmsctl_drives_a_case(case_api, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from cms.cli.cmsctl import app
+
+    monkeypatch.setenv("CASE_API_PORT", str(case_api["port"]))
+    key = f"cli-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{key}"
+    case_api["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
+    case_id = (await case_api["stub"].CreateApplication(application(key, paying))).case_id
+
+    async def cmsctl(*args: str):
+        # The CLI runs its own event loop, so it runs in a thread here.
+        return await asyncio.to_thread(CliRunner().invoke, app, ["case", *args])
+
+    async def active():
+        return (await case_api["stub"].GetCase(case_pb2.GetCaseRequest(case_id=case_id, viewer_party_id=paying))).stage == "Active"
+    await eventually(active)
+
+    noted = await cmsctl("note", case_id, "Called the paying parent", "--author", "cw-3")
+    assert noted.exit_code == 0, noted.output
+    held = await cmsctl("hold", case_id, "--reason", "awaiting papers", "--actor", "cw-3")
+    assert held.exit_code == 0 and "on hold" in held.output
+    assert (await cmsctl("release", case_id, "--actor", "cw-3")).exit_code == 0
+    again = await cmsctl("release", case_id, "--actor", "cw-3")
+    assert again.exit_code == 1 and "not on hold" in again.output
+    empty = await cmsctl("note", case_id, "", "--author", "cw-3")
+    assert empty.exit_code == 1 and "text is required" in empty.output
+
+    async def shown():
+        result = await cmsctl("show", case_id, "--staff", "cw-3", "--reason", "training", "--json")
+        return result if "Called the paying parent" in result.output else None
+    result = await eventually(shown)
+    assert json.loads(result.output)["case"]["stage"] == "Active"
+    missing_reason = await cmsctl("show", case_id, "--staff", "cw-3")
+    assert missing_reason.exit_code == 1 and "reason" in missing_reason.output
+
+
+async def test_demo_seeding_is_valid_and_idempotent(case_api) -> None:
+    from cms.demo import seed_demo_cases
+
+    settings = replace(load_settings(), ports={**load_settings().ports, "case_api": case_api["port"]})
+    assert await seed_demo_cases(case_api["client"], settings) == 7
+    assert await seed_demo_cases(case_api["client"], settings) == 7
+    async with case_api["pool"].connection() as conn:
+        count = await (await conn.execute(
+            "SELECT count(*) FROM case_api.cases WHERE idempotency_key LIKE 'demo-%%'")).fetchone()
+    assert count == (7,)
