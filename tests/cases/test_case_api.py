@@ -155,6 +155,23 @@ async def test_hmrc_permanent_failure_is_visible_to_operators(case_api) -> None:
     [summary] = await eventually(flagged)
     assert summary.needs_caseworker and summary.sla_due_at.seconds > 0
 
+    # Operators filter on SlaDueAt: a cutoff after the due date finds it, one before does not.
+    def listed_before(seconds: int) -> case_pb2.ListCasesRequest:
+        request = case_pb2.ListCasesRequest(stage="Assessment", needs_caseworker_only=True)
+        request.sla_due_before.seconds = seconds
+        return request
+    after = await case_api["stub"].ListCases(listed_before(summary.sla_due_at.seconds + 60))
+    before = await case_api["stub"].ListCases(listed_before(summary.sla_due_at.seconds - 60))
+    assert created.case_id in {c.case_id for c in after.cases}
+    assert created.case_id not in {c.case_id for c in before.cases}
+
+    # No personal data in the workflow ID, search attributes or memo.
+    description = await case_api["client"].get_workflow_handle(created.workflow_id).describe()
+    visible = " ".join([created.workflow_id, *map(str, description.search_attributes.values()),
+                        str(await description.memo())])
+    for personal in ("Alex", "Sam", "Safe Street", "Other Road", "07000", "Acme", key):
+        assert personal not in visible
+
 
 async def test_cmsctl_drives_a_case(case_api, monkeypatch) -> None:
     from typer.testing import CliRunner

@@ -16,6 +16,7 @@ from workflows.case_messages import (
     CaseInput,
     ChildFacts,
     CloseRequest,
+    EducationEnded,
     HoldRequest,
     IncomeReport,
     NoteRequest,
@@ -137,3 +138,34 @@ async def test_caseworker_updates_are_validated_and_closing_returns_the_outcome(
     rejected = [e for e in history.events if e.HasField("workflow_execution_update_rejected_event_attributes")]
     assert not rejected, "rejected updates leave nothing in history"
     await record_history(handle, "case_hold_and_close")
+
+
+async def test_history_bound_continues_as_new_with_state_carried(case_env, database_url) -> None:
+    case_id = f"p-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{case_id}"
+    case_env["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
+    case = _input(case_id, paying)
+    case.max_events_per_run = 120
+    handle = await case_env["start"](case)
+    await case_env["env"].sleep(timedelta(days=3))
+    latest = case_env["client"].get_workflow_handle(handle.id)
+    for n in range(15):
+        await latest.execute_update(CaseWorkflow.add_note, NoteRequest(text=f"note {n}", author="cw-1"))
+        await case_env["env"].sleep(timedelta(hours=1))
+    view = await latest.query(CaseWorkflow.state)
+    assert view.runs >= 2, "a long history continues as new between reviews"
+    assert (view.stage, view.initial_effective_date, view.liability.weekly_liability_pence) == ("Active", "2025-01-12", 6000)
+    first = case_env["client"].get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    assert len((await first.fetch_history()).events) <= 130
+    with psycopg.connect(database_url) as conn:
+        notes = conn.execute("SELECT count(*) FROM case_api.timeline WHERE case_id = %s AND kind = 'note'",
+                             (case_id,)).fetchone()
+    assert notes == (15,), "no note lost across continue-as-new"
+
+
+async def test_leaving_education_ends_the_last_child_and_closes_the_case(case_env) -> None:
+    case_id, handle = await _start(case_env, children=[ChildFacts("c-1", "2007-03-01", in_full_time_education=True)])
+    await case_env["env"].sleep(timedelta(days=5))
+    await handle.signal(CaseWorkflow.education_ended, EducationEnded(child_id="c-1", on_date="2025-02-01"))
+    outcome = await handle.result()
+    assert (outcome.closure.reason, outcome.closure.closed_on) == ("no_qualifying_child", "2025-02-01")
