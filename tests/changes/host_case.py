@@ -67,3 +67,19 @@ class HostCaseWorkflow(CaseChanges):
         return self._view
 
 
+
+
+async def terminate_running(env: Any, workflow_ids: list[str]) -> None:
+    """Ends the stand-in cases a test left running (and their open changes): a workflow task
+    left without a worker would stop the time-skipping server from skipping time for later tests."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    for workflow_id in workflow_ids:
+        handle = env.client.get_workflow_handle(workflow_id)
+        for target in [handle] + [env.client.get_workflow_handle(f"{workflow_id}/change-{n}") for n in (1, 2, 3)]:
+            try:
+                if (await target.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await target.terminate("test finished")
+            except Exception:  # never started: nothing to end
+                pass
+    workflow_ids.clear()

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.changes import CHANGE_ACTIVITIES
-from tests.changes.host_case import HostCaseWorkflow, HostInput
+from tests.changes.host_case import HostCaseWorkflow, HostInput, terminate_running
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -26,10 +26,15 @@ async def host(time_skipping_env: WorkflowEnvironment, change_pool):
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[HostCaseWorkflow, ChangeWorkflow],
                       activities=CHANGE_ACTIVITIES):
         yield queue
+        await terminate_running(time_skipping_env, STARTED)
+
+
+STARTED: list[str] = []
 
 
 async def start_case(env: WorkflowEnvironment, queue: str, closed: bool = False):
     case_id = f"cc-{uuid.uuid4().hex[:8]}"
+    STARTED.append(f"case-{case_id}")
     return await env.client.start_workflow(HostCaseWorkflow.run, HostInput(case_id, closed),
                                            id=f"case-{case_id}", task_queue=queue)
 

@@ -23,7 +23,7 @@ from cms.infra.processes import free_port
 from services.case_api.changes import ChangeRpcs
 from services.common.errors import field_violations_of
 from services.common.server import serve
-from tests.changes.host_case import HostCaseWorkflow, HostInput
+from tests.changes.host_case import HostCaseWorkflow, HostInput, terminate_running
 from workflows.change import ChangeWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -59,6 +59,7 @@ async def api(time_skipping_env: WorkflowEnvironment, database_url: str, change_
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.1)
             yield stub, queue
+        await terminate_running(time_skipping_env, STARTED)
     stop.set()
     await task
 
@@ -70,8 +71,12 @@ def monkeypatch_module():
     patch.undo()
 
 
+STARTED: list[str] = []
+
+
 async def new_case(env: WorkflowEnvironment, queue: str, closed: bool = False) -> str:
     case_id = f"api-{uuid.uuid4().hex[:8]}"
+    STARTED.append(f"case-{case_id}")
     await env.client.start_workflow(HostCaseWorkflow.run, HostInput(case_id, closed), id=f"case-{case_id}",
                                     task_queue=queue)
     return case_id
