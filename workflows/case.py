@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
+    from workflows.case_changes import CaseWorkflowChanges
     from workflows.case_messages import (
         TIMELINE_KEPT_IN_STATE,
         ActionResult,
@@ -105,7 +106,7 @@ def _pounds(pence: int) -> str:
 
 
 @workflow.defn(name="CaseWorkflow")
-class CaseWorkflow:
+class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared signal (issue 7)
     @workflow.init
     def __init__(self, case: CaseInput) -> None:
         if case.carried_state is not None:
@@ -155,10 +156,18 @@ class CaseWorkflow:
         await self._hold_gate()
         if self._closing():
             return self._to_closing()
+        self._log("service_type", f"Service type: {s.service_type.replace('_', ' ')} ({self._service_type_reason()})")
         await self.recalculate_from(ied, "Initial calculation", template="calculation")
-        self._log("service_type", f"Service type: {s.service_type.replace('_', ' ')}")
         await self._enter("Active", sla=date.fromisoformat(s.next_review_date or ""))
         s.phase = "active"
+
+    def _service_type_reason(self) -> str:
+        s = self._s
+        if s.safeguarded:
+            return "safeguarding: no consent of the other parent needed"
+        if s.requested_service_type == "collect_and_pay":
+            return "a parent asked for it"
+        return "the default when both parents agree"
 
     async def _step(self, action: Callable) -> bool:
         """Runs one assessment step unless the case is closing; waits out a hold first."""
@@ -276,6 +285,8 @@ class CaseWorkflow:
         if await self._wait_until(review, self._closing):
             s.phase = "closing"
             return
+        if s.hmrc_annual_pence is not None:
+            s.stated_weekly_income_pence = None  # the review takes the HMRC figure over a reported one
         await self.recalculate_from(review, "Annual review", template="annual_review")
         s.reviews_done += 1
         s.next_review_date = lifecycle.next_review_date(review).isoformat()
@@ -331,18 +342,12 @@ class CaseWorkflow:
     def _calculate(self, effective_on: date) -> CalculationResult:
         s = self._s
         qualifying = [c for c in s.children if c.stopped_qualifying_on is None]
-        if s.hmrc_annual_pence is None:
+        if s.hmrc_annual_pence is None and s.stated_weekly_income_pence is None:
             parent = ReceivingParent(s.receiving_parent_id, tuple(CalcChild(c.child_id, c.shared_care_nights)
                                                                   for c in qualifying))
             return default_decision(len(qualifying), (parent,), s.service_type, effective_date=effective_on)  # type: ignore[arg-type]
-        request = parse_request({
-            "paying_parent": {"income": {"hmrc_annual_pence": s.hmrc_annual_pence},
-                              "relevant_other_children": s.relevant_other_children},
-            "receiving_parents": [{"id": s.receiving_parent_id, "children": [
-                {"id": c.child_id, "shared_care_nights": c.shared_care_nights} for c in qualifying]}],
-            "service_type": s.service_type,
-        })
-        return calculate(request, effective_date=effective_on)
+        # Includes what changes of circumstances set (benefit, stated income): workflows.case_changes.
+        return calculate(parse_request(self._calculation_request()), effective_date=effective_on)
 
     async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult) -> None:
         s = self._s

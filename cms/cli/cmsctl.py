@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 app = typer.Typer(help="Caseworker commands: list and show cases, notes, holds, reviews, SLA.",
                   no_args_is_help=True, add_completion=False)
@@ -80,7 +80,8 @@ def list_cases(
             raise typer.Exit(1) from None
         request.sla_due_before.FromDatetime(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
     reply = _call("ListCases", request)
-    table = Table("case", "stage", "service type", "caseworker", "SLA due")
+    table = Table("stage", "service type", "caseworker", "SLA due")
+    table.columns.insert(0, Column("case", no_wrap=True, min_width=16))
     for case in reply.cases:
         sla = case.sla_due_at.ToDatetime().isoformat(timespec="seconds") if case.HasField("sla_due_at") else ""
         table.add_row(case.case_id, case.stage, case.service_type, "yes" if case.needs_caseworker else "", sla)
