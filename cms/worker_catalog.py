@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from activities import case_notifications, case_payments, case_records, hmrc
+from activities.changes import CHANGE_ACTIVITIES
 from activities import notifications as notification_activities
 from activities import payments as payment_activities
 from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_NOTIFICATIONS, TASK_QUEUE_PAYMENTS
 from workflows import payments as payment_workflows
 from workflows.case import CaseWorkflow
+from workflows.change import ChangeWorkflow
 
 _WORKFLOWS: dict[str, list[type]] = {
-    TASK_QUEUE_CASES: [CaseWorkflow],
+    TASK_QUEUE_CASES: [CaseWorkflow, ChangeWorkflow],
     TASK_QUEUE_PAYMENTS: payment_workflows.ALL_WORKFLOWS,
 }
 
@@ -25,7 +27,7 @@ _ACTIVITIES: dict[str, list[Callable]] = {
     TASK_QUEUE_CASES: [
         case_records.sync_case_record, hmrc.verify_paying_parent_address, hmrc.request_hmrc_income,
         case_notifications.send_case_notices, case_payments.create_payment_schedule,
-        case_payments.stop_payment_schedule,
+        case_payments.stop_payment_schedule, *CHANGE_ACTIVITIES,
     ],
 }
 

@@ -138,7 +138,8 @@ _DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
     # kind: (required, optional)
     ChangeKind.PAYING_PARENT_INCOME: (frozenset({"weekly_income_pence"}), frozenset({"duty_to_report"})),
     ChangeKind.SHARED_CARE_NIGHTS: (frozenset({"child_id", "nights"}), frozenset()),
-    ChangeKind.CHILD_ADDED: (frozenset({"receiving_parent_id", "child_id"}), frozenset({"shared_care_nights"})),
+    ChangeKind.CHILD_ADDED: (frozenset({"receiving_parent_id", "child_id"}),
+                             frozenset({"shared_care_nights", "date_of_birth"})),
     ChangeKind.CHILD_LEFT: (frozenset({"child_id"}), frozenset()),
     ChangeKind.CHILD_LEFT_EDUCATION: (frozenset({"child_id"}), frozenset()),
     ChangeKind.RELEVANT_OTHER_CHILDREN: (frozenset({"count"}), frozenset()),
@@ -211,6 +212,8 @@ def check_details(kind: ChangeKind, details: Any) -> dict[str, Any]:
             _one_of(value, ("started", "stopped"), path)
         elif key == "service_type":
             _one_of(value, SERVICE_TYPES, path)
+        elif key == "date_of_birth":
+            _iso_date(value, path)
         elif key == "duty_to_report" and type(value) is not bool:
             raise ChangeValidationError(path, "must be true or false")
     return checked

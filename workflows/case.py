@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
     from workflows.case_changes import CaseWorkflowChanges
+    from workflows.change import ReportedChange  # noqa: F401  the converter resolves its type hints here
     from workflows.case_messages import (
         TIMELINE_KEPT_IN_STATE,
         ActionResult,

@@ -118,8 +118,9 @@ class CaseChanges:
         decision = rules.decide(change, facts.inputs, facts.context())
         ledger.last_no += 1
         n = ledger.last_no
-        if ledger.base_inputs is None:
-            ledger.base_inputs = copy.deepcopy(facts.inputs)
+        if not ledger.open or ledger.base_inputs is None:
+            # Nothing else in flight: the case's facts already hold every cleared change.
+            ledger.rebase(facts.inputs)
         child_id = change_workflow_id(facts.case_id, n)
         await workflow.start_child_workflow(
             ChangeWorkflow.run,
@@ -176,3 +177,90 @@ class CaseChanges:
     @workflow.query
     def open_changes(self) -> list[int]:
         return list(self._change_ledger().open)
+
+
+INCOME_KINDS = ("paying_parent_income", "employment")
+
+
+class CaseWorkflowChanges(CaseChanges):
+    """The hooks for `workflows.case.CaseWorkflow`, against its `CaseState` (`self._s`):
+    children facts, HMRC figure, relevant other children, service type, plus the two facts only
+    changes set (`flat_rate_benefit`, `stated_weekly_income_pence`). A counted change goes
+    through the case's own `recalculate_from`, so notices and the new schedule take the same
+    path as every other recalculation; a change that ends the case starts its closure."""
+
+    _s: Any
+    _publish: bool
+
+    def _change_ledger(self) -> ChangeLedger:
+        return self._s.changes
+
+    def _calculation_request(self) -> dict[str, Any]:
+        """The case's calculation request (SPEC.md section 3) from its state."""
+        s = self._s
+        paying_parent: dict[str, Any] = {"relevant_other_children": s.relevant_other_children,
+                                         "flat_rate_benefit": s.flat_rate_benefit}
+        if s.stated_weekly_income_pence is not None:
+            paying_parent["gross_weekly_income_pence"] = s.stated_weekly_income_pence
+        elif s.hmrc_annual_pence is not None:
+            paying_parent["income"] = {"hmrc_annual_pence": s.hmrc_annual_pence}
+        else:
+            paying_parent["gross_weekly_income_pence"] = 0  # not known yet: a default decision applies
+        children = [{"id": c.child_id, "shared_care_nights": c.shared_care_nights}
+                    for c in s.children if c.stopped_qualifying_on is None]
+        return {"paying_parent": paying_parent,
+                "receiving_parents": [{"id": s.receiving_parent_id, "children": children}] if children else [],
+                "service_type": s.service_type}
+
+    def _change_case_facts(self) -> ChangeCaseFacts:
+        s = self._s
+        in_review = s.stage == "AnnualReview" and s.next_review_date
+        return ChangeCaseFacts(
+            case_id=s.case_id, inputs=self._calculation_request(), today=self._today(),  # type: ignore[attr-defined]
+            closed=s.phase in ("closing", "closed") or s.close_requested is not None,
+            safeguarded=s.safeguarded,
+            initial_effective_date=date.fromisoformat(s.initial_effective_date) if s.initial_effective_date else None,
+            annual_review_date=date.fromisoformat(s.next_review_date) if in_review else None,
+            seconds_per_day=s.seconds_per_day, publish_search_attributes=self._publish,
+        )
+
+    async def _change_applied(self, outcome: ChangeOutcome, inputs: dict[str, Any]) -> None:
+        s = self._s
+        self._log("change_cleared", f"Change {outcome.n} ({outcome.kind.replace('_', ' ')}): "  # type: ignore[attr-defined]
+                                    f"{outcome.outcome.replace('_', ' ')}; effective {outcome.effective_date}")
+        if outcome.outcome == "case_closure":
+            from workflows.case_messages import ClosureRecord
+
+            s.close_requested = ClosureRecord(f"change_{outcome.kind}", outcome.effective_date, "change")
+            return
+        if outcome.outcome != "recalculated":
+            return
+        self._take_inputs(inputs, outcome)
+        if s.liability is not None:  # before the first calculation, the assessment uses the new facts
+            await self.recalculate_from(date.fromisoformat(outcome.effective_date),  # type: ignore[attr-defined]
+                                        f"Change of circumstances {outcome.n} ({outcome.kind.replace('_', ' ')})")
+
+    def _take_inputs(self, inputs: dict[str, Any], outcome: ChangeOutcome) -> None:
+        """Writes the replayed calculation request back into the case's facts."""
+        from workflows.case_messages import ChildFacts
+
+        s = self._s
+        paying_parent = inputs["paying_parent"]
+        s.relevant_other_children = paying_parent.get("relevant_other_children", 0) or 0
+        s.flat_rate_benefit = bool(paying_parent.get("flat_rate_benefit"))
+        s.service_type = inputs.get("service_type", s.service_type)
+        if any(a["change"]["kind"] in INCOME_KINDS for a in s.changes.applied) and "income" not in paying_parent:
+            s.stated_weekly_income_pence = paying_parent.get("gross_weekly_income_pence")
+        nights = {c["id"]: c.get("shared_care_nights", 0) for rp in inputs["receiving_parents"] for c in rp["children"]}
+        for child in s.children:
+            if child.child_id in nights:
+                child.shared_care_nights = nights.pop(child.child_id)
+            elif child.stopped_qualifying_on is None:
+                child.stopped_qualifying_on = outcome.effective_date
+        added = {a["change"]["details"]["child_id"]: a["change"] for a in s.changes.applied
+                 if a["change"]["kind"] == "child_added"}
+        for child_id, child_nights in nights.items():
+            details = added.get(child_id, {}).get("details", {})
+            s.children.append(ChildFacts(child_id=child_id,
+                                         date_of_birth=details.get("date_of_birth", outcome.effective_date),
+                                         shared_care_nights=child_nights))

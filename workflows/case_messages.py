@@ -24,6 +24,8 @@ from temporalio.converter import (
     JSONTypeConverter,
 )
 
+from workflows.case_changes import ChangeLedger
+
 TIMELINE_KEPT_IN_STATE = 30
 
 
@@ -113,6 +115,10 @@ class CaseState:
     runs: int = 1
     # Review outcome the read model has not seen yet, kept across continue-as-new.
     max_events_per_run: int = 2000
+    # Changes of circumstances (workflows.case_changes): the ledger, and two facts only changes set.
+    changes: ChangeLedger = field(default_factory=ChangeLedger)
+    flat_rate_benefit: bool = False
+    stated_weekly_income_pence: int | None = None
 
 
 @dataclass

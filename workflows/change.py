@@ -49,6 +49,8 @@ _SERVICE_TIMEOUT = timedelta(minutes=2)
 class ReportedChange:
     """A change as a parent, HMRC or a caseworker reports it (plain JSON from any channel)."""
 
+    __strict_json__ = True  # unknown keys refused by the strict data converter (not a field)
+
     kind: str = ""
     reported_date: str = ""      # ISO date it was reported
     effective_date: str = ""     # ISO date it happened, or is expected to happen
@@ -84,6 +86,8 @@ class ChangeInput:
 @dataclass
 class ReviewDecision:
     """A caseworker's answer. Defaults let the validator name a missing field in plain words."""
+
+    __strict_json__ = True  # unknown keys refused by the strict data converter (not a field)
 
     outcome: str = ""        # apply | reject
     reason: str = ""

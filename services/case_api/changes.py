@@ -2,7 +2,7 @@
 
 A mixin for the CaseService servicer (``class CaseService(ChangeRpcs, CaseServiceServicer)``);
 the servicer provides ``self._pool`` (PostgreSQL, search_path case_api) and
-``async self._temporal_client()``. Reporting goes through the case workflow's `report_change`
+``async self._temporal()`` (its Temporal client). Reporting goes through the case workflow's `report_change`
 update, whose validator refuses bad input before anything is recorded; its typed errors map to
 INVALID_ARGUMENT (with the field) and FAILED_PRECONDITION (closed case, change not waiting).
 """
@@ -50,7 +50,7 @@ class ChangeRpcs:
     _pool: Any
 
     async def _temporal_client(self) -> Client:
-        raise NotImplementedError
+        return await self._temporal()  # type: ignore[attr-defined]  # CaseService's lazily connected client
 
     async def ReportChange(self, request: case_pb2.ReportChangeRequest,
                            context: grpc.aio.ServicerContext) -> case_pb2.ReportChangeResponse:

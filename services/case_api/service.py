@@ -28,6 +28,7 @@ from cms.config import TASK_QUEUE_CASES, Settings
 from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
 from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
+from services.case_api.changes import ChangeRpcs
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     STRICT_DATA_CONVERTER,
@@ -173,7 +174,7 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
 
 
 # --- the service ----------------------------------------------------------------------------
-class CaseService(case_pb2_grpc.CaseServiceServicer):
+class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChange, ReviewChange, GetSlaReport
     def __init__(self, pool: AsyncConnectionPool, settings: Settings, client: Client | None = None,
                  task_queue: str = TASK_QUEUE_CASES, publish_search_attributes: bool = True):
         self._pool = pool
