@@ -9,6 +9,7 @@ arrears stay with payments and remain collectable.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -33,6 +34,11 @@ class ScheduleRequest:
     instalments_per_year: int
     first_due_date: str
     annual_pence: int
+    # Weekly Collect & Pay fees (0 on Direct Pay) and the decision behind the schedule.
+    paying_parent_fee_pence: int = 0
+    receiving_parent_fee_pence: int = 0
+    rule_set_id: str = ""
+    method: str = "direct_debit"
 
 
 @dataclass
@@ -65,7 +71,58 @@ class RecordingPayments:
         await self._record(request.idempotency_key, request.case_id, "stop_schedule", asdict(request))
 
 
-_gateway: PaymentsGateway = RecordingPayments()
+class GrpcPayments(RecordingPayments):
+    """Hands schedules to `cms.payments.v1.PaymentsService` (and still records them in the case
+    read model). The payments service de-duplicates on the same idempotency keys."""
+
+    _FREQUENCIES = {"weekly": "FREQUENCY_WEEKLY", "fortnightly": "FREQUENCY_FORTNIGHTLY",
+                    "four_weekly": "FREQUENCY_FOUR_WEEKLY", "monthly": "FREQUENCY_MONTHLY"}
+
+    def __init__(self, address: str):
+        self._address = address
+
+    async def _call(self, method: str, request) -> None:
+        import grpc
+
+        from cms.payments.v1 import payments_pb2_grpc
+
+        async with grpc.aio.insecure_channel(self._address) as channel:
+            await getattr(payments_pb2_grpc.PaymentsServiceStub(channel), method)(request, timeout=30)
+
+    async def create_schedule(self, request: ScheduleRequest) -> None:
+        from cms.payments.v1 import payments_pb2 as pb
+
+        await super().create_schedule(request)
+        await self._call("CreateSchedule", pb.CreateScheduleRequest(
+            idempotency_key=request.idempotency_key, case_id=request.case_id, service_type=request.service_type,
+            frequency=pb.Frequency.Value(self._FREQUENCIES[request.frequency]),
+            method=pb.Method.Value(f"METHOD_{request.method.upper()}"), effective_date=request.effective_from,
+            weekly_liability_pence=request.weekly_liability_pence,
+            paying_parent_fee_pence=request.paying_parent_fee_pence,
+            receiving_parent_fee_pence=request.receiving_parent_fee_pence,
+            decision_ref=f"schedule-{request.version}", rule_set_id=request.rule_set_id,
+        ))
+
+    async def stop_schedule(self, request: StopScheduleRequest) -> None:
+        from cms.payments.v1 import payments_pb2 as pb
+
+        await super().stop_schedule(request)
+        await self._call("StopSchedule", pb.StopScheduleRequest(
+            idempotency_key=request.idempotency_key, case_id=request.case_id, stop_from=request.stop_from,
+            reason=request.reason))
+
+
+def gateway_from_environment() -> PaymentsGateway:
+    """CMS_CASE_PAYMENTS_VIA_GRPC=1 hands schedules to the payments service; otherwise they are
+    only recorded in the case read model (workflow tests need no payments service)."""
+    if os.environ.get("CMS_CASE_PAYMENTS_VIA_GRPC") == "1":
+        from cms.config import load_settings
+
+        return GrpcPayments(load_settings().address_of("payments"))
+    return RecordingPayments()
+
+
+_gateway: PaymentsGateway = gateway_from_environment()
 
 
 def set_payments_gateway(gateway: PaymentsGateway) -> None:

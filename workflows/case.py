@@ -367,6 +367,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                 instalment_pence=plan.instalment_pence, first_instalment_pence=plan.first_instalment_pence,
                 instalments_per_year=plan.instalments_per_year, first_due_date=plan.first_due_date.isoformat(),
                 annual_pence=plan.annual_pence,
+                paying_parent_fee_pence=sum(rp.paying_parent_fee_pence for rp in result.receiving_parents),
+                receiving_parent_fee_pence=sum(rp.receiving_parent_fee_pence for rp in result.receiving_parents),
+                rule_set_id=result.rule_set_id,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
         )
