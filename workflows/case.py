@@ -241,6 +241,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             return "history"
         await self._wait_until(target, lambda: self._closing() or self._dirty or self._income_pending()
                                or self._history_too_long())
+        # A hold stops the case taking its next step (review, recalculation, closure at a
+        # birthday) until a caseworker releases it; a caseworker's close_case still goes ahead.
+        await self._hold_gate()
         if self._closing():
             s.phase = "closing"
             return None

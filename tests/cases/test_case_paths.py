@@ -169,3 +169,17 @@ async def test_leaving_education_ends_the_last_child_and_closes_the_case(case_en
     await handle.signal(CaseWorkflow.education_ended, EducationEnded(child_id="c-1", on_date="2025-02-01"))
     outcome = await handle.result()
     assert (outcome.closure.reason, outcome.closure.closed_on) == ("no_qualifying_child", "2025-02-01")
+
+
+async def test_hold_stops_the_annual_review_until_released(case_env) -> None:
+    case_id, handle = await _start(case_env)
+    await case_env["env"].sleep(timedelta(days=3))
+    latest = case_env["client"].get_workflow_handle(handle.id)
+    await latest.execute_update(CaseWorkflow.put_on_hold, HoldRequest(reason="fraud check", actor="cw-1"))
+    await case_env["env"].sleep(timedelta(days=400))
+    view = await latest.query(CaseWorkflow.state)
+    assert view.on_hold and view.reviews_done == 0 and view.stage == "Active"
+    await latest.execute_update(CaseWorkflow.release_hold, ReleaseRequest(actor="cw-1"))
+    await case_env["env"].sleep(timedelta(days=1))
+    view = await case_env["client"].get_workflow_handle(handle.id).query(CaseWorkflow.state)
+    assert not view.on_hold and view.reviews_done == 1

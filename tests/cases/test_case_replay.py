@@ -23,7 +23,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_histories_are_recorded() -> None:
+async def test_histories_are_recorded() -> None:
     names = {path.stem for path in HISTORIES}
     assert {"case_first_year", "case_after_first_review", "case_closed_at_20"} <= names
 
