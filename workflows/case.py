@@ -553,7 +553,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
 
     @workflow.query
     def timeline(self, query: CaseQuery = CaseQuery()) -> list[TimelineEvent]:
-        return self._s.timeline[-max(0, query.recent):] if query.recent else []
+        return self._s.timeline[-query.recent:] if query.recent > 0 else []
 
     # --- caseworker updates (validated: a bad request leaves nothing in history) -----------
     def _require_open(self) -> None:

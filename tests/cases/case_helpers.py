@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from activities.adapters.hmrc import HmrcIncome, HmrcPermanentFailure
+from activities.adapters.hmrc import HmrcIncome, HmrcPermanentFailure, HmrcUnavailable
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -30,12 +30,17 @@ class ScriptedHmrc:
     missing: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)
     income_calls: list[tuple[str, str]] = field(default_factory=list)
+    # Parties whose next N income requests fail transiently (the feed times out).
+    flaky: dict[str, int] = field(default_factory=dict)
 
     async def verify_address(self, party_id: str) -> bool:
         return True
 
     async def latest_annual_income(self, party_id: str, requested_on: str) -> HmrcIncome:
         self.income_calls.append((party_id, requested_on))
+        if self.flaky.get(party_id, 0) > 0:
+            self.flaky[party_id] -= 1
+            raise HmrcUnavailable("HMRC feed timed out")
         if party_id in self.down:
             raise HmrcPermanentFailure("identity not matched")
         if party_id in self.missing or party_id not in self.incomes:

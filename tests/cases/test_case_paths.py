@@ -183,3 +183,15 @@ async def test_hold_stops_the_annual_review_until_released(case_env) -> None:
     await case_env["env"].sleep(timedelta(days=1))
     view = await case_env["client"].get_workflow_handle(handle.id).query(CaseWorkflow.state)
     assert not view.on_hold and view.reviews_done == 1
+
+
+async def test_transient_hmrc_failures_are_retried(case_env) -> None:
+    case_id = f"p-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{case_id}"
+    case_env["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
+    case_env["hmrc"].flaky[paying] = 2
+    handle = await case_env["start"](_input(case_id, paying))
+    await case_env["env"].sleep(timedelta(days=3))
+    view = await handle.query(CaseWorkflow.state)
+    assert (view.stage, view.needs_caseworker, view.liability.rate) == ("Active", False, "basic")
+    assert [call for call in case_env["hmrc"].income_calls if call[0] == paying] == [(paying, "2025-01-10")] * 3
