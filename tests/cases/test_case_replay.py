@@ -1,6 +1,8 @@
 """Recorded histories of CaseWorkflow replay cleanly against the current code.
 
-The histories under histories/ were recorded from the lifecycle tests (CMS_RECORD_HISTORIES=1).
+The histories under histories/ were recorded from the lifecycle tests (CMS_RECORD_HISTORIES=1,
+then renamed with the code version's prefix: v1_ before, v2_ after the "local-record-activities"
+patch).
 A change to the workflow that would break running cases fails here: such changes go behind
 `workflow.patched(...)`; then record new histories alongside the old ones (never replace them
 while cases started on the old code may still be running)."""
@@ -25,7 +27,9 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 async def test_histories_are_recorded() -> None:
     names = {path.stem for path in HISTORIES}
-    assert {"case_first_year", "case_after_first_review", "case_closed_at_20"} <= names
+    # v1: before the local-record-activities patch; v2: with it. Both must keep replaying.
+    for version in ("v1", "v2"):
+        assert {f"{version}_case_first_year", f"{version}_case_after_first_review", f"{version}_case_closed_at_20"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
