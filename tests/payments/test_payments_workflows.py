@@ -21,6 +21,10 @@ from payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+# A short case calendar rather than time skipping: the shared time-skipping server stops skipping
+# while any other test's workflow has a task no worker polls, and real short timers do not care.
+SECONDS_PER_DAY = 0.02
+
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def payments_worker(time_skipping_env: WorkflowEnvironment, payments_stub):
@@ -38,7 +42,7 @@ async def test_a_missed_period_is_signalled_and_a_paid_one_disbursed(payments_wo
     await new_schedule(payments_stub, case_id)
     case = await client.start_workflow(CaseStub.run, 1, id=f"case-{case_id}", task_queue=queue)
     missed = await client.execute_workflow(
-        CollectionCycleWorkflow.run, CollectionCycleInput(case_id, 0, "2026-01-05", today="2026-01-01"),
+        CollectionCycleWorkflow.run, CollectionCycleInput(case_id, 0, "2026-01-05", today="2026-01-01", seconds_per_day=SECONDS_PER_DAY),
         id=f"case-{case_id}/collection-0", task_queue=queue)
     assert (missed.period.status, missed.signalled, missed.disbursed_pence) == ("missed", "missed", 0)
     received = await case.result()
@@ -46,7 +50,7 @@ async def test_a_missed_period_is_signalled_and_a_paid_one_disbursed(payments_wo
 
     await deliver(payments_stub, fake_bank.emit_payment(case_id, 12000, date(2026, 1, 11)))
     paid = await client.execute_workflow(
-        CollectionCycleWorkflow.run, CollectionCycleInput(case_id, 1, "2026-01-12", today="2026-01-06"),
+        CollectionCycleWorkflow.run, CollectionCycleInput(case_id, 1, "2026-01-12", today="2026-01-06", seconds_per_day=SECONDS_PER_DAY),
         id=f"case-{case_id}/collection-1", task_queue=queue)
     # The advance payment settles period 1 and the missed period 0: 2 × £50 maintenance less 4%.
     assert (paid.period.status, paid.signalled) == ("paid", "")
