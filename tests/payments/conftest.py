@@ -9,31 +9,20 @@ import itertools
 from dataclasses import replace
 
 import grpc
-import psycopg
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cms.config import load_settings
-from cms.db.migrate import apply_migrations
 from cms.infra.processes import free_port
 from cms.payments.v1 import payments_pb2_grpc
-from services import SERVICES_BY_NAME
 from services.common.server import serve
 from services.payments.bank import FakeBank
 from services.payments.service import register
 
+from payments_helpers import fresh_database
+
 _counter = itertools.count(1)
-
-
-def fresh_database(database_url: str, name: str) -> str:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = database_url.rsplit("/", 1)[0] + f"/{name}"
-    info = SERVICES_BY_NAME["payments"]
-    apply_migrations(url, info.schema, info.migrations)
-    return url
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,20 @@
 """Helpers shared by the payments tests (a unique module name: test folders have no packages)."""
 
+import psycopg
+
+from cms.db.migrate import apply_migrations
+from services import SERVICES_BY_NAME
+
+
+def fresh_database(database_url: str, name: str) -> str:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = database_url.rsplit("/", 1)[0] + f"/{name}"
+    info = SERVICES_BY_NAME["payments"]
+    apply_migrations(url, info.schema, info.migrations)
+    return url
+
 
 async def deliver(stub, notification):
     """Feeds one bank notification to the service, as the bank-feed reader does."""

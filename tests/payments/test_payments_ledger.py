@@ -192,3 +192,37 @@ async def test_the_case_workflow_gateway_creates_and_stops_schedules(payments_st
         assert (balance.arrears_pence, balance.next_payment_pence) == (11520, 0)
     finally:
         payment_activities.set_payments_address(None)
+
+
+async def test_concurrent_deliveries_of_one_notification_post_once(payments_stub, fake_bank, case_id) -> None:
+    import asyncio
+
+    await new_schedule(payments_stub, case_id)
+    await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+    note = fake_bank.emit_payment(case_id, 2500, date(2026, 1, 5))
+    others = [fake_bank.emit_payment(case_id, 1000, date(2026, 1, 5)) for _ in range(3)]
+    results = await asyncio.gather(*(deliver(payments_stub, n) for n in [note] * 6 + others * 2))
+    assert len({r.transaction_id for r in results[:6]}) == 1
+    assert sum(not r.duplicate for r in results) == 4
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-05"))
+    assert (balance.paid_to_date_pence, balance.arrears_pence) == (5500, 500)
+
+
+async def test_reconciliation_reports_a_payment_the_bank_has_but_the_ledger_lost(database_url) -> None:
+    """Its own database: the shared one must stay reconciled for the other tests."""
+    from payments_helpers import fresh_database
+    from services.payments import ledger
+    from services.payments.bank import FakeBank
+
+    url = fresh_database(database_url, "payments_reconciliation_tests")
+    bank = FakeBank(seed=11)
+    async with await psycopg.AsyncConnection.connect(url, options="-c search_path=payments") as conn:
+        delivered = bank.emit_payment("nobody", 700, date(2026, 2, 2))
+        await ledger.record_incoming_payment(conn, ledger.IncomingPayment(
+            delivered.bank_reference, "nobody", 700, delivered.on, "METHOD_CARD"))
+        report = await ledger.reconcile(conn, date(2026, 2, 28), bank.closing_balance(date(2026, 2, 28)))
+        assert report["ok"] and report["suspense_pence"] == 700
+        bank.emit_payment("nobody", 900, date(2026, 2, 3))           # the notification never arrives
+        report = await ledger.reconcile(conn, date(2026, 2, 28), bank.closing_balance(date(2026, 2, 28)))
+        assert not report["ok"]
+        assert report["differences"] == ["bank balance 1600 pence differs from recorded movements 700 pence"]
