@@ -36,6 +36,8 @@ _DESCRIPTIONS = {
     "enforcement_charge": "Enforcement charge",
     "incoming_payment": "Payment received",
     "reversal": "Payment returned by the bank",
+    "direct_pay_due": "Direct Pay payment due",
+    "direct_pay_received": "Direct Pay payment reported received",
 }
 
 

@@ -592,6 +592,16 @@ async def statement_events(conn: AsyncConnection, case_id: str, start: date, end
             opening += int(net)
             continue
         events.append(LedgerEvent(on, kind, int(due), int(paid)))
+    # Direct Pay: what fell due and what the receiving parent reported as received.
+    cur = await conn.execute("SELECT due_date, due_pence, amount_pence FROM direct_pay_reports"
+                             " WHERE case_id = %s AND due_date <= %s ORDER BY due_date, report_id", (case_id, end))
+    for on, due, paid in await cur.fetchall():
+        if on < start:
+            opening += int(due) - int(paid)
+            continue
+        events.append(LedgerEvent(on, "direct_pay_due", due_pence=int(due)))
+        if paid:
+            events.append(LedgerEvent(on, "direct_pay_received", paid_pence=int(paid)))
     return opening, events
 
 

@@ -86,3 +86,5 @@ async def test_a_missed_direct_payment_is_signalled_to_the_case(payments_worker,
     assert [(e.kind, e.arrears_pence) for e in events] == [("direct_pay_missed", 5000)]
     balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-06"))
     assert (balance.service_type, balance.arrears_pence) == ("direct_pay", 5000)
+    statement = await payments_stub.GetStatement(pb.GetStatementRequest(case_id=case_id, to_date="2026-01-31"))
+    assert [(line.description, line.balance_pence) for line in statement.lines] == [("Direct Pay payment due", 5000)]
