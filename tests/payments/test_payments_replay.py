@@ -18,7 +18,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_histories_are_recorded() -> None:
+async def test_histories_are_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {"v1_collection_missed", "v1_collection_paid", "v1_disbursement",
                                            "v1_direct_pay_missed"}
 
