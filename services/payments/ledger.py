@@ -555,6 +555,8 @@ async def balance(conn: AsyncConnection, case_id: str, as_of: date) -> CaseBalan
             "  FROM transactions t JOIN postings p USING (transaction_id)"
             " WHERE t.case_id = %s", (case_id,))
         paid, credit, payable = (int(v) for v in await cur.fetchone())
+        if credit < 0:   # a returned payment whose credit had already been applied: owed again
+            arrears, credit = arrears - credit, 0
     next_due, next_amount = _next_payment(schedule, as_of)
     return CaseBalance(case_id, schedule.service_type, arrears, enforcement, credit, paid, payable, next_due, next_amount)
 

@@ -226,3 +226,16 @@ async def test_reconciliation_reports_a_payment_the_bank_has_but_the_ledger_lost
         report = await ledger.reconcile(conn, date(2026, 2, 28), bank.closing_balance(date(2026, 2, 28)))
         assert not report["ok"]
         assert report["differences"] == ["bank balance 1600 pence differs from recorded movements 700 pence"]
+
+
+async def test_returning_an_advance_payment_already_applied_makes_it_owed_again(payments_stub, fake_bank,
+                                                                                case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    early = fake_bank.emit_payment(case_id, 6000, date(2026, 1, 2))
+    await deliver(payments_stub, early)
+    await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))   # credit applied
+    await deliver(payments_stub, fake_bank.emit_return(early, date(2026, 1, 7)))
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-08"))
+    assert (balance.arrears_pence, balance.credit_pence, balance.paid_to_date_pence) == (6000, 0, 0)
+    report = await payments_stub.Reconcile(pb.ReconcileRequest(as_of="2026-12-31"))
+    assert report.ok, list(report.differences)
