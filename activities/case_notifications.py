@@ -33,14 +33,18 @@ class NoticeSender(Protocol):
 
 
 class RecordingNotices:
+    _INSERT = ("INSERT INTO case_api.notices (idempotency_key, case_id, recipient_party_id, template, body) "
+               "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING")
+
     async def send(self, notice: CaseNotice) -> None:
-        async with db_pool().connection() as conn:
-            await conn.execute(
-                "INSERT INTO case_api.notices (idempotency_key, case_id, recipient_party_id, template, body) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING",
-                (notice.idempotency_key, notice.case_id, notice.recipient_party_id, notice.template,
-                 Jsonb(asdict(notice))),
-            )
+        await self.send_all([notice])
+
+    async def send_all(self, notices: list[CaseNotice]) -> None:
+        """Both parents' letters of one decision in one transaction: readers see both or neither."""
+        async with db_pool().connection() as conn, conn.transaction():
+            for notice in notices:
+                await conn.execute(self._INSERT, (notice.idempotency_key, notice.case_id, notice.recipient_party_id,
+                                                  notice.template, Jsonb(asdict(notice))))
 
 
 _sender: NoticeSender = RecordingNotices()
@@ -55,5 +59,9 @@ def set_notice_sender(sender: NoticeSender) -> None:
 async def send_case_notices(notices: list[CaseNotice]) -> None:
     """Several letters in one activity (e.g. both parents' calculation letters): fewer history
     events per case; each letter is idempotent on its own key."""
+    send_all = getattr(_sender, "send_all", None)
+    if send_all is not None:
+        await send_all(notices)
+        return
     for notice in notices:
         await _sender.send(notice)
