@@ -234,11 +234,21 @@ class CaseWorkflowChanges(CaseChanges):
             s.close_requested = ClosureRecord(f"change_{outcome.kind}", outcome.effective_date, "change")
             return
         if outcome.outcome != "recalculated":
+            await self._tell_parents_nothing_changed(outcome)
             return
         self._take_inputs(inputs, outcome)
         if s.liability is not None:  # before the first calculation, the assessment uses the new facts
             await self.recalculate_from(date.fromisoformat(outcome.effective_date),  # type: ignore[attr-defined]
                                         f"Change of circumstances {outcome.n} ({outcome.kind.replace('_', ' ')})")
+
+    async def _tell_parents_nothing_changed(self, outcome: ChangeOutcome) -> None:
+        """A change that did not alter the calculation still gets an answer, with the reason."""
+        s = self._s
+        facts = {"change_kind": outcome.kind.replace("_", " "), "reported_on": outcome.reported_date,
+                 "outcome": outcome.outcome.replace("_", " "), "outcome_reason": outcome.reason}
+        key = f"change-{outcome.n}"
+        await self._send([self._notice(s.paying_parent_id, "change_outcome", key, facts),  # type: ignore[attr-defined]
+                          self._notice(s.receiving_parent_id, "change_outcome", key, facts)])  # type: ignore[attr-defined]
 
     def _take_inputs(self, inputs: dict[str, Any], outcome: ChangeOutcome) -> None:
         """Writes the replayed calculation request back into the case's facts."""

@@ -132,6 +132,7 @@ class ChangeOutcome:
     # The change as applied (details as corrected by a caseworker), for the case to replay in
     # effective-date order alongside other changes.
     applied_change: dict[str, Any] = field(default_factory=dict)
+    reported_date: str = ""
 
 
 def change_workflow_id(case_id: str, n: int) -> str:
@@ -177,6 +178,7 @@ class ChangeWorkflow:
 
     async def _done(self) -> ChangeOutcome:
         assert self._outcome is not None
+        self._outcome.reported_date = self._input.change.reported_date
         self._status.stage = "cleared"
         self._publish(STAGE_CLEARED, needs_caseworker=False, team=self._status.assigned_team)
         if self._input.parent_workflow_id:

@@ -113,3 +113,27 @@ async def test_request_to_close_closes_the_case_and_a_later_change_is_refused(ca
         await client.get_workflow_handle_for(ChangeWorkflow.run, receipt.workflow_id).result()
         result = await case.result()
     assert result.stage == "Closed" and result.closure.reason == "change_close_request"
+
+
+async def test_a_change_that_does_not_count_is_answered_with_the_reason(case_client, change_pool) -> None:
+    env, client, queue = case_client
+    case = await active_case(env, client, queue)
+    # £498.63 a week used; £550 is a 10% rise: below the 25% tolerance.
+    receipt = await case.execute_update(CaseWorkflow.report_change, ReportedChange(
+        kind="paying_parent_income", effective_date="2025-01-13", details={"weekly_income_pence": 55_000}))
+    with env.auto_time_skipping_disabled():
+        outcome = await client.get_workflow_handle_for(ChangeWorkflow.run, receipt.workflow_id).result()
+    assert outcome.outcome == "no_change"
+    case_id = case.id.removeprefix("case-")
+    for _ in range(200):
+        async with change_pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT recipient_party_id, body->'facts'->>'outcome_reason' FROM case_api.notices "
+                "WHERE case_id = %s AND template = 'change_outcome' ORDER BY recipient_party_id", (case_id,))
+            rows = await cursor.fetchall()
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    assert [r[0] for r in rows] == ["pp-1", "rp-1"] and "less than 25%" in rows[0][1]
+    view = await case.query(CaseWorkflow.state)
+    assert view.liability.weekly_liability_pence == 8000
