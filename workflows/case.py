@@ -82,6 +82,8 @@ HMRC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffici
 # run as local activities. They are short idempotent writes; as local activities they cost the
 # server no task round trips and the history one marker instead of three events each.
 LOCAL_RECORDS_PATCH = "local-record-activities"
+# Patch: the address check and the HMRC request run side by side.
+PARALLEL_CHECKS_PATCH = "parallel-address-and-hmrc"
 CASEWORKER_SLA_DAYS = 5
 ASSESSMENT_SLA_DAYS = 28
 
@@ -146,10 +148,16 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         s = self._s
         self._log("application", "Application received")
         await self._enter("Assessment", sla=self._today() + timedelta(days=ASSESSMENT_SLA_DAYS))
-        if not await self._step(self._locate_paying_parent):
-            return
-        if not await self._step(self._request_income):
-            return
+        if workflow.patched(PARALLEL_CHECKS_PATCH):
+            # Locating the paying parent and asking HMRC do not depend on each other: run them
+            # together (the notice still waits for both).
+            if not await self._step(self._locate_and_request_income):
+                return
+        else:
+            if not await self._step(self._locate_paying_parent):
+                return
+            if not await self._step(self._request_income):
+                return
         if not await self._step(self._send_notice_of_application):
             return
         ied = date.fromisoformat(s.initial_effective_date or "")
@@ -185,6 +193,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             self._to_closing()
             return False
         return True
+
+    async def _locate_and_request_income(self) -> None:
+        await asyncio.gather(self._locate_paying_parent(), self._request_income())
 
     async def _locate_paying_parent(self) -> None:
         s = self._s

@@ -1,8 +1,8 @@
 """Recorded histories of CaseWorkflow replay cleanly against the current code.
 
 The histories under histories/ were recorded from the lifecycle tests (CMS_RECORD_HISTORIES=1,
-then renamed with the code version's prefix: v1_ before, v2_ after the "local-record-activities"
-patch).
+then renamed with the code version's prefix: v1_ before the "local-record-activities" patch, v2_
+after it, v3_ after "parallel-address-and-hmrc").
 A change to the workflow that would break running cases fails here: such changes go behind
 `workflow.patched(...)`; then record new histories alongside the old ones (never replace them
 while cases started on the old code may still be running)."""
@@ -27,8 +27,9 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 async def test_histories_are_recorded() -> None:
     names = {path.stem for path in HISTORIES}
-    # v1: before the local-record-activities patch; v2: with it. Both must keep replaying.
-    for version in ("v1", "v2"):
+    # v1: before the local-record-activities patch; v2: with it; v3: with parallel-address-and-hmrc.
+    # Every version must keep replaying while cases started on it may still run.
+    for version in ("v1", "v2", "v3"):
         assert {f"{version}_case_first_year", f"{version}_case_after_first_review", f"{version}_case_closed_at_20"} <= names
 
 
