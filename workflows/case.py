@@ -252,6 +252,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         review_prep = lifecycle.hmrc_request_date(date.fromisoformat(s.next_review_date or ""))
         child_stop = self._next_child_stop()
         target = min(review_prep, child_stop[1]) if child_stop else review_prep
+        if self._closing():
+            s.phase = "closing"
+            return None
         if self._history_too_long():
             return "history"
         await self._wait_until(target, lambda: self._closing() or self._dirty or self._income_pending()
@@ -312,8 +315,12 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         await self._enter("Active", sla=date.fromisoformat(s.next_review_date))
 
     async def _continue_as_new(self, case: CaseInput) -> None:
-        """Only from run(), after every handler finished, with the state carried whole."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        """Only from run(), after every handler finished, with the state carried whole. A
+        close_case update waits for the closure, so a closing case closes instead."""
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._closing())
+        if self._closing():
+            self._s.phase = "closing"
+            return
         if self._dirty or self._unsynced():
             await self._sync()
         workflow.continue_as_new(CaseInput(

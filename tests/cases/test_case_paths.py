@@ -195,3 +195,18 @@ async def test_transient_hmrc_failures_are_retried(case_env) -> None:
     view = await handle.query(CaseWorkflow.state)
     assert (view.stage, view.needs_caseworker, view.liability.rate) == ("Active", False, "basic")
     assert [call for call in case_env["hmrc"].income_calls if call[0] == paying] == [(paying, "2025-01-10")] * 3
+
+
+async def test_close_case_on_a_case_continuing_as_new_on_its_history_bound(case_env) -> None:
+    case_id = f"p-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{case_id}"
+    case_env["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
+    case = _input(case_id, paying)
+    case.max_events_per_run = 10  # already past the bound when the case becomes active
+    handle = await case_env["start"](case)
+    await case_env["env"].sleep(timedelta(days=3))
+    latest = case_env["client"].get_workflow_handle(handle.id)
+    closed = await latest.execute_update(CaseWorkflow.close_case, CloseRequest(reason="party_left_uk", actor="cw-1"))
+    assert closed.outcome == "closed"
+    outcome = await case_env["client"].get_workflow_handle_for(CaseWorkflow.run, handle.id).result()
+    assert outcome.closure.reason == "party_left_uk"
