@@ -84,6 +84,9 @@ HMRC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffici
 LOCAL_RECORDS_PATCH = "local-record-activities"
 # Patch: the address check and the HMRC request run side by side.
 PARALLEL_CHECKS_PATCH = "parallel-address-and-hmrc"
+# Patch: the first record of a new case is an ordinary activity, so the first workflow task
+# completes at once and operators see CaseStage even while the database is unreachable.
+FIRST_RECORD_PATCH = "first-record-as-activity"
 CASEWORKER_SLA_DAYS = 5
 ASSESSMENT_SLA_DAYS = 28
 
@@ -147,7 +150,8 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
     async def _assess(self) -> None:
         s = self._s
         self._log("application", "Application received")
-        await self._enter("Assessment", sla=self._today() + timedelta(days=ASSESSMENT_SLA_DAYS))
+        await self._enter("Assessment", sla=self._today() + timedelta(days=ASSESSMENT_SLA_DAYS),
+                          first_record=True)
         if workflow.patched(PARALLEL_CHECKS_PATCH):
             # Locating the paying parent and asking HMRC do not depend on each other: run them
             # together (the notice still waits for both).
@@ -470,14 +474,15 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
     def _unsynced(self) -> bool:
         return self._s.timeline_seq > self._s.synced_seq
 
-    async def _enter(self, stage: str, sla: date | None = None, sync: bool = True) -> None:
+    async def _enter(self, stage: str, sla: date | None = None, sync: bool = True,
+                     first_record: bool = False) -> None:
         s = self._s
         s.stage = stage
         if sla is not None or stage == "Closed":
             s.sla_due_on = sla.isoformat() if sla else None
         self._log("stage", f"Case moved to {stage}")
         if sync:
-            await self._sync()
+            await self._sync(first_record=first_record)
         else:
             self._publish_attributes()
 
@@ -515,14 +520,17 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             SLA_DUE_AT.value_set(sla) if sla else SLA_DUE_AT.value_unset(),
         ])
 
-    async def _sync(self) -> None:
+    async def _sync(self, first_record: bool = False) -> None:
         """Writes the case and its new timeline entries to the read model; keeps only the most
         recent timeline entries in the state, so the carried state stays small."""
         s = self._s
         self._dirty = False
         self._publish_attributes()
         snapshot = self._snapshot()
-        await self._short_activity(sync_case_record, snapshot)
+        if first_record and workflow.patched(FIRST_RECORD_PATCH):
+            await workflow.execute_activity(sync_case_record, snapshot, start_to_close_timeout=RECORD_TIMEOUT)
+        else:
+            await self._short_activity(sync_case_record, snapshot)
         s.synced_seq = max(s.synced_seq, max((row.seq for row in snapshot.timeline), default=0))
         while len(s.timeline) > TIMELINE_KEPT_IN_STATE and s.timeline[0].seq <= s.synced_seq:
             s.timeline.pop(0)
