@@ -19,8 +19,13 @@ _INDEXED_TYPE = {
 
 
 async def connect(settings: Settings) -> Client:
+    """A client (and, through it, the worker) decoding with the strict converter: a message typed
+    into the Temporal UI with an unknown key is rejected instead of the key being dropped."""
+    from workflows.case_messages import STRICT_DATA_CONVERTER
+
     try:
-        return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                    data_converter=STRICT_DATA_CONVERTER)
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "
