@@ -219,28 +219,3 @@ async def reconcile(as_of: str) -> ReconciliationOutcome:
 
 ALL_ACTIVITIES = [charge_period, check_period, disburse, post_enforcement_charge, create_schedule,
                   report_direct_payment, reconcile]
-
-
-class GrpcPaymentsGateway:
-    """Implements activities.case_payments.PaymentsGateway (the case workflow's schedule hand-off)
-    over the payments service. Install at worker start with
-    `case_payments.set_payments_gateway(GrpcPaymentsGateway())`. Keys are the case workflow's own
-    (`case-<id>/schedule-<version>`), so a retried hand-off finds the first schedule version."""
-
-    DEFAULT_METHOD = {"collect_and_pay": pb.METHOD_DIRECT_DEBIT, "direct_pay": pb.METHOD_STANDING_ORDER}
-
-    async def create_schedule(self, request) -> None:
-        fee = request.paying_parent_pays_weekly_pence - request.weekly_liability_pence
-        require_pence("weekly_liability_pence", request.weekly_liability_pence, allow_zero=True)
-        require_pence("paying parent's weekly fee", fee, allow_zero=True)
-        await _call(_stub().CreateSchedule, pb.CreateScheduleRequest(
-            idempotency_key=request.idempotency_key, case_id=request.case_id, service_type=request.service_type,
-            frequency=pb.Frequency.Value(f"FREQUENCY_{request.frequency.upper()}"),
-            method=self.DEFAULT_METHOD.get(request.service_type, pb.METHOD_DIRECT_DEBIT),
-            effective_date=request.effective_from, weekly_liability_pence=request.weekly_liability_pence,
-            paying_parent_fee_pence=fee, decision_ref=f"{request.case_id}/schedule-v{request.version}"))
-
-    async def stop_schedule(self, request) -> None:
-        await _call(_stub().StopSchedule, pb.StopScheduleRequest(
-            idempotency_key=request.idempotency_key, case_id=request.case_id, stop_from=request.stop_from,
-            reason=request.reason))

@@ -89,6 +89,8 @@ class Stack:
         env.setdefault("CMS_SECONDS_PER_DAY", os.environ.get("CMS_SECONDS_PER_DAY", DEMO_SECONDS_PER_DAY))
         for service in SERVICES:
             env[f"{service.name.upper()}_PORT"] = str(self.settings.port_of(service.name))
+        # The case workflow hands its schedules to the payments service (at PAYMENTS_PORT above).
+        env["CMS_CASE_PAYMENTS_VIA_GRPC"] = "1"
         return env
 
     def start_apps(self) -> None:

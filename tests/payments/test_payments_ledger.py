@@ -172,26 +172,36 @@ async def test_stopping_a_schedule_ends_charges_but_keeps_arrears(payments_stub,
 
 
 async def test_the_case_workflow_gateway_creates_and_stops_schedules(payments_stub, case_id) -> None:
-    from activities import payments as payment_activities
-    from activities.case_payments import ScheduleRequest, StopScheduleRequest
+    from activities.case_payments import GrpcPayments, ScheduleRequest, StopScheduleRequest
 
-    payment_activities.set_payments_address(payments_stub.address)
-    try:
-        gateway = payment_activities.GrpcPaymentsGateway()
-        request = ScheduleRequest(idempotency_key=f"case-{case_id}/schedule-1", case_id=case_id, version=1,
-                                  service_type="collect_and_pay", frequency="fortnightly", effective_from="2026-02-02",
-                                  weekly_liability_pence=4800, paying_parent_pays_weekly_pence=5760,
-                                  instalment_pence=11520, first_instalment_pence=11520, instalments_per_year=26,
-                                  first_due_date="2026-02-02", annual_pence=299520)
-        await gateway.create_schedule(request)
-        await gateway.create_schedule(request)   # a retried hand-off finds the first version
-        status = await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
-        assert (status.due_date, status.due_pence) == ("2026-02-02", 11520)
-        await gateway.stop_schedule(StopScheduleRequest(f"case-{case_id}/stop-1", case_id, "2026-02-16", "closed"))
-        balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-03-01"))
-        assert (balance.arrears_pence, balance.next_payment_pence) == (11520, 0)
-    finally:
-        payment_activities.set_payments_address(None)
+    gateway = GrpcPayments(payments_stub.address, record_in_case_model=False)
+    request = ScheduleRequest(idempotency_key=f"case-{case_id}/schedule-1", case_id=case_id, version=1,
+                              service_type="collect_and_pay", frequency="fortnightly", effective_from="2026-02-02",
+                              weekly_liability_pence=4800, paying_parent_pays_weekly_pence=5760,
+                              instalment_pence=11520, first_instalment_pence=11520, instalments_per_year=26,
+                              first_due_date="2026-02-02", annual_pence=299520, paying_parent_fee_pence=960)
+    await gateway.create_schedule(request)
+    await gateway.create_schedule(request)   # a retried hand-off finds the first version
+    status = await payments_stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=0))
+    assert (status.due_date, status.due_pence) == ("2026-02-02", 11520)
+    await gateway.stop_schedule(StopScheduleRequest(f"case-{case_id}/stop-1", case_id, "2026-02-16", "closed"))
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-03-01"))
+    assert (balance.arrears_pence, balance.next_payment_pence) == (11520, 0)
+
+
+async def test_the_case_workflow_gateway_does_not_retry_a_refused_schedule(payments_stub, case_id) -> None:
+    from temporalio.exceptions import ApplicationError
+
+    from activities.case_payments import GrpcPayments, ScheduleRequest
+
+    gateway = GrpcPayments(payments_stub.address, record_in_case_model=False)
+    with pytest.raises(ApplicationError) as refused:
+        await gateway.create_schedule(ScheduleRequest(
+            idempotency_key=f"case-{case_id}/schedule-1", case_id=case_id, version=1, service_type="collect_and_pay",
+            frequency="weekly", effective_from="not-a-date", weekly_liability_pence=4800,
+            paying_parent_pays_weekly_pence=4800, instalment_pence=4800, first_instalment_pence=4800,
+            instalments_per_year=52, first_due_date="2026-02-02", annual_pence=249600))
+    assert refused.value.non_retryable and refused.value.type == "INVALID_ARGUMENT"
 
 
 async def test_concurrent_deliveries_of_one_notification_post_once(payments_stub, fake_bank, case_id) -> None:
