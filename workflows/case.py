@@ -42,13 +42,22 @@ with workflow.unsafe.imports_passed_through():
         request_hmrc_income,
         verify_paying_parent_address,
     )
-    from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+    from cms.search_attributes import (
+        ARREARS_PENCE,
+        ASSIGNED_TEAM,
+        CASE_STAGE,
+        NEEDS_CASEWORKER,
+        SERVICE_TYPE,
+        SLA_DUE_AT,
+    )
     from domain import lifecycle
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
     from workflows.case_changes import CaseWorkflowChanges
     from workflows.change import ReportedChange  # noqa: F401  the converter resolves its type hints here
+    from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
     from workflows.case_messages import (
+        PAYMENT_EVENTS_REMEMBERED,
         TIMELINE_KEPT_IN_STATE,
         ActionResult,
         CaseInput,
@@ -87,7 +96,14 @@ PARALLEL_CHECKS_PATCH = "parallel-address-and-hmrc"
 # Patch: the first record of a new case is an ordinary activity, so the first workflow task
 # completes at once and operators see CaseStage even while the database is unreachable.
 FIRST_RECORD_PATCH = "first-record-as-activity"
+# Patch: payment events from payments (missed / part payments) are recorded in the case.
+PAYMENT_EVENTS_PATCH = "payment-events"
 CASEWORKER_SLA_DAYS = 5
+# A missed payment: a collections caseworker contacts the paying parent within 7 days
+# (enforcement is a later issue).
+COLLECTIONS_CONTACT_DAYS = 7
+COLLECTIONS_TEAM = "collections"
+PAYMENT_EVENT_KINDS = ("missed", "part_paid", "direct_pay_missed")
 ASSESSMENT_SLA_DAYS = 28
 
 
@@ -510,15 +526,21 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             return
         s = self._s
         sla = self._sla_instant()
-        current = (s.stage, s.service_type, s.needs_caseworker, sla)
+        current = (s.stage, s.service_type, s.needs_caseworker, sla, s.arrears_pence, s.assigned_team)
         if current == self._published:
             return
         self._published = current
-        workflow.upsert_search_attributes([
+        updates = [
             CASE_STAGE.value_set(s.stage), SERVICE_TYPE.value_set(s.service_type),
             NEEDS_CASEWORKER.value_set(s.needs_caseworker),
             SLA_DUE_AT.value_set(sla) if sla else SLA_DUE_AT.value_unset(),
-        ])
+        ]
+        # Only once payments reported something (patch "payment-events"): older runs upsert as before.
+        if s.arrears_pence is not None:
+            updates.append(ARREARS_PENCE.value_set(s.arrears_pence))
+        if s.assigned_team:
+            updates.append(ASSIGNED_TEAM.value_set(s.assigned_team))
+        workflow.upsert_search_attributes(updates)
 
     async def _sync(self, first_record: bool = False) -> None:
         """Writes the case and its new timeline entries to the read model; keeps only the most
@@ -583,6 +605,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             application_date=s.application_date, initial_effective_date=s.initial_effective_date,
             next_review_date=s.next_review_date, liability=s.liability, closure=s.closure,
             today=self._today().isoformat(), reviews_done=s.reviews_done, runs=s.runs,
+            arrears_pence=s.arrears_pence or 0, missed_payments=s.missed_payments,
         )
 
     @workflow.query
@@ -707,3 +730,50 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             return
         child.education_ended_on = ended.isoformat()
         self._log("education_ended", f"Child {child.child_id} left full-time education on {ended.isoformat()}")
+
+    @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
+    def payment_event(self, event: PaymentEvent) -> None:
+        """From payments (CollectionCycleWorkflow, DirectPayReportWorkflow): a missed or part
+        payment. Recorded in the timeline and the arrears; a missed payment opens a collections
+        caseworker task due in 7 case days. A repeated delivery (same event_id) is dropped."""
+        if not workflow.patched(PAYMENT_EVENTS_PATCH):
+            return
+        s = self._s
+        problem = self._payment_event_problem(event)
+        if problem:
+            workflow.logger.warning("payment event ignored", extra={"case_id": s.case_id, "problem": problem})
+            return
+        if event.event_id in s.payment_event_ids:
+            return
+        s.payment_event_ids = (s.payment_event_ids + [event.event_id])[-PAYMENT_EVENTS_REMEMBERED:]
+        s.arrears_pence = event.arrears_pence
+        due = f"{_pounds(event.due_pence)} due {event.due_date}"
+        if event.kind == "part_paid":
+            self._log("payment_part_paid", f"Part payment: {_pounds(event.paid_pence)} of {due}; "
+                                           f"arrears {_pounds(event.arrears_pence)}")
+            return
+        s.missed_payments += 1
+        what = "Direct Pay payment reported missed" if event.kind == "direct_pay_missed" else "Missed payment"
+        self._log("payment_missed", f"{what}: {_pounds(event.paid_pence)} paid of {due}; "
+                                    f"arrears {_pounds(event.arrears_pence)}")
+        s.needs_caseworker = True
+        s.caseworker_reason = f"{what}: contact the paying parent"
+        s.assigned_team = COLLECTIONS_TEAM
+        s.sla_due_on = (self._today() + timedelta(days=COLLECTIONS_CONTACT_DAYS)).isoformat()
+        self._log("caseworker_needed", f"{what}: collections to contact the paying parent within "
+                                       f"{COLLECTIONS_CONTACT_DAYS} days")
+
+    def _payment_event_problem(self, event: PaymentEvent) -> str:
+        s = self._s
+        if event.case_id != s.case_id:
+            return "event for another case"
+        if event.kind not in PAYMENT_EVENT_KINDS:
+            return f"unknown kind {event.kind!r}"
+        if not event.event_id:
+            return "no event_id"
+        amounts = (event.due_pence, event.paid_pence, event.arrears_pence)
+        if any(type(value) is not int or value < 0 for value in amounts):
+            return "amounts must be whole non-negative pence"
+        if s.phase in ("closed",):
+            return "the case is closed"
+        return ""

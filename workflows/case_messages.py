@@ -27,6 +27,9 @@ from temporalio.converter import (
 from workflows.case_changes import ChangeLedger
 
 TIMELINE_KEPT_IN_STATE = 30
+# A repeated delivery of a payment event comes soon after the first: remembering the last few
+# dozen ids is enough, and keeps the carried state small.
+PAYMENT_EVENTS_REMEMBERED = 50
 
 
 # --- input and carried state ------------------------------------------------------------------
@@ -119,6 +122,13 @@ class CaseState:
     changes: ChangeLedger = field(default_factory=ChangeLedger)
     flat_rate_benefit: bool = False
     stated_weekly_income_pence: int | None = None
+    # Payment events from payments (workflows.payments.PaymentEvent): arrears as payments last
+    # reported them (None: never reported), the team a payment problem went to, and the ids of
+    # the most recent events (bounded: PAYMENT_EVENTS_REMEMBERED) to drop a repeated delivery.
+    arrears_pence: int | None = None
+    assigned_team: str = ""
+    missed_payments: int = 0
+    payment_event_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -245,6 +255,8 @@ class CaseView:
     today: str
     reviews_done: int
     runs: int
+    arrears_pence: int = 0
+    missed_payments: int = 0
 
 
 # --- strict decoding --------------------------------------------------------------------------
