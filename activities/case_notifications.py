@@ -9,6 +9,7 @@ Letters carry figures and dates only: nothing about one parent reaches the other
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -47,7 +48,32 @@ class RecordingNotices:
                                                   notice.template, Jsonb(asdict(notice))))
 
 
-_sender: NoticeSender = RecordingNotices()
+class RecordedAndSentNotices(RecordingNotices):
+    """Records each letter in the case read model (as before), then queues it in the notifications
+    service's outbox (`activities.notifications.NotificationsNoticeSender`), which renders it for
+    the addressee with the parties' details CaseService registered at application. Both steps are
+    idempotent on the notice's key, so a retried activity sends nothing twice."""
+
+    def __init__(self) -> None:
+        from activities.notifications import NotificationsNoticeSender
+
+        self._service = NotificationsNoticeSender()
+
+    async def send_all(self, notices: list[CaseNotice]) -> None:
+        await super().send_all(notices)
+        for notice in notices:
+            await self._service.send(notice)
+
+
+def sender_from_environment() -> NoticeSender:
+    """CMS_CASE_NOTICES_VIA_NOTIFICATIONS=1 (set by `make run`) sends letters through the
+    notifications service; otherwise they are only recorded (workflow tests need no service)."""
+    if os.environ.get("CMS_CASE_NOTICES_VIA_NOTIFICATIONS") == "1":
+        return RecordedAndSentNotices()
+    return RecordingNotices()
+
+
+_sender: NoticeSender = sender_from_environment()
 
 
 def set_notice_sender(sender: NoticeSender) -> None:

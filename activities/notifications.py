@@ -163,6 +163,8 @@ _CASE_TEMPLATES = {
     "notice_of_application": "notice_to_paying_parent",
     "calculation": "calculation_decision",
     "default_decision": "calculation_decision",
+    "recalculation": "calculation_decision",      # a recalculation (income arrived, a child left, a change)
+    "change_outcome": "change_outcome",           # a change that did not alter the calculation
     "annual_review": "annual_review",
     "closure": "case_closed",
 }
@@ -173,14 +175,16 @@ def case_notice_variables(case_id: str, facts: dict[str, str], explanation: list
     variables: dict[str, Any] = {"case_reference": case_id}
     for key, value in facts.items():
         variables[key] = int(value) if key.endswith("_pence") and value.lstrip("-").isdigit() else value
-    variables.setdefault("effective_date", facts.get("initial_effective_date", ""))
+    if facts.get("initial_effective_date"):
+        variables.setdefault("effective_date", facts["initial_effective_date"])
     if "weekly_liability_pence" in variables:
         variables["weekly_amount"] = variables["weekly_liability_pence"]
     if "reason" in variables:
         variables["reason"] = str(variables["reason"]).replace("_", " ")
     if explanation:
         variables["explanation"] = list(explanation)
-    return {key: value for key, value in variables.items() if value != ""}
+    # An empty fact (e.g. a change's outcome_reason) is still a value; only no date is no date.
+    return {key: value for key, value in variables.items() if value != "" or not key.endswith("date")}
 
 
 class NotificationsNoticeSender:

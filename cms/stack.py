@@ -91,6 +91,8 @@ class Stack:
             env[f"{service.name.upper()}_PORT"] = str(self.settings.port_of(service.name))
         # The case workflow hands its schedules to the payments service (at PAYMENTS_PORT above).
         env["CMS_CASE_PAYMENTS_VIA_GRPC"] = "1"
+        # Letters go through the notifications outbox; CaseService registers the parties there.
+        env["CMS_CASE_NOTICES_VIA_NOTIFICATIONS"] = "1"
         return env
 
     def start_apps(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import date, datetime, timezone
 
 import grpc
@@ -29,6 +30,7 @@ from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SL
 from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api.changes import ChangeRpcs
+from services.case_api.parties_to_notifications import NotificationsUnavailable, register_parties
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     STRICT_DATA_CONVERTER,
@@ -176,8 +178,11 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
 # --- the service ----------------------------------------------------------------------------
 class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChange, ReviewChange, GetSlaReport
     def __init__(self, pool: AsyncConnectionPool, settings: Settings, client: Client | None = None,
-                 task_queue: str = TASK_QUEUE_CASES, publish_search_attributes: bool = True):
+                 task_queue: str = TASK_QUEUE_CASES, publish_search_attributes: bool = True,
+                 notifications_address: str | None = None):
         self._pool = pool
+        # Set: parties are registered with the notifications service before the workflow starts.
+        self._notifications = notifications_address
         self._settings = settings
         self._client = client
         self._task_queue = task_queue
@@ -200,6 +205,12 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
             return
         case_id = case_id_for(request.idempotency_key)
         created = await self._record_application(case_id, request)
+        if self._notifications:
+            try:
+                await register_parties(self._pool, self._notifications, case_id)
+            except NotificationsUnavailable as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{error}; retry with the same idempotency_key")
+                return
         await self._start_workflow(case_id, request, applied)
         return case_pb2.CreateApplicationResponse(case_id=case_id, workflow_id=workflow_id_for(case_id),
                                                   already_existed=not created)
@@ -411,4 +422,9 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
 
 
 async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings) -> None:
-    case_pb2_grpc.add_CaseServiceServicer_to_server(CaseService(pool, settings), server)
+    # CMS_CASE_NOTICES_VIA_NOTIFICATIONS=1 (make run): letters go through the notifications
+    # service, which must know the parties first.
+    notifications = settings.address_of("notifications") \
+        if os.environ.get("CMS_CASE_NOTICES_VIA_NOTIFICATIONS") == "1" else None
+    case_pb2_grpc.add_CaseServiceServicer_to_server(
+        CaseService(pool, settings, notifications_address=notifications), server)

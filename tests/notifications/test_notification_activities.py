@@ -53,6 +53,11 @@ async def test_send_notification_is_idempotent_per_workflow_and_business_key(not
     ("default_decision", {"effective_date": "2026-04-01", "rate": "default", "weekly_liability_pence": "5100"},
      ["Default decision: 2 children"]),
     ("closure", {"closed_on": "2030-01-01", "reason": "last_child_stopped_qualifying"}, []),
+    ("recalculation", {"effective_date": "2026-06-01", "rate": "basic", "weekly_liability_pence": "9000",
+                       "paying_parent_pays_pence": "9000", "receiving_parent_receives_pence": "9000"},
+     ["Income information received", "Basic rate 16%"]),
+    ("change_outcome", {"change_kind": "income change", "reported_on": "2026-05-01", "outcome": "no change",
+                        "outcome_reason": ""}, []),
 ])
 async def test_the_case_workflows_notices_render_through_the_service(
         notifications_stub, notifications_address, template, facts, explanation) -> None:

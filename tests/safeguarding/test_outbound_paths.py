@@ -183,3 +183,110 @@ async def test_case_workflow_search_attributes_and_memo_hold_no_personal_data(de
     for party_id, details in PARTIES.items():
         assert _leaks(visible, party_id) == set()
         assert details["full_name"] not in visible
+
+
+async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_the_other_party(
+        isolated_notifications_db: str, database_url: str, dev_temporal, tmp_path: Path) -> None:
+    """The whole path of `make run`: CaseService registers the parties with notifications, the
+    case workflow's letters go through its outbox (RecordedAndSentNotices) and are delivered;
+    the paying parent's GetCase, the timeline and the case list, and every letter, are read for
+    the protected details of the other party."""
+    from dataclasses import replace
+
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    import activities.context as activity_context
+    from activities import case_notifications
+    from activities import notifications as notification_activities
+    from cms.case.v1 import case_pb2, case_pb2_grpc
+    from cms.config import TASK_QUEUE_CASES, load_settings
+    from cms.worker_catalog import activities_for
+    from services.case_api.service import CaseService
+    from workflows.case import CaseWorkflow
+    from workflows.case_messages import STRICT_DATA_CONVERTER
+
+    case_fields = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
+    key = f"safe-{uuid.uuid4().hex[:8]}"
+    rp_id, pp_id = f"rp-{key}", f"pp-{key}"
+    details = {rp_id: RP_DETAILS, pp_id: PP_DETAILS}
+
+    def leaks(text: str, owner: str) -> set[str]:
+        return {value for value in protected_of({k: details[owner][k] for k in case_fields}) if value in text}
+
+    process, address, _ = await _start_service_process(isolated_notifications_db, tmp_path)
+    client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
+    queue = f"{TASK_QUEUE_CASES}-safeguarding-{uuid.uuid4().hex[:6]}"
+    settings = replace(load_settings(), seconds_per_day=0.05)
+    previous_pool = activity_context._pool
+    pool = AsyncConnectionPool(database_url, open=False, min_size=1, max_size=4)
+    await pool.open()
+    activity_context.set_db_pool(pool)
+    notification_activities.use_notifications_address(address)
+    case_notifications.set_notice_sender(case_notifications.RecordedAndSentNotices())
+    server = grpc.aio.server()
+    case_pb2_grpc.add_CaseServiceServicer_to_server(
+        CaseService(pool, settings, client, queue, notifications_address=address), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    responses: list[tuple[str, str]] = []   # (whose details must not appear, JSON of the response)
+    try:
+        async with Worker(client, task_queue=queue, workflows=[CaseWorkflow],
+                          activities=activities_for(TASK_QUEUE_CASES)), \
+                grpc.aio.insecure_channel(f"127.0.0.1:{port}") as case_channel, \
+                grpc.aio.insecure_channel(address) as notify_channel:
+            cases = case_pb2_grpc.CaseServiceStub(case_channel)
+            created = await cases.CreateApplication(case_pb2.CreateApplicationRequest(
+                idempotency_key=key, domestic_abuse=True, requested_by=rp_id,
+                receiving_parent=case_pb2.Party(party_id=rp_id, **{k: RP_DETAILS[k] for k in case_fields}),
+                paying_parent=case_pb2.Party(party_id=pp_id, **{k: PP_DETAILS[k] for k in case_fields}),
+                children=[case_pb2.Child(child_id="c-1", date_of_birth="2016-05-01")]))
+            case_id = created.case_id
+            for _ in range(600):
+                case = await cases.GetCase(case_pb2.GetCaseRequest(case_id=case_id, viewer_party_id=pp_id))
+                if case.stage == "Active":
+                    break
+                await asyncio.sleep(0.05)
+            assert case.stage == "Active" and case.safeguarded
+            responses.append((rp_id, MessageToJson(case)))
+            timeline = await cases.GetTimeline(case_pb2.GetTimelineRequest(case_id=case_id))
+            assert any(entry.kind == "calculation" for entry in timeline.entries)
+            responses += [(rp_id, MessageToJson(timeline)), (pp_id, MessageToJson(timeline))]
+            listed_cases = await cases.ListCases(case_pb2.ListCasesRequest(page_size=1000))
+            responses += [(rp_id, MessageToJson(listed_cases)), (pp_id, MessageToJson(listed_cases))]
+
+            notify = stub_for(notify_channel)
+            for _ in range(600):
+                letters = (await notify.ListForCase(pb.ListForCaseRequest(case_id=case_id))).notifications
+                if len(letters) >= 3 and all(n.status == "delivered" for n in letters):
+                    break
+                await asyncio.sleep(0.05)
+            await client.get_workflow_handle(created.workflow_id).terminate("test finished")
+    finally:
+        await server.stop(None)
+        case_notifications.set_notice_sender(case_notifications.RecordingNotices())
+        notification_activities._stub = None
+        activity_context.set_db_pool(previous_pool)
+        await pool.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+    # The notice of application to the paying parent, then both parents' calculation letters.
+    sent = sorted((n.recipient_party_id, n.template) for n in letters)
+    assert sent == [(pp_id, "calculation_decision"), (pp_id, "notice_to_paying_parent"),
+                    (rp_id, "calculation_decision")]
+    assert {n.status for n in letters} == {"delivered"}
+    # The protected party (rp) gets letters only.
+    assert {n.channel for n in letters if n.recipient_party_id == rp_id} == {pb.CHANNEL_LETTER}
+    files = {path.name.split(".")[0]: path for path in (tmp_path / "sink").iterdir()}
+    for letter in letters:
+        other = rp_id if letter.recipient_party_id == pp_id else pp_id
+        text = _sink_text(files[letter.notification_id])
+        assert leaks(text, other) == set(), files[letter.notification_id].name
+        if files[letter.notification_id].suffix == ".pdf":
+            assert details[letter.recipient_party_id]["full_name"] in text
+    # The check sees a leak where there would be one: the paying parent's own view shows their address.
+    assert leaks(responses[0][1], pp_id)
+    for owner, response in responses:
+        assert leaks(response, owner) == set(), response
