@@ -30,7 +30,6 @@ from enum import Enum
 from fractions import Fraction
 from typing import Any, Iterable, Mapping, Sequence
 
-from domain.calculation import ValidationError as CalculationValidationError
 from domain.calculation import calculate, parse_request
 from domain.money import format_pence, round_half_up
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
@@ -549,7 +548,7 @@ def sla_due(received: date) -> date:
 
 
 __all__ = [
-    "CHANGE_KINDS", "CalculationValidationError", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
+    "CHANGE_KINDS", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
     "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "apply_in_order", "apply_rules",
     "check_against_case", "decide", "fold_into_review", "in_effective_order", "income_change_counts",
     "liability_adjustment_pence", "liability_json", "parse_change", "review_reason", "shared_care_band",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
