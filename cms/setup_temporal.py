@@ -12,6 +12,9 @@ async def _main() -> None:
     client = await connect(settings)
     added = await ensure_search_attributes(client, settings.temporal_namespace)
     print(f"search attributes added: {added or 'none (all present)'}")
+    from cms.schedules import ensure_schedules
+
+    print(f"schedules created: {await ensure_schedules(client) or 'none (all present)'}")
 
 
 if __name__ == "__main__":

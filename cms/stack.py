@@ -136,6 +136,13 @@ class Stack:
         started = await seed_demo_cases(client, self.settings)
         say(f"demo cases: {started}")
 
+    async def ensure_schedules(self) -> None:
+        from cms.schedules import ensure_schedules
+
+        created = await ensure_schedules(await connect(self.settings))
+        if created:
+            say(f"schedules created: {', '.join(created)}")
+
     def stop(self) -> None:
         for process in reversed(self.apps):
             process.stop()
@@ -185,6 +192,7 @@ async def run_stack(stop: asyncio.Event) -> None:
         await stack.register_search_attributes()
         stack.start_apps()
         await stack.wait_healthy()
+        await stack.ensure_schedules()
         await stack.seed_demo()
         stack.print_urls()
         while not stop.is_set():

@@ -178,6 +178,8 @@ class DirectPayReportWorkflow:
 class ReconciliationWorkflow:
     @workflow.run
     async def run(self, as_of: str) -> ReconciliationOutcome:
+        # "" (the daily schedule, cms/schedules.py): the day before this run started, UTC.
+        as_of = as_of or (workflow.now().date() - timedelta(days=1)).isoformat()
         return await workflow.execute_activity(reconcile, as_of, start_to_close_timeout=timedelta(minutes=10),
                                                retry_policy=_RETRY)
 
