@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
@@ -29,3 +30,17 @@ async def change_queue(time_skipping_env: WorkflowEnvironment, change_pool: Asyn
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ChangeWorkflow],
                       activities=CHANGE_ACTIVITIES):
         yield queue
+
+
+@pytest.fixture(autouse=True)
+def _no_auto_time_skipping(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests here that use the shared time-skipping server need no skipped time (escalation has a
+    server of its own). Auto-skipping while awaiting a result can jump the clock over an in-flight
+    workflow task, which then times out and may stay pending after the test, holding the shared
+    clock for every later test."""
+    if "time_skipping_env" not in request.fixturenames:
+        yield
+        return
+    env: WorkflowEnvironment = request.getfixturevalue("time_skipping_env")
+    with env.auto_time_skipping_disabled():
+        yield

@@ -45,7 +45,9 @@ class HostCaseWorkflow(CaseChanges):
 
     @workflow.run
     async def run(self, data: HostInput) -> HostView:
-        await workflow.wait_condition(lambda: self._view.closed or len(self._ledger.cleared) >= 2)
+        # A closed stand-in keeps running (as a real closed case's workflow answers until it ends),
+        # so that a change reported on it is refused by the validator, not by a finished workflow.
+        await workflow.wait_condition(lambda: len(self._ledger.cleared) >= 2)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
 
