@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import replace
 
 import grpc
+from temporalio.service import RPCError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cms.config import Settings, load_settings
@@ -74,7 +75,15 @@ class Stack:
 
     async def register_search_attributes(self) -> None:
         client = await connect(self.settings)
-        added = await ensure_search_attributes(client, self.settings.temporal_namespace)
+        # A freshly started dev server opens its port a moment before its frontend is healthy.
+        for attempt in range(60):
+            try:
+                added = await ensure_search_attributes(client, self.settings.temporal_namespace)
+                break
+            except RPCError:
+                if attempt == 59:
+                    raise StartupError(f"Temporal at {self.settings.temporal_address} never became healthy")
+                await asyncio.sleep(0.5)
         if added:
             say(f"search attributes registered: {', '.join(added)}")
 

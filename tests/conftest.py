@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -53,8 +54,10 @@ def database_url(postgres_server: dict) -> str:
     return url
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test module: time is global to a time-skipping server, so a workflow left
+    # with a pending task by one module would otherwise hold the clock for every later one.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server())
     )
@@ -62,10 +65,24 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+async def _connect_when_ready(address: str, timeout: float = 60) -> Client:
+    """The dev server opens its port before its frontend is healthy; wait for a real answer."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            client = await Client.connect(address)
+            await client.count_workflows()
+            return client
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def dev_temporal(scratch_dir: Path) -> AsyncIterator[Client]:
     port = free_port()
     process = start_dev_server(port, None, None, scratch_dir / "temporal-dev.log")
-    client = await Client.connect(f"127.0.0.1:{port}")
+    client = await _connect_when_ready(f"127.0.0.1:{port}")
     yield client
     process.stop()
