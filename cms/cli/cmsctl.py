@@ -173,3 +173,13 @@ def close_case(case_id: str,
 
 if __name__ == "__main__":
     app()
+
+
+def _attach_changes() -> None:
+    # Changes of circumstances and the SLA view live in their own module.
+    from cms.cli import changes
+
+    changes.register(app)
+
+
+_attach_changes()
