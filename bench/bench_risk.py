@@ -19,7 +19,7 @@ from cms.infra.processes import free_port
 from cms.risk.v1 import risk_pb2, risk_pb2_grpc
 from domain.risk import PaymentFeatures, to_vector
 from services import SERVICES_BY_NAME
-from services.common.server import serve
+from services.common.server import serve_in_background
 from services.risk.model import RiskModel
 from services.risk.service import register
 
@@ -72,14 +72,11 @@ def run(quick: bool = False) -> list[dict]:
             in_process_batch = batch_rows / (time.perf_counter() - started)
 
             async def measure():
-                stop = asyncio.Event()
-                task = asyncio.create_task(serve("risk", register, settings, stop))
-                await asyncio.sleep(2)
+                service = await serve_in_background("risk", register, settings)
                 try:
-                    return await _grpc_run(settings.address_of("risk"), singles, batch_rows)
+                    return await _grpc_run(service.address, singles, batch_rows)
                 finally:
-                    stop.set()
-                    await task
+                    await service.stop()
 
             latencies, grpc_batch = asyncio.run(measure())
         finally:

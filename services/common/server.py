@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -82,6 +83,45 @@ async def serve(service_name: str, register: Register, settings: Settings | None
         await closer()
     await pool.close()
     log.info("service_stopped")
+
+
+@dataclass
+class RunningService:
+    """A service started by `serve_in_background`: its address, and how to stop it."""
+
+    address: str
+    stop_event: asyncio.Event
+    task: asyncio.Task
+
+    async def stop(self, timeout: float = 20) -> None:
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, timeout)
+
+
+async def serve_in_background(service_name: str, register: Register, settings: Settings,
+                              timeout: float = 30) -> RunningService:
+    """Starts a service inside this event loop and returns once its health check answers.
+
+    For tests and benchmarks, which run services in-process on free ports. A start-up failure
+    is raised here rather than lost in the background task.
+    """
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(service_name, register, settings, stop))
+    address = settings.address_of(service_name)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{service_name} stopped before it served")
+        try:
+            async with grpc.aio.insecure_channel(address) as channel:
+                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return RunningService(address, stop, task)
+        except grpc.aio.AioRpcError:
+            if asyncio.get_running_loop().time() > deadline:
+                stop.set()
+                raise
+            await asyncio.sleep(0.1)
 
 
 def _serve_metrics(grpc_port: int, log: Any) -> None:

@@ -3,7 +3,6 @@ with full contact details, PDF text extraction."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import zlib
@@ -11,13 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
 from cms.notifications.v1 import notifications_pb2 as pb
 from cms.notifications.v1 import notifications_pb2_grpc
-from services.common.server import serve
+from services.common.server import serve_in_background
 from services.notifications.service import make_register
 
 RP_DETAILS = {
@@ -59,19 +57,8 @@ def variables_for(template: str, case_id: str) -> dict:
 async def start_service(database_url: str, data_dir: Path, **register_options):
     settings = replace(load_settings(), database_url=database_url, data_dir=data_dir,
                        ports={**load_settings().ports, "notifications": free_port()})
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve("notifications", make_register(**register_options), settings, stop))
-    address = settings.address_of("notifications")
-    for _ in range(200):
-        if task.done():
-            task.result()
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.1)
-    return address, stop, task
+    running = await serve_in_background("notifications", make_register(**register_options), settings)
+    return running.address, running.stop_event, running.task
 
 
 def stub_for(channel: grpc.aio.Channel) -> notifications_pb2_grpc.NotificationsServiceStub:

@@ -11,7 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cms.config import load_settings
 from cms.infra.processes import free_port
 from services import SERVICES
-from services.common.server import serve
+from services.common.server import serve, serve_in_background
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -23,24 +23,13 @@ async def _start(service_name: str, database_url: str):
     settings = load_settings()
     settings = replace(settings, database_url=database_url,
                        ports={**settings.ports, service_name: free_port()})
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(service_name, register, settings, stop))
-    address = settings.address_of(service_name)
-    for _ in range(100):
-        if task.done():
-            task.result()
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.1)
-    return address, stop, task
+    return await serve_in_background(service_name, register, settings)
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 async def test_service_is_healthy_reflects_and_stops_gracefully(service, database_url: str) -> None:
-    address, stop, task = await _start(service.name, database_url)
+    running = await _start(service.name, database_url)
+    address = running.address
     async with grpc.aio.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service.full_name), timeout=5)
@@ -57,8 +46,7 @@ async def test_service_is_healthy_reflects_and_stops_gracefully(service, databas
             await health.Check(health_pb2.HealthCheckRequest(service="cms.nope.v1.Nope"), timeout=5)
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
-    stop.set()
-    await asyncio.wait_for(task, timeout=20)
+    await running.stop()
     async with grpc.aio.insecure_channel(address) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as gone:
             await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)

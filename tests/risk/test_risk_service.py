@@ -1,6 +1,5 @@
 """RiskService over real gRPC: scores, bands, reasons, validation, and the scores it records."""
 
-import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from cms.config import load_settings
 from cms.infra.processes import free_port
 from cms.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common.errors import field_violations_of
-from services.common.server import serve
+from services.common.server import serve_in_background
 from services.risk.service import register
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -30,21 +29,9 @@ async def risk_address(database_url: str, tmp_path_factory):
     settings = load_settings()
     settings = replace(settings, database_url=database_url, data_dir=Path(tmp_path_factory.mktemp("risk")),
                        ports={**settings.ports, "risk": free_port()})
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve("risk", register, settings, stop))
-    address = settings.address_of("risk")
-    for _ in range(300):
-        if task.done():
-            task.result()
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                await risk_pb2_grpc.RiskServiceStub(channel).ScoreBatch(risk_pb2.ScoreBatchRequest(), timeout=1)
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.1)
-    yield address
-    stop.set()
-    await task
+    service = await serve_in_background("risk", register, settings)
+    yield service.address
+    await service.stop()
 
 
 async def _score(address: str, **fields) -> risk_pb2.ScoreResponse:
