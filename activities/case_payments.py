@@ -39,6 +39,10 @@ class ScheduleRequest:
     receiving_parent_fee_pence: int = 0
     rule_set_id: str = ""
     method: str = "direct_debit"
+    # The case calendar at the hand-over, for the collection cycles (CollectionsWorkflow).
+    case_day: str = ""
+    case_instant: str = ""
+    seconds_per_day: float = 86400.0
 
 
 @dataclass
@@ -83,15 +87,19 @@ class GrpcPayments(RecordingPayments):
     _FREQUENCIES = {"weekly": "FREQUENCY_WEEKLY", "fortnightly": "FREQUENCY_FORTNIGHTLY",
                     "four_weekly": "FREQUENCY_FOUR_WEEKLY", "monthly": "FREQUENCY_MONTHLY"}
 
-    def __init__(self, address: str, record_in_case_model: bool = True):
+    def __init__(self, address: str, record_in_case_model: bool = True, start_collections: bool = False,
+                 collections_task_queue: str = ""):
         self._address = address
         self._record_in_case_model = record_in_case_model   # False: payments tests without the case schema
+        # True (make run): a Collect & Pay schedule starts (or re-plans) the case's CollectionsWorkflow.
+        self._start_collections = start_collections
+        self._collections_queue = collections_task_queue     # "" = cms-payments; tests give their own
 
     async def _record(self, key: str, case_id: str, kind: str, body: dict) -> None:
         if self._record_in_case_model:
             await super()._record(key, case_id, kind, body)
 
-    async def _call(self, method: str, request) -> None:
+    async def _call(self, method: str, request):
         import grpc
         from temporalio.exceptions import ApplicationError
 
@@ -99,7 +107,7 @@ class GrpcPayments(RecordingPayments):
 
         async with grpc.aio.insecure_channel(self._address) as channel:
             try:
-                await getattr(payments_pb2_grpc.PaymentsServiceStub(channel), method)(request, timeout=30)
+                return await getattr(payments_pb2_grpc.PaymentsServiceStub(channel), method)(request, timeout=30)
             except grpc.aio.AioRpcError as error:
                 # A refused request stays refused: retrying it would only hide the defect.
                 if error.code().name in _NOT_RETRYABLE_CODES:
@@ -111,7 +119,7 @@ class GrpcPayments(RecordingPayments):
         from cms.payments.v1 import payments_pb2 as pb
 
         await super().create_schedule(request)
-        await self._call("CreateSchedule", pb.CreateScheduleRequest(
+        schedule = await self._call("CreateSchedule", pb.CreateScheduleRequest(
             idempotency_key=request.idempotency_key, case_id=request.case_id, service_type=request.service_type,
             frequency=pb.Frequency.Value(self._FREQUENCIES[request.frequency]),
             method=pb.Method.Value(f"METHOD_{request.method.upper()}"), effective_date=request.effective_from,
@@ -120,6 +128,25 @@ class GrpcPayments(RecordingPayments):
             receiving_parent_fee_pence=request.receiving_parent_fee_pence,
             decision_ref=f"schedule-{request.version}", rule_set_id=request.rule_set_id,
         ))
+        if self._start_collections and request.service_type == "collect_and_pay" and request.case_day:
+            await self._plan_collections(request, schedule)
+
+    async def _plan_collections(self, request: ScheduleRequest, schedule) -> None:
+        """Signal-with-start: starts the case's CollectionsWorkflow, or hands the running one the
+        new schedule's periods (it skips cycles already run). Repeating it is harmless."""
+        from temporalio import activity
+
+        from cms.config import TASK_QUEUE_PAYMENTS
+        from workflows.payments import CollectionsInput, CollectionsWorkflow, PlannedPeriod
+
+        plan = CollectionsInput(
+            request.case_id, [PlannedPeriod(p.period_index, p.due_date) for p in schedule.payments],
+            case_day=request.case_day, case_instant=request.case_instant, seconds_per_day=request.seconds_per_day,
+            schedule_version=request.version)
+        await activity.client().start_workflow(
+            CollectionsWorkflow.run, plan, id=f"case-{request.case_id}/collections",
+            task_queue=self._collections_queue or TASK_QUEUE_PAYMENTS,
+            start_signal="schedule_changed", start_signal_args=[plan])
 
     async def stop_schedule(self, request: StopScheduleRequest) -> None:
         from cms.payments.v1 import payments_pb2 as pb
@@ -136,7 +163,7 @@ def gateway_from_environment() -> PaymentsGateway:
     if os.environ.get("CMS_CASE_PAYMENTS_VIA_GRPC") == "1":
         from cms.config import load_settings
 
-        return GrpcPayments(load_settings().address_of("payments"))
+        return GrpcPayments(load_settings().address_of("payments"), start_collections=True)
     return RecordingPayments()
 
 

@@ -415,6 +415,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                 paying_parent_fee_pence=sum(rp.paying_parent_fee_pence for rp in result.receiving_parents),
                 receiving_parent_fee_pence=sum(rp.receiving_parent_fee_pence for rp in result.receiving_parents),
                 rule_set_id=result.rule_set_id,
+                # The case calendar, so payments' collection cycles keep case time too.
+                case_day=self._today().isoformat(), case_instant=workflow.now().isoformat(),
+                seconds_per_day=s.seconds_per_day,
             ),
         )
         self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, "

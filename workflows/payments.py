@@ -9,6 +9,15 @@
 - DirectPayReportWorkflow, ID `case-<case_id>/direct-pay-report-<n>`: records a receiving
   parent's report of a Direct Pay payment received or missed; a miss is signalled to the case.
 - ReconciliationWorkflow, ID `payments/reconciliation-<date>`: the daily ledger-to-bank check.
+- CollectionsWorkflow, ID `case-<case_id>/collections`, one per Collect & Pay case: runs the
+  case's CollectionCycleWorkflows one period after another as children. Started (or handed a
+  new plan by signal-with-start `schedule_changed`) by the case's schedule hand-over
+  (activities.case_payments.GrpcPayments) with the year of periods CreateSchedule returned.
+  Why here and not in CaseWorkflow: a child per period in the case's history would cost ~5
+  events a period (260 a year on weekly payments); this way the case history grows only by the
+  payment events it is signalled, and this loop continues as new before its own history grows.
+  It ends when a cycle fails for good (the schedule was stopped at closure, or nothing is due);
+  a new schedule version starts it again.
 
 Contract with the case workflow (workflows/case.py, owned by case lifecycle): these workflows
 send `workflow.get_external_workflow_handle(f"case-{case_id}").signal("payment_event",
@@ -28,10 +37,12 @@ Case-calendar time: inputs carry `today` (the case date when the workflow starts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.payments import (DirectPaymentOutcome, DirectPaymentReport, DisbursementOutcome,
@@ -174,6 +185,92 @@ class DirectPayReportWorkflow:
         return outcome
 
 
+@dataclass
+class PlannedPeriod:
+    period_index: int
+    due_date: str          # ISO case date
+
+
+@dataclass
+class CollectionsInput:
+    case_id: str
+    periods: list[PlannedPeriod]
+    case_day: str              # the case date at case_instant
+    case_instant: str = ""     # UTC ISO instant; "" = when this workflow starts
+    seconds_per_day: float = 86400.0
+    schedule_version: int = 0
+    grace_days: int = 1
+    last_started: int = -1     # carried across continue-as-new: periods up to this one are running or done
+
+
+@dataclass
+class CollectionsResult:
+    cycles_run: int
+    stopped_at_period: int     # the period whose cycle failed for good (schedule stopped), or -1
+
+
+_COLLECTIONS_HISTORY_BOUND = 2000
+
+
+@workflow.defn(name="CollectionsWorkflow")
+class CollectionsWorkflow:
+    @workflow.init
+    def __init__(self, plan: CollectionsInput) -> None:
+        self._plan = plan
+
+    @workflow.signal
+    def schedule_changed(self, plan: CollectionsInput) -> None:
+        """A new schedule version: its periods replace the plan; cycles already started stay."""
+        if plan.case_id == self._plan.case_id and plan.schedule_version >= self._plan.schedule_version:
+            plan.last_started = max(plan.last_started, self._plan.last_started)
+            self._plan = plan
+
+    def _case_today(self) -> date:
+        plan = self._plan
+        anchor = datetime.fromisoformat(plan.case_instant) if plan.case_instant else workflow.now()
+        if not plan.case_instant:
+            plan.case_instant = anchor.isoformat()
+        elapsed = (workflow.now() - anchor).total_seconds()
+        return date.fromisoformat(plan.case_day) + timedelta(days=int(elapsed // plan.seconds_per_day))
+
+    def _next_period(self) -> PlannedPeriod | None:
+        plan = self._plan
+        upcoming = sorted((p for p in plan.periods if p.period_index > plan.last_started), key=lambda p: p.period_index)
+        return upcoming[0] if upcoming else None
+
+    @workflow.run
+    async def run(self, plan: CollectionsInput) -> CollectionsResult:
+        cycles = 0
+        self._case_today()   # fixes the anchor instant on the first run
+        while True:
+            info = workflow.info()
+            if info.is_continue_as_new_suggested() or info.get_current_history_length() > _COLLECTIONS_HISTORY_BOUND:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._plan)
+            period = self._next_period()
+            if period is None:
+                # The plan's year is used up: the next schedule version (annual review) brings more.
+                await workflow.wait_condition(lambda: self._next_period() is not None)
+                continue
+            self._plan.last_started = period.period_index
+            cycle = CollectionCycleInput(self._plan.case_id, period.period_index, period.due_date,
+                                         today=self._case_today().isoformat(),
+                                         seconds_per_day=self._plan.seconds_per_day,
+                                         grace_days=self._plan.grace_days)
+            try:
+                await workflow.execute_child_workflow(
+                    CollectionCycleWorkflow.run, cycle, id=f"case-{cycle.case_id}/collection-{cycle.period_index}",
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=ParentClosePolicy.ABANDON)
+                cycles += 1
+            except WorkflowAlreadyStartedError:
+                continue    # this period's cycle ran under an earlier plan
+            except ChildWorkflowError:
+                # Its activities retry whatever a retry can fix: this one will not be charged
+                # (schedule stopped at closure, or nothing due). The next schedule restarts us.
+                return CollectionsResult(cycles, period.period_index)
+
+
 @workflow.defn(name="ReconciliationWorkflow")
 class ReconciliationWorkflow:
     @workflow.run
@@ -184,4 +281,5 @@ class ReconciliationWorkflow:
                                                retry_policy=_RETRY)
 
 
-ALL_WORKFLOWS = [CollectionCycleWorkflow, DisbursementWorkflow, DirectPayReportWorkflow, ReconciliationWorkflow]
+ALL_WORKFLOWS = [CollectionCycleWorkflow, DisbursementWorkflow, DirectPayReportWorkflow, ReconciliationWorkflow,
+                 CollectionsWorkflow]

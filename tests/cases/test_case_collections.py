@@ -1,0 +1,66 @@
+"""A Collect & Pay case in `make run` wiring: the schedule hand-over starts the case's
+CollectionsWorkflow, its first cycle charges the period, finds it unpaid and signals the case,
+which records the missed payment and opens a collections task. Real Temporal dev server, real
+payments service, a fast case calendar (a case day is 50 ms)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import case_payments
+from activities import payments as payment_activities
+from cms.config import TASK_QUEUE_CASES
+from cms.worker_catalog import activities_for
+from test_case_payments_handover import _payments_service
+from workflows.case import CaseWorkflow
+from workflows.case_messages import STRICT_DATA_CONVERTER, Calendar, CaseInput, ChildFacts
+from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmrc, database_url) -> None:
+    client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
+    address, stop, task = await _payments_service(database_url)
+    suffix = uuid.uuid4().hex[:6]
+    cases_queue, payments_queue = f"{TASK_QUEUE_CASES}-coll-{suffix}", f"cms-payments-coll-{suffix}"
+    case_payments.set_payments_gateway(case_payments.GrpcPayments(address, start_collections=True,
+                                                                  collections_task_queue=payments_queue))
+    payment_activities.set_payments_address(address)
+    case_id = f"coll-{suffix}"
+    paying = f"pp-{case_id}"
+    hmrc.incomes[paying] = {"2000-01-01": 2_600_000}
+    try:
+        async with Worker(client, task_queue=cases_queue, workflows=[CaseWorkflow],
+                          activities=activities_for(TASK_QUEUE_CASES)), \
+                Worker(client, task_queue=payments_queue, workflows=PAYMENT_WORKFLOWS,
+                       activities=payment_activities.ALL_ACTIVITIES):
+            handle = await client.start_workflow(CaseWorkflow.run, CaseInput(
+                case_id=case_id, paying_parent_id=paying, receiving_parent_id=f"rp-{case_id}",
+                children=[ChildFacts("c-1", "2016-03-01")], requested_service_type="collect_and_pay",
+                payment_frequency="weekly", calendar=Calendar(0.05)), id=f"case-{case_id}", task_queue=cases_queue)
+            for _ in range(400):
+                view = await handle.query(CaseWorkflow.state)
+                if view.missed_payments:
+                    break
+                await asyncio.sleep(0.05)
+            loop = client.get_workflow_handle(f"case-{case_id}/collections")
+            first_cycle = await client.get_workflow_handle(f"case-{case_id}/collection-0").describe()
+            await handle.terminate("test finished")
+            await loop.terminate("test finished")
+    finally:
+        case_payments.set_payments_gateway(case_payments.RecordingPayments())
+        payment_activities.set_payments_address(None)
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+    assert view.missed_payments >= 1 and view.arrears_pence > 0
+    assert view.needs_caseworker and view.caseworker_reason.startswith("Missed payment")
+    assert first_cycle.workflow_type == "CollectionCycleWorkflow"
+    # The case's own history holds only what it was told, not the cycles' machinery.
+    history = await client.get_workflow_handle(f"case-{case_id}").fetch_history()
+    assert not any(e.HasField("start_child_workflow_execution_initiated_event_attributes") for e in history.events)
