@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from activities import case_notifications, case_payments, case_records, hmrc
+from activities import case_decision, case_notifications, case_payments, case_records, hmrc
 from activities.changes import CHANGE_ACTIVITIES
 from activities import notifications as notification_activities
 from activities import payments as payment_activities
@@ -27,7 +27,7 @@ _ACTIVITIES: dict[str, list[Callable]] = {
     TASK_QUEUE_CASES: [
         case_records.sync_case_record, hmrc.verify_paying_parent_address, hmrc.request_hmrc_income,
         case_notifications.send_case_notices, case_payments.create_payment_schedule,
-        case_payments.stop_payment_schedule, *CHANGE_ACTIVITIES,
+        case_payments.stop_payment_schedule, case_decision.write_decision, *CHANGE_ACTIVITIES,
     ],
 }
 

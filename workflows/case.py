@@ -26,6 +26,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.case_decision import DecisionWrites, write_decision
     from activities.case_notifications import CaseNotice, send_case_notices
     from activities.case_payments import (
         ScheduleRequest,
@@ -96,6 +97,9 @@ PARALLEL_CHECKS_PATCH = "parallel-address-and-hmrc"
 # Patch: the first record of a new case is an ordinary activity, so the first workflow task
 # completes at once and operators see CaseStage even while the database is unreachable.
 FIRST_RECORD_PATCH = "first-record-as-activity"
+# Patch: the letters, schedule hand-over and record of the move to Active go in one local
+# activity (activities.case_decision) instead of three: one round trip, one marker.
+ONE_DECISION_WRITE_PATCH = "one-decision-write"
 # Patch: payment events from payments (missed / part payments) are recorded in the case.
 PAYMENT_EVENTS_PATCH = "payment-events"
 CASEWORKER_SLA_DAYS = 5
@@ -143,6 +147,10 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         self._publish = case.publish_search_attributes
         self._dirty = False
         self._published: tuple | None = None
+        # Under ONE_DECISION_WRITE_PATCH: letters and schedule held for the next record write.
+        self._defer_writes = False
+        self._deferred_notices: list[CaseNotice] = []
+        self._deferred_schedule: ScheduleRequest | None = None
 
     # --- main line ------------------------------------------------------------------------
     @workflow.run
@@ -190,8 +198,12 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         if self._closing():
             return self._to_closing()
         self._log("service_type", f"Service type: {s.service_type.replace('_', ' ')} ({self._service_type_reason()})")
+        # Nothing awaits between the calculation and the record under the patch: the letters and
+        # the schedule wait for the record write of the move to Active and go with it.
+        self._defer_writes = workflow.patched(ONE_DECISION_WRITE_PATCH)
         await self.recalculate_from(ied, "Initial calculation", template="calculation")
         await self._enter("Active", sla=date.fromisoformat(s.next_review_date or ""))
+        self._defer_writes = False
         s.phase = "active"
 
     def _service_type_reason(self) -> str:
@@ -401,8 +413,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         plan = lifecycle.payment_plan(result.paying_parent_pays_pence, s.payment_frequency, effective_on)
         if s.phase == "assessment":
             await self._enter("PaymentSchedule", sync=False)
-        await self._short_activity(
-            create_payment_schedule,
+        await self._write_schedule(
             ScheduleRequest(
                 idempotency_key=f"{workflow.info().workflow_id}/schedule-{s.schedule_version}",
                 case_id=s.case_id, version=s.schedule_version, service_type=s.service_type,
@@ -552,7 +563,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         self._dirty = False
         self._publish_attributes()
         snapshot = self._snapshot()
-        if first_record and workflow.patched(FIRST_RECORD_PATCH):
+        if self._deferred_notices or self._deferred_schedule is not None:
+            writes = DecisionWrites(snapshot, self._deferred_notices, self._deferred_schedule)
+            self._deferred_notices, self._deferred_schedule = [], None
+            await workflow.execute_local_activity(write_decision, writes, start_to_close_timeout=RECORD_TIMEOUT)
+        elif first_record and workflow.patched(FIRST_RECORD_PATCH):
             await workflow.execute_activity(sync_case_record, snapshot, start_to_close_timeout=RECORD_TIMEOUT)
         else:
             await self._short_activity(sync_case_record, snapshot)
@@ -590,7 +605,16 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                           template, facts, explanation or [])
 
     async def _send(self, notices: list[CaseNotice]) -> None:
+        if self._defer_writes:
+            self._deferred_notices += notices
+            return
         await self._short_activity(send_case_notices, notices)
+
+    async def _write_schedule(self, request: ScheduleRequest) -> None:
+        if self._defer_writes:
+            self._deferred_schedule = request
+            return
+        await self._short_activity(create_payment_schedule, request)
 
     async def _short_activity(self, activity: Callable, argument: object) -> None:
         if workflow.patched(LOCAL_RECORDS_PATCH):

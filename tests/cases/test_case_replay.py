@@ -2,7 +2,8 @@
 
 The histories under histories/ were recorded from the lifecycle tests (CMS_RECORD_HISTORIES=1,
 then renamed with the code version's prefix: v1_ before the "local-record-activities" patch, v2_
-after it, v3_ after "parallel-address-and-hmrc", v4_ after "first-record-as-activity").
+after it, v3_ after "parallel-address-and-hmrc", v4_ after "first-record-as-activity", v5_ with
+"payment-events" (a case told of missed and part payments), v6_ after "one-decision-write").
 A change to the workflow that would break running cases fails here: such changes go behind
 `workflow.patched(...)`; then record new histories alongside the old ones (never replace them
 while cases started on the old code may still be running)."""
@@ -28,9 +29,9 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 async def test_histories_are_recorded() -> None:
     names = {path.stem for path in HISTORIES}
     # v1: before the local-record-activities patch; v2: with it; v3: with parallel-address-and-hmrc;
-    # v4: with first-record-as-activity. Every version must keep replaying while cases started on
+    # v4: with first-record-as-activity; v6: with one-decision-write. Every version must keep replaying while cases started on
     # it may still run.
-    for version in ("v1", "v2", "v3", "v4"):
+    for version in ("v1", "v2", "v3", "v4", "v6"):
         assert {f"{version}_case_first_year", f"{version}_case_after_first_review", f"{version}_case_closed_at_20"} <= names
 
 
