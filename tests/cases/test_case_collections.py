@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 
 import pytest
 from temporalio.client import Client
@@ -14,9 +15,11 @@ from temporalio.worker import Worker
 
 from activities import case_payments
 from activities import payments as payment_activities
-from cms.config import TASK_QUEUE_CASES
+from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.infra.processes import free_port
+from services.common.server import serve_in_background
+from services.payments.service import register as register_payments
 from cms.worker_catalog import activities_for
-from test_case_payments_handover import _payments_service
 from workflows.case import CaseWorkflow
 from workflows.case_messages import STRICT_DATA_CONVERTER, Calendar, CaseInput, ChildFacts
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
@@ -26,7 +29,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmrc, database_url) -> None:
     client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
-    address, stop, task = await _payments_service(database_url)
+    settings = load_settings()
+    settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
+    payments = await serve_in_background("payments", register_payments, settings)
+    address = payments.address
     suffix = uuid.uuid4().hex[:6]
     cases_queue, payments_queue = f"{TASK_QUEUE_CASES}-coll-{suffix}", f"cms-payments-coll-{suffix}"
     case_payments.set_payments_gateway(case_payments.GrpcPayments(address, start_collections=True,
@@ -56,8 +62,8 @@ async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmr
     finally:
         case_payments.set_payments_gateway(case_payments.RecordingPayments())
         payment_activities.set_payments_address(None)
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
+        payments.stop_event.set()
+        await asyncio.wait_for(payments.task, timeout=20)
     assert view.missed_payments >= 1 and view.arrears_pence > 0
     assert view.needs_caseworker and view.caseworker_reason.startswith("Missed payment")
     assert first_cycle.workflow_type == "CollectionCycleWorkflow"
