@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_decision import DecisionWrites, write_decision
@@ -84,6 +84,9 @@ with workflow.unsafe.imports_passed_through():
 # Re-exported so callers import the workflow and its messages from one place.
 __all__ = ["CaseWorkflow", "CaseInput", "CaseState", "NoteRequest", "NoteResult", "CaseQuery"]
 
+# A write a service refused for good: ActivityError for an activity, the ApplicationError itself
+# for a local activity (the SDK resolves those without the ActivityError wrapper).
+REFUSED = (ActivityError, ApplicationError)
 RECORD_TIMEOUT = timedelta(seconds=30)
 HMRC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                          maximum_interval=timedelta(seconds=30), maximum_attempts=5,
@@ -566,7 +569,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         if self._deferred_notices or self._deferred_schedule is not None:
             writes = DecisionWrites(snapshot, self._deferred_notices, self._deferred_schedule)
             self._deferred_notices, self._deferred_schedule = [], None
-            await workflow.execute_local_activity(write_decision, writes, start_to_close_timeout=RECORD_TIMEOUT)
+            try:
+                await workflow.execute_local_activity(write_decision, writes, start_to_close_timeout=RECORD_TIMEOUT)
+            except REFUSED:  # a permanent refusal: see _write_or_hand_over
+                await self._route_to_caseworker("Decision letters or payment schedule refused: check and resend")
+                return
         elif first_record and workflow.patched(FIRST_RECORD_PATCH):
             await workflow.execute_activity(sync_case_record, snapshot, start_to_close_timeout=RECORD_TIMEOUT)
         else:
@@ -608,13 +615,22 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         if self._defer_writes:
             self._deferred_notices += notices
             return
-        await self._short_activity(send_case_notices, notices)
+        await self._write_or_hand_over(send_case_notices, notices, "Letters refused by notifications")
 
     async def _write_schedule(self, request: ScheduleRequest) -> None:
         if self._defer_writes:
             self._deferred_schedule = request
             return
-        await self._short_activity(create_payment_schedule, request)
+        await self._write_or_hand_over(create_payment_schedule, request, "Payment schedule refused by payments")
+
+    async def _write_or_hand_over(self, activity: Callable, argument: object, refusal: str) -> None:
+        """Only a permanent refusal fails these writes (transient faults are retried). A letter or
+        schedule a service will never accept must not fail the whole case: a caseworker takes it
+        over, with the decision kept in the state."""
+        try:
+            await self._short_activity(activity, argument)
+        except REFUSED:
+            await self._route_to_caseworker(f"{refusal}: check and resend")
 
     async def _short_activity(self, activity: Callable, argument: object) -> None:
         if workflow.patched(LOCAL_RECORDS_PATCH):

@@ -8,7 +8,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from activities import case_notifications
+from activities.case_notifications import set_notice_sender
 
 from case_helpers import record_history
 from workflows.case import CaseWorkflow
@@ -210,3 +214,28 @@ async def test_close_case_on_a_case_continuing_as_new_on_its_history_bound(case_
     assert closed.outcome == "closed"
     outcome = await case_env["client"].get_workflow_handle_for(CaseWorkflow.run, handle.id).result()
     assert outcome.closure.reason == "party_left_uk"
+
+
+class _RefusingNotices:
+    """A notifications service that refuses every letter for good (e.g. a template it lacks)."""
+
+    async def send_all(self, notices) -> None:
+        raise ApplicationError("template variable missing", non_retryable=True)
+
+    async def send(self, notice) -> None:
+        await self.send_all([notice])
+
+
+async def test_a_refused_decision_letter_routes_the_case_to_a_caseworker(case_env) -> None:
+    previous = case_notifications._sender
+    set_notice_sender(_RefusingNotices())
+    try:
+        case_id, handle = await _start(case_env)
+        await case_env["env"].sleep(timedelta(days=5))
+        view = await handle.query(CaseWorkflow.state)
+    finally:
+        set_notice_sender(previous)
+    assert view.needs_caseworker and "refused" in view.caseworker_reason
+    assert view.liability is not None  # the decision itself is kept for the caseworker
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
