@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         CloseResult,
         EducationEnded,
         HoldRequest,
+        SafeguardingFlag,
         IncomeReport,
         LiabilityRecord,
         ManualReviewRequest,
@@ -719,6 +720,21 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         self._require_open()
         if self._s.on_hold:
             raise ValueError("the case is already on hold")
+
+    @workflow.update
+    def flag_safeguarding(self, request: SafeguardingFlag) -> ActionResult:
+        s = self._s
+        s.safeguarded = True
+        # The timeline is shown to both parents: it says that, not why (the reason stays with staff).
+        self._log("safeguarding", f"Safeguarding profile set by {request.actor}")
+        return ActionResult("safeguarded", s.stage)
+
+    @flag_safeguarding.validator
+    def _validate_safeguarding(self, request: SafeguardingFlag) -> None:
+        self._require_text(reason=request.reason, actor=request.actor)
+        self._require_open()
+        if self._s.safeguarded:
+            raise ValueError("the case already has a safeguarding profile")
 
     @workflow.update
     def release_hold(self, request: ReleaseRequest) -> ActionResult:

@@ -187,6 +187,15 @@ class HoldRequest:
 
 
 @dataclass
+class SafeguardingFlag:
+    """A caseworker sets the safeguarding profile on a case after application (SPEC 4.8)."""
+
+    __strict_json__ = True
+    reason: str
+    actor: str
+
+
+@dataclass
 class ReleaseRequest:
     __strict_json__ = True
     actor: str

@@ -150,6 +150,13 @@ def put_on_hold(case_id: str, reason: str = typer.Option(..., help="why the case
     _action(case_id, "put_on_hold", actor, {"reason": reason})
 
 
+@case_app.command("safeguard")
+def flag_safeguarding(case_id: str, reason: str = typer.Option(..., help="why (kept with staff, never shown to the parents)"),
+                      actor: str = _actor_option()) -> None:
+    """Sets the safeguarding profile: the other party never sees protected details; letters only, no phone."""
+    _action(case_id, "flag_safeguarding", actor, {"reason": reason})
+
+
 @case_app.command("release")
 def release_hold(case_id: str, actor: str = _actor_option(), note: str = typer.Option("", help="optional note")) -> None:
     """Releases a hold."""

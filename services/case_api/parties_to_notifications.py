@@ -49,3 +49,16 @@ async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str
                     no_phone=True, set_by="application"), timeout=20)
     except grpc.aio.AioRpcError as error:
         raise NotificationsUnavailable(f"notifications: {error.code().name}: {error.details()}") from None
+
+
+async def flag_profile(address: str, case_id: str, reason: str, actor: str) -> None:
+    """A caseworker's later safeguarding flag: both parties protected, letters only, no phone,
+    until a safe channel is agreed with the protected party."""
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await notifications_pb2_grpc.NotificationsServiceStub(channel).SetSafeguardingProfile(
+                pb.SetSafeguardingProfileRequest(case_id=case_id, active=True, protected_party_ids=[],
+                                                 reason=reason, safe_channel=pb.CHANNEL_LETTER, no_phone=True,
+                                                 set_by=actor), timeout=20)
+    except grpc.aio.AioRpcError as error:
+        raise NotificationsUnavailable(f"notifications: {error.code().name}: {error.details()}") from None

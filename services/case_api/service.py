@@ -30,7 +30,7 @@ from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SL
 from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api.changes import ChangeRpcs
-from services.case_api.parties_to_notifications import NotificationsUnavailable, register_parties
+from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     STRICT_DATA_CONVERTER,
@@ -39,6 +39,7 @@ from workflows.case_messages import (
     ChildFacts,
     CloseRequest,
     HoldRequest,
+    SafeguardingFlag,
     ManualReviewRequest,
     NoteRequest,
     ReleaseRequest,
@@ -61,6 +62,7 @@ ACTIONS: dict[str, tuple[type, str]] = {
     "put_on_hold": (HoldRequest, "actor"),
     "release_hold": (ReleaseRequest, "actor"),
     "close_case": (CloseRequest, "actor"),
+    "flag_safeguarding": (SafeguardingFlag, "actor"),
 }
 PARTY_FIELDS = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
 
@@ -417,6 +419,15 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no running case {request.case_id}")
                 return
             raise
+        if request.action == "flag_safeguarding" and self._notifications:
+            try:
+                await flag_profile(self._notifications, request.case_id, message.reason, message.actor)
+            except NotificationsUnavailable as error:
+                # The case is flagged; repeating the call is refused by the workflow, so tell the
+                # caseworker plainly what is still to do.
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"case flagged, but {error}; set the "
+                                    "profile with NotificationsService/SetSafeguardingProfile")
+                return
         outcome = result.get("outcome") or json.dumps(result, sort_keys=True)
         return case_pb2.SignalCaseResponse(accepted=True, outcome=outcome)
 

@@ -199,6 +199,8 @@ async def test_cmsctl_drives_a_case(case_api, monkeypatch) -> None:
     assert (await cmsctl("release", case_id, "--actor", "cw-3")).exit_code == 0
     again = await cmsctl("release", case_id, "--actor", "cw-3")
     assert again.exit_code == 1 and "not on hold" in again.output
+    flagged = await cmsctl("safeguard", case_id, "--reason", "disclosed on a call", "--actor", "cw-3")
+    assert flagged.exit_code == 0 and "safeguarded" in flagged.output, flagged.output
     empty = await cmsctl("note", case_id, "", "--author", "cw-3")
     assert empty.exit_code == 1 and "text is required" in empty.output
 
@@ -221,3 +223,26 @@ async def test_demo_seeding_is_valid_and_idempotent(case_api) -> None:
         count = await (await conn.execute(
             "SELECT count(*) FROM case_api.cases WHERE idempotency_key LIKE 'demo-%%'")).fetchone()
     assert count == (7,)
+
+
+async def test_caseworker_flags_safeguarding_through_signal_case(case_api) -> None:
+    key = f"flag-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{key}"
+    case_api["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
+    stub = case_api["stub"]
+    case_id = (await stub.CreateApplication(application(key, paying))).case_id
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.SignalCase(case_pb2.SignalCaseRequest(
+            case_id=case_id, action="flag_safeguarding", payload_json='{"reason": "x", "where": "y"}', actor="cw-5"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    flagged = await stub.SignalCase(case_pb2.SignalCaseRequest(
+        case_id=case_id, action="flag_safeguarding", payload_json='{"reason": "disclosed on a call"}', actor="cw-5"))
+    assert flagged.accepted and flagged.outcome == "safeguarded"
+
+    async def safeguarded():
+        return (await stub.GetCase(case_pb2.GetCaseRequest(case_id=case_id, viewer_party_id=paying))).safeguarded
+    await eventually(safeguarded)
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await stub.SignalCase(case_pb2.SignalCaseRequest(
+            case_id=case_id, action="flag_safeguarding", payload_json='{"reason": "again"}', actor="cw-5"))
+    assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -17,6 +17,7 @@ from activities.case_notifications import set_notice_sender
 from case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
+    SafeguardingFlag,
     CaseInput,
     ChildFacts,
     CloseRequest,
@@ -239,3 +240,22 @@ async def test_a_refused_decision_letter_routes_the_case_to_a_caseworker(case_en
     assert view.liability is not None  # the decision itself is kept for the caseworker
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_caseworker_flags_safeguarding_after_application(case_env, database_url) -> None:
+    case_id, handle = await _start(case_env)
+    await case_env["env"].sleep(timedelta(days=1))
+    flagged = await handle.execute_update(CaseWorkflow.flag_safeguarding,
+                                          SafeguardingFlag(reason="disclosed on a call", actor="cw-9"))
+    assert flagged.outcome == "safeguarded"
+    assert (await handle.query(CaseWorkflow.state)).safeguarded
+    assert "already has a safeguarding profile" in await _rejection(
+        handle.execute_update(CaseWorkflow.flag_safeguarding, SafeguardingFlag(reason="again", actor="cw-9")))
+    assert "reason is required" in await _rejection(
+        handle.execute_update(CaseWorkflow.flag_safeguarding, SafeguardingFlag(reason=" ", actor="cw-9")))
+    await case_env["env"].sleep(timedelta(days=1))
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT safeguarded FROM case_api.cases WHERE case_id = %s", (case_id,)).fetchone() == (True,)
+        texts = [t for (t,) in conn.execute("SELECT text FROM case_api.timeline WHERE case_id = %s", (case_id,))]
+    assert "Safeguarding profile set by cw-9" in texts
+    assert not any("disclosed" in t for t in texts)  # the reason stays with staff
