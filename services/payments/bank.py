@@ -74,54 +74,6 @@ class FakeBank:
         their payment: a bank cannot return what it has not yet reported)."""
         rng = random.Random(self.seed)
         delivered = [n for n in notifications for _ in range(2 if rng.random() < duplicate_share else 1)]
-        if not shuffle:
-            return delivered
-        payments = [n for n in delivered if n.kind != "return"]
-        returns = [n for n in delivered if n.kind == "return"]
-        rng.shuffle(payments)
-        rng.shuffle(returns)
-        return payments + returns
-
-    def send_payment(self, bank_reference: str, amount_pence: int, on: date) -> OutgoingPayment:
-        """Instructs a payment out of the client funds account; idempotent by reference."""
-
-    def closing_balance(self, as_of: date) -> int | None:
-        """The client funds account balance per the bank's statement (None: not available)."""
-
-
-@dataclass
-class FakeBank:
-    """An in-memory bank. `emit_*` create the bank's side of a movement and return the
-    notification(s) the bank would send; `deliveries` replays them with duplicates and shuffling."""
-    seed: int = 0
-    statement: dict[str, tuple[int, date]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _counter: int = 0
-
-    def _reference(self, prefix: str) -> str:
-        self._counter += 1
-        return f"{prefix}-{self.seed}-{self._counter:08d}"
-
-    def emit_payment(self, case_reference: str, amount_pence: int, on: date,
-                     method: str = "METHOD_DIRECT_DEBIT") -> BankNotification:
-        with self._lock:
-            reference = self._reference("IN")
-            self.statement[reference] = (amount_pence, on)
-        return BankNotification("payment", reference, case_reference, amount_pence, on, method)
-
-    def emit_return(self, original: BankNotification, on: date) -> BankNotification:
-        with self._lock:
-            reference = self._reference("RET")
-            self.statement[reference] = (-original.amount_pence, on)
-        return BankNotification("return", reference, original.case_reference, original.amount_pence, on,
-                                original.method, original.bank_reference)
-
-    def deliveries(self, notifications: list[BankNotification], duplicate_share: float = 0.3,
-                   shuffle: bool = True) -> list[BankNotification]:
-        """At-least-once, out-of-order delivery as real bank feeds do (returns still follow
-        their payment: a bank cannot return what it has not yet reported)."""
-        rng = random.Random(self.seed)
-        delivered = [n for n in notifications for _ in range(2 if rng.random() < duplicate_share else 1)]
         if shuffle:
             rng.shuffle(delivered)
             first_seen: dict[str, int] = {}
