@@ -112,24 +112,24 @@ async def record_change_status(update: ChangeStatusUpdate) -> None:
         )
 
 
-@activity.defn
-async def schedule_payment_change(change: PaymentScheduleChange) -> None:
+async def _record_instruction_once(column: str, instruction: PaymentScheduleChange | ChangeNotice) -> None:
+    """Stores an instruction on the change's record; a retry keeps the first one (COALESCE)."""
     async with db_pool().connection() as conn:
         await conn.execute(
-            "UPDATE case_api.change_records SET payment_change = COALESCE(payment_change, %s), updated_at = now() "
+            f"UPDATE case_api.change_records SET {column} = COALESCE({column}, %s), updated_at = now() "
             "WHERE case_id = %s AND change_no = %s",
-            (Jsonb(asdict(change)), change.case_id, change.change_no),
+            (Jsonb(asdict(instruction)), instruction.case_id, instruction.change_no),
         )
+
+
+@activity.defn
+async def schedule_payment_change(change: PaymentScheduleChange) -> None:
+    await _record_instruction_once("payment_change", change)
 
 
 @activity.defn
 async def notify_parents_of_change(notice: ChangeNotice) -> None:
-    async with db_pool().connection() as conn:
-        await conn.execute(
-            "UPDATE case_api.change_records SET notice = COALESCE(notice, %s), updated_at = now() "
-            "WHERE case_id = %s AND change_no = %s",
-            (Jsonb(asdict(notice)), notice.case_id, notice.change_no),
-        )
+    await _record_instruction_once("notice", notice)
 
 
 @activity.defn
