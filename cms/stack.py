@@ -17,7 +17,6 @@ import urllib.request
 from dataclasses import replace
 
 import grpc
-from temporalio.service import RPCError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cms.config import Settings, load_settings
@@ -26,7 +25,7 @@ from cms.errors import StartupError
 from cms.infra.postgres import check_reachable, postgres_url, start_postgres
 from cms.infra.processes import ManagedProcess, require_free_port
 from cms.infra.temporal_server import start_dev_server
-from cms.temporal import connect, ensure_search_attributes
+from cms.temporal import connect, ensure_search_attributes, wait_until_serving
 from services import SERVICES
 
 HEALTH_TIMEOUT_SECONDS = 90
@@ -75,15 +74,8 @@ class Stack:
 
     async def register_search_attributes(self) -> None:
         client = await connect(self.settings)
-        # A freshly started dev server opens its port a moment before its frontend is healthy.
-        for attempt in range(60):
-            try:
-                added = await ensure_search_attributes(client, self.settings.temporal_namespace)
-                break
-            except RPCError:
-                if attempt == 59:
-                    raise StartupError(f"Temporal at {self.settings.temporal_address} never became healthy")
-                await asyncio.sleep(0.5)
+        await wait_until_serving(client)
+        added = await ensure_search_attributes(client, self.settings.temporal_namespace)
         if added:
             say(f"search attributes registered: {', '.join(added)}")
 

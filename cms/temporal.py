@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from cms.config import Settings
 from cms.errors import StartupError
@@ -31,6 +34,21 @@ async def connect(settings: Settings) -> Client:
             f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "
             "or point TEMPORAL_ADDRESS at a running server"
         ) from None
+
+
+async def wait_until_serving(client: Client, timeout: float = 30.0) -> None:
+    """A freshly started dev server opens its port a moment before its frontend is healthy:
+    wait for a real answer (a visibility count) before anything else talks to it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await client.count_workflows()
+            return
+        except RPCError:
+            if loop.time() > deadline:
+                raise StartupError(f"Temporal at {client.service_client.config.target_host} never became healthy")
+            await asyncio.sleep(0.5)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
+from cms.temporal import wait_until_serving
 from cms.infra.temporal_server import start_dev_server, temporal_test_server
 from services import SERVICES
 
@@ -66,17 +67,18 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def _connect_when_ready(address: str, timeout: float = 60) -> Client:
-    """The dev server opens its port before its frontend is healthy; wait for a real answer."""
+    """The dev server opens its port before its frontend answers, even to connect."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
             client = await Client.connect(address)
-            await client.count_workflows()
-            return client
-        except Exception:
+            break
+        except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
+    await wait_until_serving(client, timeout)
+    return client
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
