@@ -167,6 +167,7 @@ _CASE_TEMPLATES = {
     "change_outcome": "change_outcome",           # a change that did not alter the calculation
     "annual_review": "annual_review",
     "closure": "case_closed",
+    "service_type_change": "service_type_change",  # Direct Pay to Collect & Pay
 }
 
 

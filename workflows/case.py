@@ -11,6 +11,11 @@ stops qualifying, or on a caseworker's `close_case`; arrears stay with payments.
 Time: every date is a *case date* from `domain.lifecycle.CaseClock` (calendar input: seconds
 per day), so the same code runs a year in production or in minutes in demo mode.
 
+Service type after assessment (SPEC 4.5 step 3): a Direct Pay case moves to Collect & Pay from its
+next collection period, by a caseworker's `switch_to_collect_and_pay` or by itself when a second
+missed Direct Pay payment falls due within 3 months of another; recalculated with the fees, both
+parents written to, the new schedule version handed to payments (which starts collections).
+
 Seam for changes of circumstances: `recalculate_from(effective_on, reason)` recalculates from
 the liability inputs kept in the state and hands the new schedule to payments.
 """
@@ -54,10 +59,12 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
+    from domain.payments.schedule import Frequency, period_containing, period_start
     from workflows.case_changes import CaseWorkflowChanges
     from workflows.change import ReportedChange  # noqa: F401  the converter resolves its type hints here
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
     from workflows.case_messages import (
+        COLLECT_AND_PAY_REASONS,
         PAYMENT_EVENTS_REMEMBERED,
         TIMELINE_KEPT_IN_STATE,
         ActionResult,
@@ -70,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         ClosureRecord,
         CloseRequest,
         CloseResult,
+        CollectAndPayRequest,
         EducationEnded,
         HoldRequest,
         SafeguardingFlag,
@@ -79,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         NoteRequest,
         NoteResult,
         ReleaseRequest,
+        ServiceSwitch,
         TimelineEvent,
     )
 
@@ -112,6 +121,18 @@ CASEWORKER_SLA_DAYS = 5
 COLLECTIONS_CONTACT_DAYS = 7
 COLLECTIONS_TEAM = "collections"
 PAYMENT_EVENT_KINDS = ("missed", "part_paid", "direct_pay_missed")
+# Patch: a Direct Pay case moves to Collect & Pay (SPEC 4.5 step 3) from the start of a collection
+# period, by a caseworker's `switch_to_collect_and_pay` or by itself after repeated missed Direct
+# Pay payments; the first miss's caseworker task suggests the move.
+COLLECT_AND_PAY_SWITCH_PATCH = "collect-and-pay-switch"
+# One missed Direct Pay payment is a conversation with the paying parent; a second one falling due
+# within 3 months of another is a pattern: the paying parent has not shown they will pay, so the
+# case moves to Collect & Pay without waiting for a caseworker (who can move it at the first miss).
+DIRECT_PAY_MISSES_FOR_SWITCH = 2
+DIRECT_PAY_PATTERN_MONTHS = 3
+# Due dates of missed Direct Pay payments kept in the state: enough to see a pattern, bounded.
+DIRECT_PAY_MISSES_REMEMBERED = 6
+COLLECT_AND_PAY_TEMPLATE = "service_type_change"
 ASSESSMENT_SLA_DAYS = 28
 
 
@@ -294,12 +315,15 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         if self._history_too_long():
             return "history"
         await self._wait_until(target, lambda: self._closing() or self._dirty or self._income_pending()
-                               or self._history_too_long())
+                               or self._history_too_long() or s.pending_switch is not None)
         # A hold stops the case taking its next step (review, recalculation, closure at a
         # birthday) until a caseworker releases it; a caseworker's close_case still goes ahead.
         await self._hold_gate()
         if self._closing():
             s.phase = "closing"
+            return None
+        if s.pending_switch is not None:   # only ever set under COLLECT_AND_PAY_SWITCH_PATCH
+            await self._switch_to_collect_and_pay(s.pending_switch)
             return None
         if self._income_pending():
             await self.recalculate_from(self._today(), "Income information received; default decision replaced")
@@ -369,10 +393,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._s.max_events_per_run
 
     # --- calculation seam -----------------------------------------------------------------
-    async def recalculate_from(self, effective_on: date, reason: str, template: str = "recalculation") -> LiabilityRecord:
+    async def recalculate_from(self, effective_on: date, reason: str, template: str = "recalculation",
+                               extra_facts: dict[str, str] | None = None) -> LiabilityRecord:
         """Recalculates from the liability inputs in the state, effective `effective_on`;
-        notifies both parents with the explanation and hands the new schedule to payments.
-        Changes of circumstances call this after updating the inputs."""
+        notifies both parents with the explanation (plus `extra_facts` for the letter) and hands
+        the new schedule to payments. Changes of circumstances call this after updating the inputs."""
         s = self._s
         result = self._calculate(effective_on)
         if s.hmrc_annual_pence is not None:
@@ -385,14 +410,15 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             effective_date=effective_on.isoformat(), rule_set_id=result.rule_set_id,
             gross_weekly_income_pence=result.gross_weekly_income_pence,
         )
-        if result.rate == "default":
+        if result.rate == "default" and template != COLLECT_AND_PAY_TEMPLATE:
             template = "default_decision"
         self._log("calculation", f"{reason}: {result.rate} rate, {_pounds(result.weekly_liability_pence)} a week "
                                  f"from {effective_on.isoformat()}")
         facts = {"effective_date": effective_on.isoformat(), "rate": result.rate,
                  "weekly_liability_pence": str(result.weekly_liability_pence),
                  "paying_parent_pays_pence": str(result.paying_parent_pays_pence),
-                 "receiving_parent_receives_pence": str(result.receiving_parents_receive_pence)}
+                 "receiving_parent_receives_pence": str(result.receiving_parents_receive_pence),
+                 **(extra_facts or {})}
         texts = [step.text for step in result.explanation]
         key = f"{template}-{effective_on.isoformat()}-{s.schedule_version + 1}"
         await self._send([self._notice(s.paying_parent_id, template, key, facts, texts),
@@ -437,6 +463,92 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         )
         self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, "
                               f"first payment {_pounds(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}")
+
+    # --- move to Collect & Pay (patch "collect-and-pay-switch") ------------------------------
+    def _decide_collect_and_pay(self, reason: str, actor: str, note: str = "") -> ServiceSwitch:
+        """Records the decision; the main line takes it into the schedule (`_active_step`), so the
+        recalculation never runs beside the annual review's or a change's."""
+        s = self._s
+        today = self._today()
+        switch = ServiceSwitch(reason, actor, today.isoformat(), self._collect_and_pay_start(today).isoformat(), note)
+        s.pending_switch = switch
+        self._log("collect_and_pay_decided", f"Move to Collect & Pay decided by {actor} "
+                                             f"({COLLECT_AND_PAY_REASONS[reason]}): from {switch.effective_from}")
+        return switch
+
+    def _collect_and_pay_start(self, today: date) -> date:
+        """The first collection period starting on or after `today`: periods before it were
+        Direct Pay, paid between the parents, and stay so. Periods count from the initial
+        effective date, as payments' schedule does; never before the liability in force."""
+        s = self._s
+        first = date.fromisoformat(s.initial_effective_date or today.isoformat())
+        start = first
+        if today > first:
+            frequency = Frequency(s.payment_frequency)
+            index = period_containing(frequency, first, today)
+            start = period_start(frequency, first, index)
+            if start < today:
+                start = period_start(frequency, first, index + 1)
+        in_force = date.fromisoformat(s.liability.effective_date) if s.liability else start
+        return max(start, in_force)
+
+    async def _switch_to_collect_and_pay(self, switch: ServiceSwitch) -> None:
+        s = self._s
+        s.pending_switch = None
+        if s.service_type == "collect_and_pay":   # a change of circumstances got there first
+            self._log("collect_and_pay_decided", "Already on Collect & Pay; nothing to move")
+            return
+        today = self._today()
+        if date.fromisoformat(switch.effective_from) < today:   # decided before a review or a hold
+            switch.effective_from = self._collect_and_pay_start(today).isoformat()
+        effective = date.fromisoformat(switch.effective_from)
+        s.service_type = "collect_and_pay"
+        s.collect_and_pay_switch = switch
+        why = COLLECT_AND_PAY_REASONS[switch.reason]
+        self._log("service_type", f"Service type: Collect & Pay from {effective.isoformat()} ({why}); "
+                                  "collection fees apply: paying parent +20%, receiving parent -4%")
+        await self.recalculate_from(effective, "Moved to Collect & Pay", template=COLLECT_AND_PAY_TEMPLATE,
+                                    extra_facts={"switch_reason": why})
+        await self._sync()
+
+    def _direct_pay_missed(self, event: PaymentEvent, what: str) -> None:
+        """A missed Direct Pay payment: a collections task either way; a pattern of misses moves
+        the case to Collect & Pay by itself, a first miss suggests the move to the caseworker."""
+        s = self._s
+        due = self._due_date_of(event)
+        dues = sorted(set(s.direct_pay_missed_due) | {due.isoformat()})
+        s.direct_pay_missed_due = dues[-DIRECT_PAY_MISSES_REMEMBERED:]
+        movable = s.phase == "active" and s.service_type == "direct_pay" and s.pending_switch is None
+        if movable and self._direct_pay_pattern() and not s.on_hold:
+            switch = self._decide_collect_and_pay("direct_pay_missed", "system")
+            task = (f"{what} again within {DIRECT_PAY_PATTERN_MONTHS} months: moving to Collect & Pay from "
+                    f"{switch.effective_from}; contact the paying parent about the arrears and how to pay")
+        elif movable:
+            task = (f"{what}: contact the paying parent; if they have not shown they will pay, move the case "
+                    "to Collect & Pay (switch_to_collect_and_pay)")
+        else:
+            task = f"{what}: contact the paying parent"
+        self._open_collections_task(task)
+
+    def _due_date_of(self, event: PaymentEvent) -> date:
+        try:
+            return date.fromisoformat(event.due_date)
+        except (TypeError, ValueError):
+            return self._today()   # a report without a usable date counts as due today
+
+    def _direct_pay_pattern(self) -> bool:
+        dues = [date.fromisoformat(d) for d in self._s.direct_pay_missed_due]
+        window = DIRECT_PAY_MISSES_FOR_SWITCH - 1
+        return any(lifecycle.add_months(dues[i], DIRECT_PAY_PATTERN_MONTHS) >= dues[i + window]
+                   for i in range(len(dues) - window))
+
+    def _open_collections_task(self, reason: str) -> None:
+        s = self._s
+        s.needs_caseworker = True
+        s.caseworker_reason = reason
+        s.assigned_team = COLLECTIONS_TEAM
+        s.sla_due_on = (self._today() + timedelta(days=COLLECTIONS_CONTACT_DAYS)).isoformat()
+        self._log("caseworker_needed", f"{reason} (within {COLLECTIONS_CONTACT_DAYS} days)")
 
     # --- closure ----------------------------------------------------------------------------
     async def _close(self) -> None:
@@ -650,6 +762,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             next_review_date=s.next_review_date, liability=s.liability, closure=s.closure,
             today=self._today().isoformat(), reviews_done=s.reviews_done, runs=s.runs,
             arrears_pence=s.arrears_pence or 0, missed_payments=s.missed_payments,
+            collect_and_pay_switch=s.pending_switch or s.collect_and_pay_switch,
         )
 
     @workflow.query
@@ -737,6 +850,35 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             raise ValueError("the case already has a safeguarding profile")
 
     @workflow.update
+    def switch_to_collect_and_pay(self, request: CollectAndPayRequest) -> ActionResult:
+        """Direct Pay to Collect & Pay from the next collection period (SPEC 4.5 step 3): the
+        liability is recalculated with the fees, both parents get a letter, payments the schedule."""
+        workflow.patched(COLLECT_AND_PAY_SWITCH_PATCH)
+        switch = self._decide_collect_and_pay(request.reason, request.actor.strip(), request.note)
+        return ActionResult(f"moving to Collect & Pay from {switch.effective_from}", self._s.stage)
+
+    @switch_to_collect_and_pay.validator
+    def _validate_switch_to_collect_and_pay(self, request: CollectAndPayRequest) -> None:
+        s = self._s
+        self._require_text(reason=request.reason, actor=request.actor)
+        if request.reason not in COLLECT_AND_PAY_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(COLLECT_AND_PAY_REASONS)}")
+        if not isinstance(request.note, str) or len(request.note) > 2000:
+            raise ValueError("note must be text of at most 2,000 characters")
+        self._require_open()
+        if s.service_type == "collect_and_pay":
+            raise ValueError("the case is already on Collect & Pay")
+        if s.pending_switch is not None:
+            raise ValueError(f"the case is already moving to Collect & Pay from {s.pending_switch.effective_from}")
+        if s.phase != "active" or s.liability is None:
+            raise ValueError("the case has no payment schedule yet: "
+                             "the service type is still part of the assessment")
+        if s.stage != "Active":
+            raise ValueError("the annual review is under way: move the case when it is done")
+        if s.on_hold:
+            raise ValueError("the case is on hold: release the hold first")
+
+    @workflow.update
     def release_hold(self, request: ReleaseRequest) -> ActionResult:
         s = self._s
         s.on_hold, s.hold_reason = False, ""
@@ -815,6 +957,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         what = "Direct Pay payment reported missed" if event.kind == "direct_pay_missed" else "Missed payment"
         self._log("payment_missed", f"{what}: {_pounds(event.paid_pence)} paid of {due}; "
                                     f"arrears {_pounds(event.arrears_pence)}")
+        if event.kind == "direct_pay_missed" and workflow.patched(COLLECT_AND_PAY_SWITCH_PATCH):
+            self._direct_pay_missed(event, what)
+            return
         s.needs_caseworker = True
         s.caseworker_reason = f"{what}: contact the paying parent"
         s.assigned_team = COLLECTIONS_TEAM

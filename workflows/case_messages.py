@@ -30,6 +30,14 @@ TIMELINE_KEPT_IN_STATE = 30
 # A repeated delivery of a payment event comes soon after the first: remembering the last few
 # dozen ids is enough, and keeps the carried state small.
 PAYMENT_EVENTS_REMEMBERED = 50
+# Why a case moves from Direct Pay to Collect & Pay (SPEC 4.5 step 3); the text each reason puts
+# in the timeline and the parents' letters. Both parents see those: a safeguarding reason says
+# that the service decided, never why (the reason stays with staff, as for flag_safeguarding).
+COLLECT_AND_PAY_REASONS = {
+    "direct_pay_missed": "Direct Pay payments were reported missed",
+    "receiving_parent_request": "the receiving parent asked for it",
+    "safeguarding": "the Child Maintenance Service decided it is needed for this case",
+}
 
 
 # --- input and carried state ------------------------------------------------------------------
@@ -75,6 +83,17 @@ class ClosureRecord:
     reason: str
     closed_on: str
     actor: str
+
+
+@dataclass
+class ServiceSwitch:
+    """A decided move from Direct Pay to Collect & Pay, from the start of a collection period."""
+
+    reason: str            # a key of COLLECT_AND_PAY_REASONS
+    actor: str             # a staff id, or "system" for the automatic move after repeated misses
+    decided_on: str        # ISO case date
+    effective_from: str    # ISO case date: the first collection period on Collect & Pay
+    note: str = ""         # staff only: never in the timeline or a letter
 
 
 @dataclass
@@ -129,6 +148,11 @@ class CaseState:
     assigned_team: str = ""
     missed_payments: int = 0
     payment_event_ids: list[str] = field(default_factory=list)
+    # Move to Collect & Pay (patch "collect-and-pay-switch"): the due dates of recent missed Direct
+    # Pay payments (bounded), a decided move not yet taken into the schedule, and the move made.
+    direct_pay_missed_due: list[str] = field(default_factory=list)
+    pending_switch: ServiceSwitch | None = None
+    collect_and_pay_switch: ServiceSwitch | None = None
 
 
 @dataclass
@@ -193,6 +217,17 @@ class SafeguardingFlag:
     __strict_json__ = True
     reason: str
     actor: str
+
+
+@dataclass
+class CollectAndPayRequest:
+    """A caseworker moves a Direct Pay case to Collect & Pay (SPEC 4.5 step 3), e.g.
+    `{"reason": "direct_pay_missed", "actor": "cw-17", "note": "second missed payment"}`."""
+
+    __strict_json__ = True
+    reason: str      # one of COLLECT_AND_PAY_REASONS
+    actor: str
+    note: str = ""   # kept with staff
 
 
 @dataclass
@@ -266,6 +301,8 @@ class CaseView:
     runs: int
     arrears_pence: int = 0
     missed_payments: int = 0
+    # A decided move to Collect & Pay still to be taken into the schedule, or the move made.
+    collect_and_pay_switch: ServiceSwitch | None = None
 
 
 # --- strict decoding --------------------------------------------------------------------------

@@ -7,6 +7,7 @@
     cmsctl case release CASE_ID --actor cw-17
     cmsctl case review CASE_ID --reason "disputed income" --actor cw-17
     cmsctl case close CASE_ID --reason receiving_parent_request --actor cw-17
+    cmsctl case collect-and-pay CASE_ID --reason direct_pay_missed --actor cw-17 [--note "..."]
 
 Bad input or a refused action prints one clear line (with the fields at fault) and exits 1.
 """
@@ -155,6 +156,15 @@ def flag_safeguarding(case_id: str, reason: str = typer.Option(..., help="why (k
                       actor: str = _actor_option()) -> None:
     """Sets the safeguarding profile: the other party never sees protected details; letters only, no phone."""
     _action(case_id, "flag_safeguarding", actor, {"reason": reason})
+
+
+@case_app.command("collect-and-pay")
+def switch_to_collect_and_pay(
+        case_id: str,
+        reason: str = typer.Option(..., help="direct_pay_missed, receiving_parent_request or safeguarding"),
+        actor: str = _actor_option(), note: str = typer.Option("", help="optional note (kept with staff)")) -> None:
+    """Moves a Direct Pay case to Collect & Pay from its next collection period (fees apply)."""
+    _action(case_id, "switch_to_collect_and_pay", actor, {"reason": reason, "note": note})
 
 
 @case_app.command("release")

@@ -104,6 +104,19 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
         "{effective_date|date}. Ref {case_reference}.",
     ),
     Template(
+        "service_type_change",
+        "We will now collect and pass on child maintenance",
+        "Dear {recipient.full_name},\n\nFrom {effective_date|date} child maintenance will be paid "
+        "through us (Collect & Pay) instead of directly between the parents (Direct Pay), because "
+        "{switch_reason}.\n\nCollect & Pay has collection fees: the paying parent pays an extra 20% "
+        "and the receiving parent receives 4% less. From {effective_date|date} the paying parent pays "
+        "{paying_parent_pays_pence|money} a week and the receiving parent receives "
+        "{receiving_parent_receives_pence|money} a week. Payments due before then stay Direct Pay."
+        "\n\nHow we worked it out:\n{explanation|lines}" + _FOOTER,
+        "CMS: from {effective_date|date} child maintenance is paid through us (Collect & Pay), with "
+        "collection fees. Ref {case_reference}. Your letter explains why.",
+    ),
+    Template(
         "enforcement_step",
         "Action we are taking to collect what is owed",
         "Dear {recipient.full_name},\n\nThe amount owed is {arrears|money}. Because it has not been "

@@ -38,6 +38,7 @@ from workflows.case_messages import (
     CaseInput,
     ChildFacts,
     CloseRequest,
+    CollectAndPayRequest,
     HoldRequest,
     SafeguardingFlag,
     ManualReviewRequest,
@@ -63,6 +64,7 @@ ACTIONS: dict[str, tuple[type, str]] = {
     "release_hold": (ReleaseRequest, "actor"),
     "close_case": (CloseRequest, "actor"),
     "flag_safeguarding": (SafeguardingFlag, "actor"),
+    "switch_to_collect_and_pay": (CollectAndPayRequest, "actor"),
 }
 PARTY_FIELDS = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
 

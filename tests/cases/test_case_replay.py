@@ -3,7 +3,9 @@
 The histories under histories/ were recorded from the lifecycle tests (CMS_RECORD_HISTORIES=1,
 then renamed with the code version's prefix: v1_ before the "local-record-activities" patch, v2_
 after it, v3_ after "parallel-address-and-hmrc", v4_ after "first-record-as-activity", v5_ with
-"payment-events" (a case told of missed and part payments), v6_ after "one-decision-write").
+"payment-events" (a case told of missed and part payments), v6_ after "one-decision-write", v7_
+with "collect-and-pay-switch": a Direct Pay case moved to Collect & Pay by two missed payments, and
+a safeguarding flag followed by a caseworker's move).
 A change to the workflow that would break running cases fails here: such changes go behind
 `workflow.patched(...)`; then record new histories alongside the old ones (never replace them
 while cases started on the old code may still be running)."""
@@ -33,6 +35,8 @@ async def test_histories_are_recorded() -> None:
     # it may still run.
     for version in ("v1", "v2", "v3", "v4", "v6"):
         assert {f"{version}_case_first_year", f"{version}_case_after_first_review", f"{version}_case_closed_at_20"} <= names
+    # v7: with collect-and-pay-switch (the automatic move, and flag_safeguarding then a caseworker's move).
+    assert {"v5_case_payment_events", "v7_case_direct_pay_switch", "v7_case_flag_safeguarding"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -47,6 +47,9 @@ VARIABLES = {
     "enforcement_step": {"arrears": 120000, "step": "deduction from earnings order",
                          "step_detail": "We will ask the employer to take payments from the wages."},
     "case_closed": {"closed_on": "2030-01-01", "reason": "the last child stopped qualifying"},
+    "service_type_change": {"effective_date": "2026-07-01", "switch_reason": "Direct Pay payments were reported missed",
+                            "paying_parent_pays_pence": 10094, "receiving_parent_receives_pence": 8075,
+                            "explanation": ["Weekly amount: £84.12", "Collect & Pay fees: +20% / -4%"]},
 }
 
 
