@@ -167,3 +167,72 @@ def adjustments(frequency: Frequency, first_start: date, old_rates: tuple[Rate, 
             found.append(Adjustment(new.period, new.amount_pence - old.amount_pence,
                                     new.fee_pence - old.fee_pence))
     return found
+
+
+# --- frequency changes: a schedule made of segments --------------------------------------------
+#
+# A case may change collection frequency (say weekly to monthly). The new frequency starts at a
+# period boundary and continues the period numbering: each segment says which global period index
+# its first period has (`index_base`), so indices stay unique and increasing across frequencies and
+# business keys such as `period-charge/{case}/{index}` never collide. A segment's periods are those
+# of `period(frequency, first_start, index - index_base)`; monthly amounts cycle from the segment's
+# own start, so every 12 months of a monthly segment still sum to exactly 52 weeks.
+
+@dataclass(frozen=True)
+class Segment:
+    frequency: Frequency
+    first_start: date          # start of period `index_base`
+    index_base: int
+    due_offset_days: int = 0
+
+
+def segments_after(segments: tuple[Segment, ...], new: Segment) -> tuple[Segment, ...]:
+    """The segment history with `new` in force from its index (segments from there on replaced)."""
+    kept = tuple(s for s in segments if s.index_base < new.index_base)
+    return kept + (new,)
+
+
+def segment_for_index(segments: tuple[Segment, ...], index: int) -> Segment:
+    if index < 0 or not segments or index < segments[0].index_base:
+        raise ValueError("period index is before the schedule starts")
+    return [s for s in segments if s.index_base <= index][-1]
+
+
+def segment_for_day(segments: tuple[Segment, ...], day: date) -> Segment:
+    if not segments or day < segments[0].first_start:
+        raise ValueError("day is before the schedule starts")
+    return [s for s in segments if s.first_start <= day][-1]
+
+
+def period_at(segments: tuple[Segment, ...], index: int) -> Period:
+    segment = segment_for_index(segments, index)
+    local = period(segment.frequency, segment.first_start, index - segment.index_base, segment.due_offset_days)
+    return Period(index, local.start, local.end, local.due_date)
+
+
+def period_containing_at(segments: tuple[Segment, ...], day: date) -> int:
+    segment = segment_for_day(segments, day)
+    return segment.index_base + period_containing(segment.frequency, segment.first_start, day)
+
+
+def instalment_at(segments: tuple[Segment, ...], rates: tuple[Rate, ...], index: int) -> Instalment:
+    segment = segment_for_index(segments, index)
+    local = instalment(segment.frequency, segment.first_start, rates, index - segment.index_base,
+                       segment.due_offset_days)
+    return Instalment(Period(index, local.period.start, local.period.end, local.period.due_date),
+                      local.amount_pence, local.fee_pence)
+
+
+def adjustments_at(old_segments: tuple[Segment, ...], old_rates: tuple[Rate, ...],
+                   new_segments: tuple[Segment, ...], new_rates: tuple[Rate, ...],
+                   charged_indices: list[int]) -> list[Adjustment]:
+    """`adjustments` for a schedule of segments: new − old for each period already charged."""
+    found = []
+    for index in sorted(set(charged_indices)):
+        old = instalment_at(old_segments, old_rates, index)
+        new = instalment_at(new_segments, new_rates, index)
+        if new.period != old.period:
+            raise ValueError(f"period {index} was charged and cannot change its dates")
+        if (old.amount_pence, old.fee_pence) != (new.amount_pence, new.fee_pence):
+            found.append(Adjustment(new.period, new.amount_pence - old.amount_pence, new.fee_pence - old.fee_pence))
+    return found

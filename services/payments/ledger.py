@@ -18,9 +18,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from domain.payments.allocation import ENFORCEMENT, FEE, MAINTENANCE, Debt, allocate
+from domain.payments.allocation import ENFORCEMENT, FEE, MAINTENANCE, Allocation, Debt, allocate
 from domain.payments.fees import receiving_parent_fee
-from domain.payments.schedule import Frequency, Rate, adjustments, instalment, period_containing, rates_after_change
+from domain.payments.schedule import (Frequency, Rate, Segment, adjustments_at, instalment_at, period_at,
+                                      period_containing_at, rates_after_change, segments_after)
 from domain.rulesets import rule_set
 
 SUSPENSE = "suspense"
@@ -120,11 +121,23 @@ class ScheduleRow:
     service_type: str
     frequency: Frequency
     method: str
-    first_start: date
+    first_start: date            # start of the current frequency's first period (index_base)
     due_offset_days: int
     rates: tuple[Rate, ...]
     rule_set_id: str
     decision_ref: str | None
+    index_base: int = 0
+    segments: tuple[Segment, ...] = ()   # every frequency the schedule has had, oldest first
+
+    def instalment(self, index: int):
+        return instalment_at(self.segments, self.rates, index)
+
+    def period_containing(self, day: date) -> int:
+        return period_containing_at(self.segments, day)
+
+    @property
+    def starts_on(self) -> date:
+        return self.segments[0].first_start
 
 
 def _rates_json(rates: tuple[Rate, ...]) -> list[dict]:
@@ -138,19 +151,34 @@ def _rates_from(raw: list[dict]) -> tuple[Rate, ...]:
 
 
 _SCHEDULE_COLUMNS = ("schedule_id, case_id, version, service_type, frequency, method, first_start, "
-                     "due_offset_days, rates, rule_set_id, decision_ref")
+                     "due_offset_days, rates, rule_set_id, decision_ref, index_base")
 
 
-def _schedule_from(row) -> ScheduleRow:
+def _segment_of(row) -> Segment:
+    return Segment(Frequency(row[4]), row[6], row[11], row[7])
+
+
+def _schedule_from(row, history: list | None = None) -> ScheduleRow:
+    """A schedule version; `history` (all versions up to it, oldest first) gives its segments."""
+    segments: tuple[Segment, ...] = ()
+    for earlier in (history or [row]):
+        segments = segments_after(segments, _segment_of(earlier))
     return ScheduleRow(row[0], row[1], row[2], row[3], Frequency(row[4]), row[5], row[6], row[7],
-                       _rates_from(row[8]), row[9], row[10])
+                       _rates_from(row[8]), row[9], row[10], row[11], segments)
 
 
 async def current_schedule(conn: AsyncConnection, case_id: str) -> ScheduleRow | None:
-    cur = await conn.execute(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE case_id = %s "
-                             "ORDER BY version DESC LIMIT 1", (case_id,))
-    row = await cur.fetchone()
-    return None if row is None else _schedule_from(row)
+    cur = await conn.execute(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE case_id = %s ORDER BY version",
+                             (case_id,))
+    rows = await cur.fetchall()
+    return _schedule_from(rows[-1], rows) if rows else None
+
+
+async def _schedule_version(conn: AsyncConnection, case_id: str, version: int) -> ScheduleRow:
+    cur = await conn.execute(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE case_id = %s AND version <= %s"
+                             " ORDER BY version", (case_id, version))
+    rows = await cur.fetchall()
+    return _schedule_from(rows[-1], rows)
 
 
 @dataclass
@@ -170,48 +198,75 @@ class ScheduleRequest:
 
 async def create_schedule(conn: AsyncConnection, req: ScheduleRequest) -> tuple[ScheduleRow, bool, list]:
     """Appends a schedule version. When one exists, the liability changes from the effective date
-    and each period already charged gets an adjustment (new − old) in one ledger transaction.
-    Returns (schedule, duplicate, adjustments posted)."""
+    and each period already charged gets an adjustment (new − old) in one ledger transaction; held
+    credit then settles what an increase added, and money allocated beyond what a decrease left
+    due becomes credit again. A different frequency starts a new segment of periods at a period
+    boundary (see _new_frequency_segment). Returns (schedule, duplicate, adjustments posted)."""
     request = {**asdict(req), "frequency": req.frequency.value}
     fp = fingerprint(request)
     async with conn.transaction():
         await lock_case(conn, req.case_id)
-        cur = await conn.execute(f"SELECT {_SCHEDULE_COLUMNS}, fingerprint FROM schedules WHERE idempotency_key = %s",
+        cur = await conn.execute("SELECT case_id, version, fingerprint FROM schedules WHERE idempotency_key = %s",
                                  (req.idempotency_key,))
         row = await cur.fetchone()
         if row is not None:
-            if row[-1] != fp:
+            if row[2] != fp:
                 raise IdempotencyConflict(f"idempotency key {req.idempotency_key!r} was already used for a different schedule")
-            return _schedule_from(row[:-1]), True, []
+            return await _schedule_version(conn, row[0], row[1]), True, []
         old = await current_schedule(conn, req.case_id)
         change = Rate(req.effective_date, req.weekly_pence, req.weekly_fee_pence)
+        charged = await _charged_periods(conn, req.case_id)
         if old is None:
-            new_rates, first_start, frequency, offset, version = (change,), req.effective_date, req.frequency, req.due_offset_days, 1
+            version, rates, segment = 1, (change,), Segment(req.frequency, req.effective_date, 0, req.due_offset_days)
         else:
             if req.effective_date < old.first_start:
-                raise Precondition("effective_date is before the schedule started")
-            if req.frequency != old.frequency:
-                raise Precondition("a schedule's frequency cannot change with a liability change; "
-                                   "create the new frequency from a period start instead")
-            new_rates = rates_after_change(old.rates, change)
-            first_start, frequency, offset, version = old.first_start, old.frequency, old.due_offset_days, old.version + 1
+                raise Precondition(f"effective_date {req.effective_date} is before the current {old.frequency.value} "
+                                   f"schedule started ({old.first_start}); a liability change cannot reach back "
+                                   "past the schedule's start or a change of frequency")
+            version, rates = old.version + 1, rates_after_change(old.rates, change)
+            segment = (old.segments[-1] if req.frequency == old.frequency
+                       else _new_frequency_segment(old, req, charged))
         cur = await conn.execute(
             "INSERT INTO schedules (idempotency_key, fingerprint, case_id, version, service_type, frequency, method,"
-            " first_start, due_offset_days, rates, rule_set_id, decision_ref)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING " + _SCHEDULE_COLUMNS,
-            (req.idempotency_key, fp, req.case_id, version, req.service_type, frequency.value, req.method,
-             first_start, offset, Jsonb(_rates_json(new_rates)), req.rule_set_id, req.decision_ref),
+            " first_start, due_offset_days, rates, rule_set_id, decision_ref, index_base)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING " + _SCHEDULE_COLUMNS,
+            (req.idempotency_key, fp, req.case_id, version, req.service_type, segment.frequency.value, req.method,
+             segment.first_start, segment.due_offset_days, Jsonb(_rates_json(rates)), req.rule_set_id,
+             req.decision_ref, segment.index_base),
         )
-        schedule = _schedule_from(await cur.fetchone())
+        new_row = await cur.fetchone()
+        schedule = _schedule_from(new_row)
+        schedule.segments = segments_after(old.segments if old else (), segment)
         posted: list = []
         if old is not None:
-            cur = await conn.execute("SELECT DISTINCT period_index FROM charges WHERE case_id = %s AND charge_kind = 'period'",
-                                     (req.case_id,))
-            charged = [r[0] for r in await cur.fetchall()]
-            posted = adjustments(frequency, first_start, old.rates, new_rates, charged, offset)
+            posted = adjustments_at(old.segments, old.rates, schedule.segments, rates, charged)
             if posted:
                 await _post_adjustments(conn, req, posted)
+                await _settle_after_adjustments(conn, schedule, req, posted)
         return schedule, False, posted
+
+
+async def _charged_periods(conn: AsyncConnection, case_id: str) -> list[int]:
+    cur = await conn.execute("SELECT DISTINCT period_index FROM charges WHERE case_id = %s AND charge_kind = 'period'",
+                             (case_id,))
+    return [r[0] for r in await cur.fetchall()]
+
+
+def _new_frequency_segment(old: ScheduleRow, req: ScheduleRequest, charged: list[int]) -> Segment:
+    """A new frequency starts on a boundary of the current periods, at or after the first period
+    not yet charged, so no charged period changes its dates and no day is charged twice or
+    skipped. Its first period takes the index of the period it replaces."""
+    first_open = max(max(charged) + 1 if charged else 0, old.index_base)
+    index = old.period_containing(req.effective_date)
+    on_boundary = period_at(old.segments, index).start == req.effective_date
+    if on_boundary and index >= first_open:
+        return Segment(req.frequency, req.effective_date, index, req.due_offset_days)
+    earliest = period_at(old.segments, first_open).start
+    following = period_at(old.segments, max(first_open, index + 1)).start
+    raise Precondition(
+        f"a change of frequency ({old.frequency.value} to {req.frequency.value}) must start on the first day of a "
+        f"collection period not yet charged: {earliest} or a later period start (next one after "
+        f"{req.effective_date}: {following}); {req.effective_date} is not")
 
 
 async def stop_schedule(conn: AsyncConnection, key: str, case_id: str, stop_from: date, reason: str
@@ -275,7 +330,7 @@ async def charge_period(conn: AsyncConnection, case_id: str, period_index: int) 
             raise NotFound(f"case {case_id} has no schedule")
         if schedule.service_type != "collect_and_pay":
             raise Precondition("Direct Pay cases are not charged through the ledger; the receiving parent reports payments")
-        due = instalment(schedule.frequency, schedule.first_start, schedule.rates, period_index, schedule.due_offset_days)
+        due = schedule.instalment(period_index)
         if due.amount_pence == 0 and due.fee_pence == 0:
             raise Precondition("nothing is due for this period (nil liability)")
         detail = {"period_index": period_index, "due_date": due.period.due_date.isoformat(),
@@ -289,7 +344,7 @@ async def charge_period(conn: AsyncConnection, case_id: str, period_index: int) 
                 await _insert_charge(conn, header.transaction_id, case_id, "period", period_index,
                                      due.period.due_date, component, amount)
         await add_legs(conn, header.transaction_id, legs)
-        await _apply_credit(conn, schedule, case_id, period_index, due.period.due_date)
+        await _apply_credit(conn, schedule, case_id, f"credit-applied/{case_id}/{period_index}", due.period.due_date)
         return header
 
 
@@ -356,6 +411,7 @@ async def record_incoming_payment(conn: AsyncConnection, payment: IncomingPaymen
         await add_legs(conn, header.transaction_id, legs)
         await _insert_allocations(conn, header.transaction_id, allocations)
         await _bank_movement(conn, payment.idempotency_key, payment.amount_pence, payment.received_on, header.transaction_id)
+        await _recover_overpayment(conn, payment.case_id, payment.idempotency_key, payment.received_on)
         return header
 
 
@@ -380,11 +436,10 @@ async def _insert_allocations(conn: AsyncConnection, transaction_id: int, alloca
                                   [(transaction_id, a.debt.key, a.amount_pence) for a in allocations])
 
 
-async def _apply_credit(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, period_index: int, on: date) -> None:
-    """Money paid in advance settles a new charge as soon as it is posted."""
-    cur = await conn.execute("SELECT coalesce(-sum(amount_pence), 0) FROM postings WHERE case_id = %s AND account = 'pp_credit'",
-                             (case_id,))
-    credit = int((await cur.fetchone())[0])
+async def _apply_credit(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, key: str, on: date) -> None:
+    """Money paid in advance settles new debts (a period charge, or what a liability increase added)
+    as soon as they are posted. `key` is derived from what caused them, so a retry applies it once."""
+    credit = await _account_balance(conn, case_id, "pp_credit", credit_side=True)
     if credit <= 0:
         return
     debts = await outstanding_debts(conn, case_id)
@@ -393,10 +448,119 @@ async def _apply_credit(conn: AsyncConnection, schedule: ScheduleRow, case_id: s
         return
     legs, detail = _allocation_legs(case_id, allocations, schedule)
     detail.update(account="pp_credit", amount_pence=credit - left)
-    header = await claim(conn, f"credit-applied/{case_id}/{period_index}", {"case_id": case_id, "period_index": period_index},
+    header = await claim(conn, key, {"case_id": case_id, "key": key},
                          kind="credit_applied", case_id=case_id, value_date=on, detail=detail)
+    if header.duplicate:
+        return
     await add_legs(conn, header.transaction_id, legs + [Leg("pp_credit", credit - left, case_id)])
     await _insert_allocations(conn, header.transaction_id, allocations)
+    await _recover_overpayment(conn, case_id, key, on)
+
+
+async def _account_balance(conn: AsyncConnection, case_id: str, account: str, *, credit_side: bool) -> int:
+    """A case account's balance: positive on its normal side (credit side for liabilities to people)."""
+    cur = await conn.execute("SELECT coalesce(sum(amount_pence), 0) FROM postings WHERE case_id = %s AND account = %s",
+                             (case_id, account))
+    total = int((await cur.fetchone())[0])
+    return -total if credit_side else total
+
+
+# --- overpayments to the receiving parent ----------------------------------------------------
+#
+# Maintenance is passed on to the receiving parent soon after it is collected. When it is later
+# taken back (the bank returns the payment, or a backdated decrease reduces what was due), the
+# part still waiting in rp_payable is simply not paid out; the part already passed on is an
+# overpayment to the receiving parent, recorded on rp_overpaid (a debit) by its own transaction
+# and recovered, one transaction per recovery, from collections before they become payable.
+
+async def _undisbursed_share(conn: AsyncConnection, case_id: str, source_transaction_id: int, amount: int) -> int:
+    """How much of `amount`, credited to rp_payable by the source transaction, is still waiting to
+    be passed on. Payable money leaves first in, first out: what is waiting now is the newest
+    money, so the source's money is still there only beyond what was credited after it."""
+    cur = await conn.execute(
+        "SELECT coalesce(sum(amount_pence), 0),"
+        "       coalesce(-sum(p.amount_pence) FILTER (WHERE p.amount_pence < 0 AND p.transaction_id > %s"
+        "                AND t.kind <> 'rp_overpayment'), 0)"
+        "  FROM postings p JOIN transactions t USING (transaction_id)"
+        " WHERE p.case_id = %s AND p.account = 'rp_payable'", (source_transaction_id, case_id))
+    balance, credited_later = (int(v) for v in await cur.fetchone())
+    waiting = -balance
+    return max(0, min(amount, waiting - credited_later))
+
+
+async def _record_overpayment(conn: AsyncConnection, case_id: str, key: str, on: date, amount: int,
+                              cause: str) -> None:
+    """`amount` already passed on but no longer due: owed back by the receiving parent."""
+    if amount <= 0:
+        return
+    header = await claim(conn, key, {"case_id": case_id, "amount": amount, "cause": cause}, kind="rp_overpayment",
+                         case_id=case_id, value_date=on,
+                         detail={"account": "rp_overpaid", "amount_pence": amount, "cause": cause})
+    if not header.duplicate:
+        await add_legs(conn, header.transaction_id, [Leg("rp_overpaid", amount, case_id), Leg("rp_payable", -amount, case_id)])
+
+
+async def _recover_overpayment(conn: AsyncConnection, case_id: str, trigger_key: str, on: date) -> None:
+    """Collected money waiting for the receiving parent first repays what they were overpaid."""
+    overpaid = await _account_balance(conn, case_id, "rp_overpaid", credit_side=False)
+    if overpaid <= 0:
+        return
+    payable = await _account_balance(conn, case_id, "rp_payable", credit_side=True)
+    recovered = min(overpaid, payable)
+    if recovered <= 0:
+        return
+    header = await claim(conn, f"{trigger_key}/rp-recovery", {"case_id": case_id, "trigger": trigger_key},
+                         kind="overpayment_recovery", case_id=case_id, value_date=on,
+                         detail={"account": "rp_overpaid", "amount_pence": recovered, "trigger": trigger_key})
+    if not header.duplicate:
+        await add_legs(conn, header.transaction_id, [Leg("rp_payable", recovered, case_id), Leg("rp_overpaid", -recovered, case_id)])
+
+
+# --- after a liability change --------------------------------------------------------------------
+
+async def _settle_after_adjustments(conn: AsyncConnection, schedule: ScheduleRow, req: ScheduleRequest,
+                                    posted: list) -> None:
+    """An increase is settled from held credit; a decrease below what was already paid gives the
+    paying parent that money back as credit (which then settles any other debt)."""
+    on = max([req.effective_date] + [a.period.due_date for a in posted])
+    await _release_over_allocations(conn, schedule, req.case_id, f"{req.idempotency_key}/released", on)
+    await _apply_credit(conn, schedule, req.case_id, f"credit-applied/{req.case_id}/schedule/{req.idempotency_key}", on)
+
+
+async def _release_over_allocations(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, key: str,
+                                    on: date) -> None:
+    """Periods a backdated decrease left paid beyond what is now due: the excess is un-allocated
+    (negative allocations) and held as the paying parent's credit. Maintenance in it had been
+    collected for the receiving parent, so it comes back from rp_payable (the 4% fee on it from
+    the agency's fees); what had already been passed on becomes an overpayment to recover."""
+    over = [d for d in await outstanding_debts(conn, case_id) if d.outstanding_pence < 0 and d.component != ENFORCEMENT]
+    if not over:
+        return
+    releases = [Allocation(d, d.outstanding_pence) for d in over]     # negative amounts
+    maintenance = -sum(r.amount_pence for r in releases if r.debt.component == MAINTENANCE)
+    fee = -sum(r.amount_pence for r in releases if r.debt.component == FEE)
+    rp_fee = receiving_parent_fee(maintenance, rule_set(schedule.rule_set_id))
+    clawed_back = maintenance - rp_fee
+    cur = await conn.execute("SELECT coalesce(max(transaction_id), 0) FROM allocations WHERE charge_id = ANY(%s)"
+                             " AND amount_pence > 0", ([d.key for d in over],))
+    source = int((await cur.fetchone())[0])
+    waiting = await _undisbursed_share(conn, case_id, source, clawed_back)
+    detail = {"account": "pp_credit", "amount_pence": maintenance + fee, "maintenance_pence": maintenance,
+              "fee_pence": fee, "receiving_parent_fee_pence": rp_fee,
+              "periods": sorted({str(d.due_date) for d in over})}
+    header = await claim(conn, key, {"case_id": case_id, "key": key}, kind="allocation_released", case_id=case_id,
+                         value_date=on, detail=detail)
+    if header.duplicate:
+        return
+    legs = [Leg("pp_maintenance", maintenance, case_id), Leg("pp_fee", fee, case_id),
+            Leg("pp_credit", -(maintenance + fee), case_id)]
+    if maintenance:
+        legs += [Leg("rp_entitled", -maintenance, case_id), Leg("rp_payable", clawed_back, case_id),
+                 Leg("agency_fees", rp_fee)]
+    await add_legs(conn, header.transaction_id, legs)
+    await _insert_allocations(conn, header.transaction_id, releases)
+    await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, clawed_back - waiting, "liability_decrease")
+    await _recover_overpayment(conn, case_id, key, on)
 
 
 def _current_due_date(debts: list[Debt], received_on: date) -> date | None:
@@ -423,28 +587,149 @@ async def _bank_movement(conn: AsyncConnection, reference: str, amount: int, on:
 
 
 async def record_return(conn: AsyncConnection, key: str, original_reference: str, on: date) -> Posted:
-    """The bank returned a payment (e.g. a direct debit bounced): reverse its legs and allocations."""
+    """The bank returned a payment (e.g. a direct debit bounced): reverse its legs and allocations,
+    so what it paid is owed again. A payment that had been assigned from suspense is reversed
+    together with its assignment. Maintenance from it that was already passed to the receiving
+    parent becomes a recorded overpayment (see _record_overpayment), never a negative payable."""
     request = {"original": original_reference}
     async with conn.transaction():
-        cur = await conn.execute("SELECT transaction_id, case_id, detail FROM transactions WHERE idempotency_key = %s",
-                                 (original_reference,))
-        original = await cur.fetchone()
+        await _lock(conn, f"bank-reference:{original_reference}")
+        original = await _transaction_by_key(conn, original_reference)
         if original is None:
             raise NotFound(f"no payment with bank reference {original_reference!r}")
-        if original[1]:
-            await lock_case(conn, original[1])
-        amount = int(original[2].get("amount_pence", 0))
+        if original.kind not in ("incoming_payment", "unidentified_payment"):
+            raise Precondition(f"{original_reference!r} is not an incoming payment")
+        assignment = await _reversed_by(conn, original.transaction_id)
+        if assignment is not None and assignment.kind != "suspense_assignment":
+            assignment = None    # the return itself: the duplicate check below finds it
+        case_id = assignment.case_id if assignment else original.case_id
+        if case_id:
+            await lock_case(conn, case_id)
+        if (found := await find_posted(conn, key, request)) is not None:
+            return found
+        paid_by = assignment or original
+        if await _reversed_by(conn, paid_by.transaction_id) is not None:
+            raise Precondition(f"payment {original_reference!r} was already returned")
+        amount = int(original.detail.get("amount_pence", 0))
+        payable = -sum(v for a, v, c in await _legs_of(conn, paid_by.transaction_id) if a == "rp_payable")
+        waiting = await _undisbursed_share(conn, case_id, paid_by.transaction_id, payable) if case_id and payable > 0 else payable
         detail = {"account": "reversal", "reverses": original_reference, "amount_pence": amount}
-        header = await claim(conn, key, request, kind="reversal", case_id=original[1], value_date=on,
-                             detail=detail, reverses=original[0])
-        if header.duplicate:
-            return header
-        cur = await conn.execute("SELECT account, amount_pence, case_id FROM postings WHERE transaction_id = %s", (original[0],))
-        await add_legs(conn, header.transaction_id, [Leg(a, -v, c) for a, v, c in await cur.fetchall()])
+        header = await claim(conn, key, request, kind="reversal", case_id=case_id, value_date=on,
+                             detail=detail, reverses=paid_by.transaction_id)
+        reversed_ids = [original.transaction_id] + ([assignment.transaction_id] if assignment else [])
+        legs: dict[tuple[str, str | None], int] = {}
+        for tid in reversed_ids:
+            for account, value, leg_case in await _legs_of(conn, tid):
+                legs[(account, leg_case)] = legs.get((account, leg_case), 0) - value
+        await add_legs(conn, header.transaction_id, [Leg(a, v, c) for (a, c), v in legs.items()])
         await conn.execute("INSERT INTO allocations (transaction_id, charge_id, amount_pence)"
-                           " SELECT %s, charge_id, -amount_pence FROM allocations WHERE transaction_id = %s",
-                           (header.transaction_id, original[0]))
+                           " SELECT %s, charge_id, -amount_pence FROM allocations WHERE transaction_id = ANY(%s)",
+                           (header.transaction_id, reversed_ids))
         await _bank_movement(conn, key, -amount, on, header.transaction_id)
+        if case_id and payable > waiting:
+            await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, payable - waiting, "bank_return")
+            await _recover_overpayment(conn, case_id, key, on)
+        return header
+
+
+@dataclass
+class _Transaction:
+    transaction_id: int
+    kind: str
+    case_id: str | None
+    detail: dict[str, Any]
+    value_date: date
+
+
+async def _transaction_by_key(conn: AsyncConnection, key: str) -> _Transaction | None:
+    cur = await conn.execute("SELECT transaction_id, kind, case_id, detail, value_date FROM transactions"
+                             " WHERE idempotency_key = %s", (key,))
+    row = await cur.fetchone()
+    return None if row is None else _Transaction(*row)
+
+
+async def _reversed_by(conn: AsyncConnection, transaction_id: int) -> _Transaction | None:
+    """The one transaction (a return, or a suspense assignment) that reverses this one, if any."""
+    cur = await conn.execute("SELECT transaction_id, kind, case_id, detail, value_date FROM transactions"
+                             " WHERE reverses = %s", (transaction_id,))
+    row = await cur.fetchone()
+    return None if row is None else _Transaction(*row)
+
+
+async def _legs_of(conn: AsyncConnection, transaction_id: int) -> list[tuple[str, int, str | None]]:
+    cur = await conn.execute("SELECT account, amount_pence, case_id FROM postings WHERE transaction_id = %s"
+                             " ORDER BY posting_id", (transaction_id,))
+    return [(a, int(v), c) for a, v, c in await cur.fetchall()]
+
+
+async def _lock(conn: AsyncConnection, name: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 6))", (f"payments:{name}",))
+
+
+# --- suspense ------------------------------------------------------------------------------------
+
+@dataclass
+class SuspenseItem:
+    bank_reference: str
+    claimed_case_id: str
+    amount_pence: int
+    received_on: date
+
+
+async def suspense_items(conn: AsyncConnection, as_of: date | None = None, limit: int = 100) -> list[SuspenseItem]:
+    """Money still held in suspense: unidentified payments neither assigned to a case nor
+    returned (either links back through `reverses`) on `as_of`."""
+    as_of = as_of or date.max
+    cur = await conn.execute(
+        "SELECT t.idempotency_key, coalesce(t.detail->>'claimed_case_id', ''), (t.detail->>'amount_pence')::bigint,"
+        "       t.value_date"
+        "  FROM transactions t WHERE t.kind = 'unidentified_payment' AND t.value_date <= %s"
+        "   AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.transaction_id AND r.value_date <= %s)"
+        " ORDER BY t.value_date, t.transaction_id LIMIT %s", (as_of, as_of, limit))
+    return [SuspenseItem(k, c, int(a), d) for k, c, a, d in await cur.fetchall()]
+
+
+async def assign_suspense(conn: AsyncConnection, key: str, bank_reference: str, case_id: str, on: date,
+                          assigned_by: str) -> Posted:
+    """Moves a payment held in suspense to the case it belongs to and allocates it exactly as an
+    incoming payment received that day would have been (current period, oldest arrears,
+    enforcement last, the rest as credit; receiving parent's 4% fee; rp_payable). The money is
+    already in client funds, so there is no bank movement. The assignment reverses the suspense
+    entry (`reverses`), so an item is assigned at most once and leaves the suspense list."""
+    request = {"bank_reference": bank_reference, "case_id": case_id, "on": on, "assigned_by": assigned_by}
+    async with conn.transaction():
+        await _lock(conn, f"bank-reference:{bank_reference}")
+        await lock_case(conn, case_id)
+        if (found := await find_posted(conn, key, request)) is not None:
+            return found
+        original = await _transaction_by_key(conn, bank_reference)
+        if original is None:
+            raise NotFound(f"no payment with bank reference {bank_reference!r}")
+        if original.kind != "unidentified_payment":
+            raise Precondition(f"payment {bank_reference!r} is not held in suspense")
+        taken = await _reversed_by(conn, original.transaction_id)
+        if taken is not None:
+            what = f"assigned to case {taken.case_id}" if taken.kind == "suspense_assignment" else "returned by the bank"
+            raise Precondition(f"payment {bank_reference!r} was already {what}")
+        schedule = await current_schedule(conn, case_id)
+        if schedule is None or schedule.service_type != "collect_and_pay":
+            raise Precondition(f"case {case_id} has no Collect & Pay schedule to take the payment")
+        if on < original.value_date:
+            raise Precondition(f"cannot assign a payment before it was received ({original.value_date})")
+        amount = int(original.detail["amount_pence"])
+        debts = await outstanding_debts(conn, case_id)
+        allocations, credit = allocate(amount, debts, _current_due_date(debts, original.value_date))
+        legs, detail = _allocation_legs(case_id, allocations, schedule)
+        detail.update(account="pp_maintenance", amount_pence=amount, credit_pence=credit, bank_reference=bank_reference,
+                      received_on=original.value_date.isoformat(), assigned_by=assigned_by)
+        header = await claim(conn, key, request, kind="suspense_assignment", case_id=case_id, value_date=on,
+                             detail=detail, reverses=original.transaction_id)
+        legs.append(Leg(SUSPENSE, amount))
+        if credit:
+            legs.append(Leg("pp_credit", -credit, case_id))
+        await add_legs(conn, header.transaction_id, legs)
+        await _insert_allocations(conn, header.transaction_id, allocations)
+        await _recover_overpayment(conn, case_id, key, on)
         return header
 
 
@@ -464,6 +749,7 @@ async def start_disbursement(conn: AsyncConnection, key: str, case_id: str, on: 
         await lock_case(conn, case_id)
         if (found := await find_posted(conn, key, request)) is not None:
             return found
+        await _recover_overpayment(conn, case_id, key, on)
         payable = await payable_to_receiving_parent(conn, case_id)
         if payable <= 0:
             return None
@@ -497,10 +783,9 @@ async def report_direct_payment(conn: AsyncConnection, key: str, case_id: str, d
         schedule = await current_schedule(conn, case_id)
         if schedule is None:
             raise NotFound(f"case {case_id} has no schedule")
-        if due_date < schedule.first_start:
+        if due_date < schedule.starts_on:
             raise Precondition("due_date is before the schedule started")
-        index = period_containing(schedule.frequency, schedule.first_start, due_date)
-        due = instalment(schedule.frequency, schedule.first_start, schedule.rates, index, schedule.due_offset_days).amount_pence
+        due = schedule.instalment(schedule.period_containing(due_date)).amount_pence
         paid = amount if received else 0
         cur = await conn.execute(
             "INSERT INTO direct_pay_reports (idempotency_key, fingerprint, case_id, due_date, received, due_pence, amount_pence)"
@@ -528,6 +813,7 @@ class CaseBalance:
     payable_to_receiving_parent_pence: int
     next_payment_due: date | None
     next_payment_pence: int
+    overpaid_to_receiving_parent_pence: int = 0   # passed on, then returned or no longer due; being recovered
 
 
 async def balance(conn: AsyncConnection, case_id: str, as_of: date) -> CaseBalance:
@@ -538,7 +824,7 @@ async def balance(conn: AsyncConnection, case_id: str, as_of: date) -> CaseBalan
         cur = await conn.execute("SELECT coalesce(sum(due_pence - amount_pence), 0), coalesce(sum(amount_pence), 0)"
                                  " FROM direct_pay_reports WHERE case_id = %s AND due_date <= %s", (case_id, as_of))
         arrears, paid = (int(v) for v in await cur.fetchone())
-        enforcement = credit = payable = 0
+        enforcement = credit = payable = overpaid = 0
     else:
         cur = await conn.execute(
             "SELECT coalesce(sum(amount_pence) FILTER (WHERE component <> 'enforcement'), 0),"
@@ -547,24 +833,28 @@ async def balance(conn: AsyncConnection, case_id: str, as_of: date) -> CaseBalan
             "  UNION ALL SELECT c.component, -a.amount_pence FROM allocations a JOIN charges c USING (charge_id)"
             "   WHERE c.case_id = %s AND c.due_date <= %s) owed", (case_id, as_of, case_id, as_of))
         arrears, enforcement = (int(v) for v in await cur.fetchone())
+        # Paid: money received for the case (directly, or assigned from suspense), less returns.
         cur = await conn.execute(
-            "SELECT coalesce(sum(p.amount_pence) FILTER (WHERE p.account = 'client_funds'"
-            "         AND t.kind IN ('incoming_payment', 'reversal')), 0),"
+            "SELECT coalesce(sum(p.amount_pence) FILTER (WHERE (p.account = 'client_funds'"
+            "         AND t.kind IN ('incoming_payment', 'reversal'))"
+            "         OR (p.account = 'suspense' AND t.kind = 'suspense_assignment')), 0),"
             "       coalesce(-sum(p.amount_pence) FILTER (WHERE p.account = 'pp_credit'), 0),"
-            "       coalesce(-sum(p.amount_pence) FILTER (WHERE p.account = 'rp_payable'), 0)"
+            "       coalesce(-sum(p.amount_pence) FILTER (WHERE p.account = 'rp_payable'), 0),"
+            "       coalesce(sum(p.amount_pence) FILTER (WHERE p.account = 'rp_overpaid'), 0)"
             "  FROM transactions t JOIN postings p USING (transaction_id)"
             " WHERE t.case_id = %s", (case_id,))
-        paid, credit, payable = (int(v) for v in await cur.fetchone())
+        paid, credit, payable, overpaid = (int(v) for v in await cur.fetchone())
         if credit < 0:   # a returned payment whose credit had already been applied: owed again
             arrears, credit = arrears - credit, 0
     next_due, next_amount = _next_payment(schedule, as_of)
-    return CaseBalance(case_id, schedule.service_type, arrears, enforcement, credit, paid, payable, next_due, next_amount)
+    return CaseBalance(case_id, schedule.service_type, arrears, enforcement, credit, paid, payable, next_due, next_amount,
+                       overpaid)
 
 
 def _next_payment(schedule: ScheduleRow, as_of: date) -> tuple[date | None, int]:
-    index = period_containing(schedule.frequency, schedule.first_start, max(as_of, schedule.first_start))
+    index = schedule.period_containing(max(as_of, schedule.starts_on))
     for candidate in (index, index + 1):
-        due = instalment(schedule.frequency, schedule.first_start, schedule.rates, candidate, schedule.due_offset_days)
+        due = schedule.instalment(candidate)
         if due.period.due_date > as_of:
             return due.period.due_date, due.amount_pence + due.fee_pence
     return None, 0
@@ -578,12 +868,13 @@ async def statement_events(conn: AsyncConnection, case_id: str, start: date, end
     cur = await conn.execute(
         "SELECT t.value_date, t.kind, t.transaction_id,"
         "       coalesce(sum(p.amount_pence) FILTER (WHERE p.account = ANY(%s) AND p.amount_pence > 0"
-        "                AND t.kind NOT IN ('incoming_payment', 'reversal')), 0) AS due,"
-        "       coalesce(sum(p.amount_pence) FILTER (WHERE p.account = 'client_funds'), 0) AS paid,"
+        "                AND t.kind NOT IN ('incoming_payment', 'reversal', 'suspense_assignment')), 0) AS due,"
+        "       coalesce(sum(p.amount_pence) FILTER (WHERE p.account = 'client_funds'"
+        "                OR (p.account = 'suspense' AND t.kind = 'suspense_assignment')), 0) AS paid,"
         "       coalesce(sum(p.amount_pence) FILTER (WHERE p.account = ANY(%s)), 0) AS net"
         "  FROM transactions t JOIN postings p USING (transaction_id)"
         " WHERE t.case_id = %s AND t.kind IN ('period_charge', 'schedule_adjustment', 'enforcement_charge',"
-        "       'incoming_payment', 'reversal') AND t.value_date <= %s"
+        "       'incoming_payment', 'reversal', 'suspense_assignment') AND t.value_date <= %s"
         " GROUP BY t.transaction_id ORDER BY t.value_date, t.transaction_id",
         (list(owed_accounts), list(owed_accounts), case_id, end))
     opening, events = 0, []
@@ -616,11 +907,12 @@ async def reconcile(conn: AsyncConnection, as_of: date, bank_balance_pence: int 
         "SELECT count(*), coalesce(sum(amount_pence), 0),"
         "       coalesce(sum(amount_pence) FILTER (WHERE account = 'client_funds'), 0),"
         "       coalesce(sum(amount_pence) FILTER (WHERE account = 'bank_clearing'), 0),"
-        "       coalesce(-sum(amount_pence) FILTER (WHERE account = 'suspense'), 0)"
+        "       coalesce(-sum(amount_pence) FILTER (WHERE account = 'suspense'), 0),"
+        "       coalesce(sum(amount_pence) FILTER (WHERE account = 'rp_overpaid'), 0)"
         "  FROM postings JOIN transactions USING (transaction_id) WHERE value_date <= %s", (as_of,))
-    postings, total, client_funds, clearing, suspense = (int(v) for v in await cur.fetchone())
+    postings, total, client_funds, clearing, suspense, overpaid = (int(v) for v in await cur.fetchone())
     report.update(postings=postings, ledger_total_pence=total, client_funds_pence=client_funds,
-                  bank_clearing_pence=clearing, suspense_pence=suspense)
+                  bank_clearing_pence=clearing, suspense_pence=suspense, rp_overpaid_pence=overpaid)
     cur = await conn.execute(
         "SELECT t.idempotency_key, coalesce(s.total, 0), coalesce(s.legs, 0) FROM transactions t"
         "  LEFT JOIN (SELECT transaction_id, sum(amount_pence) AS total, count(*) AS legs FROM postings"
@@ -631,13 +923,16 @@ async def reconcile(conn: AsyncConnection, as_of: date, bank_balance_pence: int 
     movements = int((await cur.fetchone())[0])
     report["bank_movements_pence"] = movements
     report["bank_balance_pence"] = bank_balance_pence
+    report["suspense_items"] = [{"bank_reference": i.bank_reference, "claimed_case_id": i.claimed_case_id,
+                                 "amount_pence": i.amount_pence, "received_on": i.received_on.isoformat()}
+                                for i in await suspense_items(conn, as_of)]
+    # Maintenance passed to receiving parents and then returned by the bank (or no longer due),
+    # not yet recovered from later collections: money the agency is owed back, per case.
     cur = await conn.execute(
-        "SELECT t.idempotency_key, t.detail->>'claimed_case_id', (t.detail->>'amount_pence')::bigint, t.value_date"
-        "  FROM transactions t WHERE t.kind = 'unidentified_payment' AND t.value_date <= %s"
-        "   AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.transaction_id)"
-        " ORDER BY t.value_date LIMIT 100", (as_of,))
-    report["suspense_items"] = [{"bank_reference": k, "claimed_case_id": c, "amount_pence": int(a), "received_on": d.isoformat()}
-                                for k, c, a, d in await cur.fetchall()]
+        "SELECT p.case_id, sum(p.amount_pence) FROM postings p JOIN transactions t USING (transaction_id)"
+        " WHERE p.account = 'rp_overpaid' AND t.value_date <= %s GROUP BY p.case_id"
+        " HAVING sum(p.amount_pence) <> 0 ORDER BY p.case_id LIMIT 100", (as_of,))
+    report["receiving_parent_overpayments"] = [{"case_id": c, "amount_pence": int(a)} for c, a in await cur.fetchall()]
     differences = []
     if total != 0:
         differences.append(f"ledger does not sum to zero: {total} pence")

@@ -19,7 +19,7 @@ from cms.config import Settings
 from cms.payments.v1 import payments_pb2 as pb
 from cms.payments.v1 import payments_pb2_grpc
 from domain.payments.fees import enforcement_charge
-from domain.payments.schedule import PERIODS_PER_YEAR, Frequency, instalment, period_containing
+from domain.payments.schedule import PERIODS_PER_YEAR, Frequency
 from domain.payments.statement import render_text, statement_lines
 from domain.payments.working_days import add_working_days
 from domain.rulesets import RuleSetError, rule_set, rules_for
@@ -106,10 +106,10 @@ def _handled(method):
 
 def _schedule_reply(schedule: ledger.ScheduleRow, duplicate: bool, adjustments: list, effective: date) -> pb.Schedule:
     """The schedule for one reference year from `effective`'s period, with adjustments posted."""
-    start_index = period_containing(schedule.frequency, schedule.first_start, effective)
+    start_index = schedule.period_containing(max(effective, schedule.starts_on))
     payments = []
     for index in range(start_index, start_index + PERIODS_PER_YEAR[schedule.frequency]):
-        due = instalment(schedule.frequency, schedule.first_start, schedule.rates, index, schedule.due_offset_days)
+        due = schedule.instalment(index)
         payments.append(pb.ScheduledPayment(due_date=due.period.due_date.isoformat(), amount_pence=due.amount_pence,
                                             fee_pence=due.fee_pence, period_index=index,
                                             period_start=due.period.start.isoformat(),
@@ -139,7 +139,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
                           next_payment_due=found.next_payment_due.isoformat() if found.next_payment_due else "",
                           enforcement_charges_pence=found.enforcement_charges_pence, credit_pence=found.credit_pence,
                           payable_to_receiving_parent_pence=found.payable_to_receiving_parent_pence,
-                          service_type=found.service_type)
+                          service_type=found.service_type,
+                          overpaid_to_receiving_parent_pence=found.overpaid_to_receiving_parent_pence)
 
     @_handled
     async def GetStatement(self, request, context):
@@ -338,7 +339,41 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
             bank_movements_pence=report["bank_movements_pence"], bank_balance_pence=bank_balance or 0,
             suspense_pence=report["suspense_pence"], bank_clearing_pence=report["bank_clearing_pence"],
             differences=report["differences"], unbalanced_transactions=len(report["unbalanced_transactions"]),
-            suspense_items=[pb.SuspenseItem(**item) for item in report["suspense_items"]])
+            suspense_items=[pb.SuspenseItem(**item) for item in report["suspense_items"]],
+            receiving_parent_overpaid_pence=report["rp_overpaid_pence"],
+            receiving_parent_overpayments=[pb.CaseAmount(**item) for item in report["receiving_parent_overpayments"]])
+
+    @_handled
+    async def ListSuspense(self, request, context):
+        checks = _Checks()
+        as_of = checks.day("as_of", request.as_of, required=False)
+        if not 0 <= request.limit <= 1000:
+            checks.violations.append(("limit", "must be between 1 and 1000 (0: the default, 100)"))
+        checks.done()
+        async with self._pool.connection() as conn:
+            items = await ledger.suspense_items(conn, as_of, request.limit or 100)
+        return pb.SuspenseList(items=[pb.SuspenseItem(bank_reference=i.bank_reference, claimed_case_id=i.claimed_case_id,
+                                                      amount_pence=i.amount_pence, received_on=i.received_on.isoformat())
+                                      for i in items],
+                               total_pence=sum(i.amount_pence for i in items))
+
+    @_handled
+    async def AssignSuspensePayment(self, request, context):
+        checks = _Checks()
+        key = checks.text("idempotency_key", request.idempotency_key)
+        reference = checks.text("bank_reference", request.bank_reference)
+        case_id = checks.text("case_id", request.case_id)
+        assigned_by = checks.text("assigned_by", request.assigned_by)
+        on = checks.day("assigned_on", request.assigned_on, required=False) or _today()
+        checks.done()
+        async with self._pool.connection() as conn:
+            posted = await ledger.assign_suspense(conn, key, reference.strip(), case_id.strip(), on, assigned_by.strip())
+        if not posted.duplicate:
+            log.info("suspense_assigned", bank_reference=reference, case_id=case_id, assigned_by=assigned_by,
+                     amount_pence=posted.detail.get("amount_pence"))
+        return pb.SuspenseAssignment(transaction_id=str(posted.transaction_id), duplicate=posted.duplicate,
+                                     case_id=case_id.strip(), amount_pence=int(posted.detail.get("amount_pence", 0)),
+                                     credit_pence=int(posted.detail.get("credit_pence", 0)))
 
 
 async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings,
