@@ -28,8 +28,8 @@ from cms.temporal import connect
 from services.common.server import serve_in_background
 from services.payments import ledger
 from services.payments.bank import FakeBank
-from services.payments.disbursements import (DispatcherStats, disbursement_workflow_id, dispatch_pending,
-                                             run_dispatcher)
+from services.payments.disbursements import (ENABLE_ENV, DispatcherStats, disbursement_workflow_id,
+                                             dispatch_pending, run_dispatcher, start_dispatcher)
 from services.payments.service import register
 from workflows.payments import ALL_WORKFLOWS, DisbursementResult
 
@@ -317,3 +317,41 @@ async def test_money_to_suspense_is_not_disbursed(service, pool, case_id) -> Non
         cur = await conn.execute("SELECT count(*) FROM disbursement_outbox WHERE bank_reference = %s",
                                  (note.bank_reference,))
         assert (await cur.fetchone())[0] == 0
+
+
+async def register_with_dispatcher(server, pool, settings, bank=None):
+    """services.payments.service.register plus the lines that start the dispatcher in the service."""
+    service = await register(server, pool, settings, bank=bank)
+    dispatcher = start_dispatcher(pool, settings)   # None unless CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1
+    if dispatcher is not None:
+        service.aclose = dispatcher.aclose          # serve() calls it on a graceful stop, before closing the pool
+    service.dispatcher = dispatcher
+    return service
+
+
+async def test_the_service_dispatches_by_itself_when_switched_on(service, pool, temporal, case_id, monkeypatch) -> None:
+    monkeypatch.setenv(ENABLE_ENV, "1")
+    settings = replace(temporal.settings, ports={**temporal.settings.ports, "payments": free_port()})
+    started = []
+
+    async def register_and_keep(server, pool, settings):
+        started.append(await register_with_dispatcher(server, pool, settings, bank=service.bank))
+        return started[-1]
+
+    running = await serve_in_background("payments", register_and_keep, settings)
+    try:
+        await charged_case(service.stub, case_id)
+        note = service.bank.emit_payment(case_id, 6000, FRIDAY)
+        await deliver(service.stub, note)   # through the other instance: the outbox is shared
+        await eventually(lambda: _started(pool, case_id, 1), "the service's own dispatcher started the row")
+        result = await result_of(temporal.client, case_id, note.bank_reference)
+        assert (result.amount_pence, result.due_by) == (4800, "2026-01-13")
+    finally:
+        await running.stop()
+    dispatcher = started[0].dispatcher
+    assert dispatcher.task.done() and dispatcher.stats.dispatched >= 1
+
+
+async def test_the_dispatcher_stays_off_unless_switched_on(service, pool, monkeypatch) -> None:
+    monkeypatch.delenv(ENABLE_ENV, raising=False)
+    assert start_dispatcher(pool, service.settings) is None
