@@ -564,6 +564,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                           self._notice(s.receiving_parent_id, "closure", "closure", facts)])
         s.closure = request
         s.needs_caseworker = False
+        s.pending_switch = None   # a move to Collect & Pay not yet made ends with the case
         self._log("closed", f"Case closed ({request.reason.replace('_', ' ')}); any arrears stay collectable")
         await self._enter("Closed", sla=None)
         s.phase = "closed"

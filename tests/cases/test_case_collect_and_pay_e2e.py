@@ -90,6 +90,11 @@ async def test_two_missed_direct_pay_reports_move_the_case_and_payments_collects
             switch = view.collect_and_pay_switch
             assert (switch.reason, switch.actor) == ("direct_pay_missed", "system")
 
+            async def service_type_visible():   # the ServiceType search attribute, for operators' lists
+                query = f"WorkflowId = 'case-{case_id}' AND ServiceType = 'collect_and_pay'"
+                return [execution async for execution in client.list_workflows(query)]
+            await _until(service_type_visible)
+
             stub = payments_pb2_grpc.PaymentsServiceStub(channel)
 
             async def collect_and_pay_in_payments():
