@@ -6,14 +6,15 @@ The payment schedule change and the notice to both parents are recorded here as 
 with an idempotency key derived from the workflow ID; the payments and notifications services
 take them from there (see the final report of issue 7 for that wiring).
 
-`load_sla_items` / `load_sla_report` are the repository the SLA view (CaseService.GetSlaReport,
-`cmsctl sla`) reads: open changes plus the clearances of the last four weeks.
+`load_sla_report` is the repository the SLA view (CaseService.GetSlaReport, `cmsctl sla`) reads:
+open changes by age band, clearances of the last four weeks, breaches and the oldest items, in two
+set-based queries. `seed_change_records` fills the table with synthetic rows to time them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -21,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities.context import db_pool
-from domain.sla import SLA_DAYS, WINDOW_DAYS, SlaItem, SlaReport, sla_report
+from domain.sla import SLA_DAYS, OldItem, SlaReport, report_from_counts, sql_parameters
 
 
 @dataclass
@@ -151,19 +152,45 @@ CHANGE_ACTIVITIES = [record_change_opened, record_change_status, schedule_paymen
 
 
 # --- the SLA repository -------------------------------------------------------------------------
+# Set-based SQL over change_records: the rules (28 days, the 4-week window, the age bands) come
+# from domain.sla as parameters. Open changes and the clearances of the window are two branches,
+# each served by its own covering partial index (migration 0005). A clearance is in the window
+# of its own calendar; `window_floor` (the window on the longest calendar day) is the same bound
+# in a form the cleared_at index can use.
 
-_SLA_ITEMS_SQL = (
-    "SELECT case_id, change_no, kind, received_at, seconds_per_day, assigned_team, needs_caseworker, cleared_at "
-    "FROM case_api.change_records "
-    "WHERE status <> 'cleared' "
-    "   OR cleared_at >= %(now)s - make_interval(secs => %(window)s * seconds_per_day)"
-)
+_DUE_AT = "received_at + make_interval(secs => %(sla_days)s * seconds_per_day)"
+_OPEN_AGE = "extract(epoch FROM %(now)s - received_at)::float8 / seconds_per_day"
 
+# One row per open age band (band = 1-based position in AGE_BANDS), then one for the clearances.
+_SLA_COUNTS_SQL = f"""
+    SELECT width_bucket(greatest(floor({_OPEN_AGE}), 0), %(band_starts)s::float8[]) AS band,
+           count(*) AS items,
+           count(*) FILTER (WHERE %(now)s > {_DUE_AT}) AS open_breached,
+           0 AS on_time
+      FROM case_api.change_records
+     WHERE status <> 'cleared'
+  GROUP BY 1
+ UNION ALL
+    SELECT NULL, count(*), 0, count(*) FILTER (WHERE cleared_at <= {_DUE_AT})
+      FROM case_api.change_records
+     WHERE status = 'cleared' AND cleared_at >= %(window_floor)s
+       AND cleared_at >= %(now)s - make_interval(secs => %(window_days)s * seconds_per_day)
+"""
 
-async def load_sla_items(pool: AsyncConnectionPool, now: datetime) -> list[SlaItem]:
-    async with pool.connection() as conn:
-        cursor = await conn.execute(_SLA_ITEMS_SQL, {"now": now, "window": WINDOW_DAYS})
-        return [SlaItem(*row) for row in await cursor.fetchall()]
+# Oldest open first; ties by case and number in byte order (as Python compares strings). The
+# ranking reads only the open index; the other columns are fetched for the few rows kept.
+_SLA_OLDEST_SQL = f"""
+    WITH oldest AS (
+        SELECT case_id, change_no, {_OPEN_AGE} AS age, {_DUE_AT} AS due_at
+          FROM case_api.change_records
+         WHERE status <> 'cleared'
+      ORDER BY age DESC, case_id COLLATE "C", change_no
+         LIMIT %(oldest)s)
+    SELECT case_id, change_no, kind, greatest(floor(age), 0)::int, assigned_team, needs_caseworker, due_at,
+           %(now)s > due_at
+      FROM oldest JOIN case_api.change_records USING (case_id, change_no)
+  ORDER BY age DESC, case_id COLLATE "C", change_no
+"""
 
 
 async def database_now(pool: AsyncConnectionPool) -> datetime:
@@ -173,9 +200,45 @@ async def database_now(pool: AsyncConnectionPool) -> datetime:
 
 
 async def load_sla_report(pool: AsyncConnectionPool, now: datetime | None = None, oldest: int = 10) -> SlaReport:
-    """The SLA view at `now` (the database clock by default)."""
+    """The SLA view at `now` (the database clock by default), from one snapshot of change_records."""
     now = now or await database_now(pool)
-    return sla_report(await load_sla_items(pool, now), now, oldest=oldest)
+    params = sql_parameters(now, max(oldest, 0))
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            counts = await (await conn.execute(_SLA_COUNTS_SQL, params)).fetchall()
+            oldest_rows = await (await conn.execute(_SLA_OLDEST_SQL, params)).fetchall()
+    open_by_band = {band: items for band, items, _, _ in counts if band is not None}
+    cleared = next(((items, on_time) for band, items, _, on_time in counts if band is None), (0, 0))
+    return report_from_counts(open_by_band, sum(breached for _, _, breached, _ in counts), cleared[0], cleared[1],
+                              [OldItem(*row) for row in oldest_rows])
+
+
+async def seed_change_records(pool: AsyncConnectionPool, n: int, now: datetime | None = None) -> None:
+    """Inserts `n` synthetic changes (one INSERT ... SELECT generate_series) for measuring the SLA
+    query: received over the past year on the real calendar; about 3% still open; the rest cleared
+    0-34 days after receipt (so some late), none in the future. Case ids `seed-<i>`."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            """
+            INSERT INTO case_api.change_records (case_id, change_no, workflow_id, kind, status, reported_date,
+                   received_at, sla_due_at, seconds_per_day, cleared_at, on_time, cleared_day, outcome)
+            SELECT 'seed-' || i, 1, 'case-seed-' || i || '/change-1', kind, CASE WHEN cleared IS NULL THEN 'open'
+                   ELSE 'cleared' END, received::date, received, received + interval '28 days', 86400, cleared,
+                   cleared <= received + interval '28 days', cleared::date,
+                   CASE WHEN cleared IS NULL THEN NULL ELSE 'recalculated' END
+              FROM (SELECT i, received,
+                           (ARRAY['paying_parent_income', 'shared_care_nights', 'address', 'child_left'])[1 + i %% 4]
+                               AS kind,
+                           CASE WHEN i %% 100 < 3 THEN NULL
+                                ELSE least(received + make_interval(secs => (i * 7919 %% (35 * 86400))), %(now)s)
+                           END AS cleared
+                      FROM (SELECT i, %(now)s - make_interval(secs => (i * 104729 %% (365 * 86400))) AS received
+                              FROM generate_series(1, %(n)s::bigint) AS i) AS spread) AS rows
+            ON CONFLICT DO NOTHING
+            """,
+            {"n": n, "now": now or datetime.now(timezone.utc)},
+        )
 
 
 def sla_report_json(report: SlaReport) -> dict[str, Any]:
@@ -194,4 +257,4 @@ def sla_report_json(report: SlaReport) -> dict[str, Any]:
 
 
 __all__ = ["CHANGE_ACTIVITIES", "ChangeCleared", "ChangeNotice", "ChangeOpened", "ChangeStatusUpdate",
-           "PaymentScheduleChange", "load_sla_items", "load_sla_report", "sla_report_json"]
+           "PaymentScheduleChange", "load_sla_report", "seed_change_records", "sla_report_json"]

@@ -3,6 +3,11 @@
 Ages are counted in case-calendar days (86,400 s in production, a few seconds on a demo or
 benchmark calendar), so each item carries its own day length. A change is open until it is
 cleared; it breaches when it is still open at its due time (received + 28 days) or cleared after it.
+
+The production report is computed in PostgreSQL (activities.changes.load_sla_report) from the
+rules here, passed to the query as data (:func:`sql_parameters`), and assembled by
+:func:`report_from_counts`. :func:`sla_report` is the same view over items in memory: the
+reference the SQL is proved equal to (tests/changes/test_sla_sql.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,22 @@ WINDOW_DAYS = 28  # "the last 4 weeks" of clearances
 AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("0-7", 0, 7), ("8-14", 8, 14), ("15-21", 15, 21), ("22-28", 22, 28), ("28+", 29, None),
 )
+# A case-calendar day is never longer than a real one (demo and bench calendars are faster), so
+# "cleared in the last 4 weeks of its own calendar" implies "cleared in the last 4 real weeks":
+# the bound an index on cleared_at can use. The table enforces it (migration 0005).
+MAX_SECONDS_PER_DAY = 86_400
+
+
+def band_starts() -> list[int]:
+    """First day of each age band, in order. The bands must tile 0.. without gaps or overlaps,
+    which is what lets the query place an age by its band's first day alone (width_bucket)."""
+    starts = [first for _, first, _ in AGE_BANDS]
+    for (_, _, last), next_first in zip(AGE_BANDS, starts[1:]):
+        if last is None or last + 1 != next_first:
+            raise AssertionError("AGE_BANDS must be contiguous")
+    if starts[0] != 0 or AGE_BANDS[-1][2] is not None:
+        raise AssertionError("AGE_BANDS must start at day 0 and end open-ended")
+    return starts
 
 
 @dataclass(frozen=True)
@@ -116,4 +137,21 @@ def sla_report(items: Iterable[SlaItem], now: datetime, oldest: int = 10) -> Sla
         breaches_last_4_weeks=late,
         oldest=[OldItem(i.case_id, i.change_no, i.kind, i.age_days(now), i.assigned_team, i.needs_caseworker,
                         i.due_at, i.breached(now)) for i in open_items[:oldest]],
+    )
+
+
+def sql_parameters(now: datetime, oldest: int) -> dict[str, object]:
+    """The rules of the view as query parameters (activities.changes): no literal is repeated in SQL."""
+    return {"now": now, "sla_days": SLA_DAYS, "window_days": WINDOW_DAYS, "band_starts": band_starts(),
+            "window_floor": now - timedelta(seconds=WINDOW_DAYS * MAX_SECONDS_PER_DAY), "oldest": oldest}
+
+
+def report_from_counts(open_by_band_number: dict[int, int], breaches_open: int, cleared: int, on_time: int,
+                       oldest: list[OldItem]) -> SlaReport:
+    """The report from the query's counts; band numbers are 1-based positions in AGE_BANDS."""
+    bands = {label: open_by_band_number.get(number, 0) for number, (label, _, _) in enumerate(AGE_BANDS, start=1)}
+    return SlaReport(
+        open_by_band=bands, open_total=sum(bands.values()), cleared_last_4_weeks=cleared,
+        cleared_on_time_last_4_weeks=on_time, breaches_open=breaches_open,
+        breaches_last_4_weeks=cleared - on_time, oldest=oldest,
     )

@@ -44,3 +44,25 @@ def _no_auto_time_skipping(request: pytest.FixtureRequest) -> Iterator[None]:
     env: WorkflowEnvironment = request.getfixturevalue("time_skipping_env")
     with env.auto_time_skipping_disabled():
         yield
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def scratch_case_db(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    """A database of its own on the test server with the case_api schema, for tests that need
+    change_records to hold exactly what they put there (the shared one holds every test's changes)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from cms.db.migrate import apply_migrations
+    from services import SERVICES
+
+    name = f"changes_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(database_url, dbname=name)
+    case_api = next(service for service in SERVICES if service.schema == "case_api")
+    apply_migrations(url, case_api.schema, case_api.migrations)
+    async with AsyncConnectionPool(url, min_size=1, max_size=2, open=False) as pool:
+        yield pool
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
