@@ -200,3 +200,13 @@ def _attach_changes() -> None:
 
 
 _attach_changes()
+
+
+def _attach_payments() -> None:
+    # Suspense items, assigning them to cases, balances and statements (the payments service).
+    from cms.cli import payments
+
+    payments.register(app)
+
+
+_attach_payments()
