@@ -5,6 +5,14 @@ key was already claimed the first result is returned and nothing else happens; a
 under the same key is refused (IdempotencyConflict). Work for one case is serialised with a
 transaction-scoped advisory lock, so concurrent payments cannot allocate the same debt twice.
 The database checks at COMMIT that each ledger transaction balances (see 0001_ledger.sql).
+
+Beyond the chart of accounts in services/payments/__init__.py (0002_ledger_operations.sql):
+  rp_overpaid (debit)      maintenance passed to the receiving parent that a bank return or a
+                           backdated decrease took back; recovered from later collections
+Transaction kinds added there: suspense_assignment (suspense -> a case, `reverses` the unidentified
+payment), rp_overpayment, overpayment_recovery, allocation_released (a decrease's excess -> credit).
+Period indices are global across frequency changes: a schedule is a list of segments (one per
+frequency, domain.payments.schedule.Segment) and every index<->date mapping goes through them.
 """
 
 from __future__ import annotations
@@ -928,11 +936,14 @@ async def reconcile(conn: AsyncConnection, as_of: date, bank_balance_pence: int 
                                 for i in await suspense_items(conn, as_of)]
     # Maintenance passed to receiving parents and then returned by the bank (or no longer due),
     # not yet recovered from later collections: money the agency is owed back, per case.
-    cur = await conn.execute(
-        "SELECT p.case_id, sum(p.amount_pence) FROM postings p JOIN transactions t USING (transaction_id)"
-        " WHERE p.account = 'rp_overpaid' AND t.value_date <= %s GROUP BY p.case_id"
-        " HAVING sum(p.amount_pence) <> 0 ORDER BY p.case_id LIMIT 100", (as_of,))
-    report["receiving_parent_overpayments"] = [{"case_id": c, "amount_pence": int(a)} for c, a in await cur.fetchall()]
+    # Each case's rp_overpaid is never negative, so a zero total means none (and skips a scan).
+    report["receiving_parent_overpayments"] = []
+    if overpaid:
+        cur = await conn.execute(
+            "SELECT p.case_id, sum(p.amount_pence) FROM postings p JOIN transactions t USING (transaction_id)"
+            " WHERE p.account = 'rp_overpaid' AND t.value_date <= %s GROUP BY p.case_id"
+            " HAVING sum(p.amount_pence) <> 0 ORDER BY p.case_id LIMIT 100", (as_of,))
+        report["receiving_parent_overpayments"] = [{"case_id": c, "amount_pence": int(a)} for c, a in await cur.fetchall()]
     differences = []
     if total != 0:
         differences.append(f"ledger does not sum to zero: {total} pence")
