@@ -17,6 +17,7 @@ from domain.money import format_pence
 class LedgerEvent:
     on: date
     kind: str            # period_charge | schedule_adjustment | enforcement_charge | incoming_payment | reversal
+                         # | suspense_assignment
     due_pence: int = 0   # added to what the paying parent owes
     paid_pence: int = 0  # money received from the paying parent
 
@@ -36,6 +37,7 @@ _DESCRIPTIONS = {
     "enforcement_charge": "Enforcement charge",
     "incoming_payment": "Payment received",
     "reversal": "Payment returned by the bank",
+    "suspense_assignment": "Payment received (matched to this case later)",
     "direct_pay_due": "Direct Pay payment due",
     "direct_pay_received": "Direct Pay payment reported received",
 }

@@ -66,6 +66,8 @@ async def test_weekly_to_monthly_from_the_first_period_not_yet_charged(payments_
     assert (first.amount_pence, first.fee_pence) == (21666, 4333)
     assert [p.period_index for p in monthly.payments] == list(range(4, 16)) and not monthly.adjustments
     assert sum(p.amount_pence for p in monthly.payments) == 52 * 5000          # a year of months is 52 weeks
+    again = await new_schedule(payments_stub, case_id, effective="2026-02-02", frequency=pb.FREQUENCY_MONTHLY)
+    assert again.duplicate and list(again.payments) == list(monthly.payments)
     statuses = await _charge(payments_stub, case_id, 4, 5)
     assert [(s.due_date, s.due_pence) for s in statuses] == [("2026-02-02", 25999), ("2026-03-02", 26000)]
     balance = await _balance(payments_stub, case_id, "2026-03-03")
@@ -152,7 +154,8 @@ async def test_a_suspense_payment_assigned_to_its_case_is_allocated_like_a_payme
     assert after.suspense_pence == before.suspense_pence - 20000
     assert note.bank_reference not in [i.bank_reference for i in after.suspense_items]
     statement = await payments_stub.GetStatement(pb.GetStatementRequest(case_id=case_id, to_date="2026-01-31"))
-    assert [(line.paid_pence, line.balance_pence) for line in statement.lines][-1] == (20000, -3000)
+    assert [(line.description, line.paid_pence, line.balance_pence) for line in statement.lines][-1] == (
+        "Payment received (matched to this case later)", 20000, -3000)
     assert ("suspense_assignment", 20000) in await _kinds(payments_db, case_id)
 
 
@@ -189,6 +192,23 @@ async def test_assigning_is_idempotent_and_refused_when_it_cannot_apply(payments
     assert {f for f, _ in field_violations_of(error)} == {"as_of", "limit"}
 
 
+async def test_racing_assignments_of_one_payment_take_it_once(payments_stub, fake_bank, case_id) -> None:
+    import asyncio
+
+    cases = [f"{case_id}-{n}" for n in range(4)]
+    for each in cases:
+        await new_schedule(payments_stub, each)
+    note = fake_bank.emit_payment("", 2500, date(2026, 1, 6))
+    await deliver(payments_stub, note)
+    results = await asyncio.gather(*(payments_stub.AssignSuspensePayment(_assign(each, note.bank_reference, key=f"k-{each}"))
+                                     for each in cases), return_exceptions=True)
+    won = [r for r in results if not isinstance(r, Exception)]
+    assert len(won) == 1
+    assert all(r.code() == grpc.StatusCode.FAILED_PRECONDITION for r in results if isinstance(r, Exception))
+    credits = [(await _balance(payments_stub, each, "2026-01-06")).credit_pence for each in cases]
+    assert sorted(credits) == [0, 0, 0, 2500]
+
+
 async def test_a_returned_suspense_payment_is_owed_again_once_assigned(payments_stub, fake_bank, case_id) -> None:
     await new_schedule(payments_stub, case_id)
     await _charge(payments_stub, case_id, 0)
@@ -216,7 +236,9 @@ async def test_a_return_after_disbursement_is_an_overpayment_recovered_from_the_
     await deliver(payments_stub, paid)
     out = await payments_stub.Disburse(pb.DisburseRequest(idempotency_key=f"{case_id}/d1", case_id=case_id, as_of="2026-01-06"))
     assert out.amount_pence == 4800
-    await deliver(payments_stub, fake_bank.emit_return(paid, date(2026, 1, 8)))
+    returned = fake_bank.emit_return(paid, date(2026, 1, 8))
+    for _ in range(2):                                                    # a duplicated notification
+        await deliver(payments_stub, returned)
     balance = await _balance(payments_stub, case_id, "2026-01-08")
     assert (balance.arrears_pence, balance.paid_to_date_pence) == (6000, 0)                # owed again
     assert (balance.payable_to_receiving_parent_pence, balance.overpaid_to_receiving_parent_pence) == (0, 4800)
