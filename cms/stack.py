@@ -94,6 +94,8 @@ class Stack:
         env["CMS_CASE_PAYMENTS_VIA_GRPC"] = "1"
         # Letters go through the notifications outbox; CaseService registers the parties there.
         env["CMS_CASE_NOTICES_VIA_NOTIFICATIONS"] = "1"
+        # Money reaching a case goes out within 2 working days (the payments disbursement outbox).
+        env["CMS_PAYMENTS_DISBURSE_ON_ARRIVAL"] = "1"
         return env
 
     def start_apps(self) -> None:
@@ -109,6 +111,12 @@ class Stack:
         self.apps.append(ManagedProcess(
             "worker", [sys.executable, "-m", "cms.worker"], self.logs / "worker.log", env=env
         ).start())
+        if float(env["CMS_SECONDS_PER_DAY"]) < 86400:
+            # Demo only: paying parents' bank payments for the demo's Collect & Pay cases.
+            self.apps.append(ManagedProcess(
+                "demo-bank-feed", [sys.executable, "-m", "cms.demo_bank_feed"], self.logs / "demo_bank_feed.log",
+                env={**env, "CMS_DEMO_BANK_FEED": "1"},
+            ).start())
 
     async def wait_healthy(self) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS

@@ -125,12 +125,6 @@ async def dispatch_pending(pool: AsyncConnectionPool, client: Client, settings: 
     return len(started)
 
 
-async def pending_count(pool: AsyncConnectionPool) -> int:
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT count(*) FROM disbursement_outbox WHERE started_at IS NULL")
-        return int((await cur.fetchone())[0])
-
-
 @dataclass
 class DispatcherStats:
     """What the loop has done, for operators' logs and for tests (no timing involved)."""
