@@ -509,12 +509,15 @@ def in_effective_order(changes: Iterable[tuple[int, Change]]) -> list[tuple[int,
 
 
 def apply_in_order(inputs: Mapping[str, Any], changes: Iterable[tuple[int, Change]],
-                   context: CaseContext) -> tuple[dict[str, Any], list[tuple[int, ChangeDecision]]]:
-    """Applies changes one after another in effective-date order; returns the final inputs."""
+                   context: CaseContext, contexts: Mapping[int, CaseContext] | None = None,
+                   ) -> tuple[dict[str, Any], list[tuple[int, ChangeDecision]]]:
+    """Applies changes one after another in effective-date order; returns the final inputs.
+    `contexts` gives a change the case context it was reported in (e.g. during an annual review,
+    where no income tolerance applies), when that differs from `context`."""
     current = copy.deepcopy(dict(inputs))
     decisions = []
     for number, change in in_effective_order(changes):
-        decision = apply_rules(change, current, context)
+        decision = apply_rules(change, current, (contexts or {}).get(number, context))
         decisions.append((number, decision))
         if decision.counts and not decision.closes_case:
             current = decision.new_inputs

@@ -15,6 +15,15 @@ The host workflow provides:
 Each change runs as a child `case-<case_id>/change-<n>` with parent-close policy ABANDON (a
 case that continues-as-new at its annual review must not cancel open changes) and reports back
 with the `change_cleared` signal, which reaches the case's latest run by workflow ID.
+
+Changes and the annual review (cms-rules.md 3.3; patch "change-folds-into-review"): a change that
+clears while a review is in progress waits for the review's recalculation, then applies from its
+own effective date, so the review never takes in a change dated after it and never undoes one.
+A change dated before the review date that applies after the review (it waited, or a caseworker
+answered after it) recalculates from its own date on the income in force before the review, and
+the review's recalculation is then issued again from the review date with the change in it. The
+case's handlers finish before it continues as new after a review, so a waiting change is applied
+in that run; a change still open carries its facts in the ledger into the next run.
 """
 
 from __future__ import annotations
@@ -34,6 +43,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.change import ChangeInput, ChangeOutcome, ChangeWorkflow, ReportedChange, change_workflow_id
 
 
+# Patch: changes fold into an annual review (see the module docstring).
+FOLD_INTO_REVIEW_PATCH = "change-folds-into-review"
+
+
 @dataclass
 class ChangeReceipt:
     change_no: int
@@ -42,6 +55,17 @@ class ChangeReceipt:
     needs_caseworker: bool
     assigned_team: str
     sla_due_at: str          # ISO instant
+
+
+@dataclass
+class ReportedAgainst:
+    """The case a change was reported against: which annual review came next, and the paying
+    parent's weekly income in the liability then in force (None: no liability yet, or a default)."""
+
+    reviews_done: int
+    review_date: str
+    weekly_income_pence: int | None
+    in_review: bool = False   # reported while that review was in progress
 
 
 @dataclass
@@ -56,10 +80,15 @@ class ChangeLedger:
     base_inputs: dict[str, Any] | None = None
     applied: list[dict[str, Any]] = field(default_factory=list)        # {"n": int, "change": raw change}
     cleared: list[int] = field(default_factory=list)
+    # Annual reviews done when base_inputs was taken: a later review took the applied changes in.
+    base_reviews: int = 0
+    # Per open change (str(n)): the case as it was reported, for folding it into a review.
+    reported_before: dict[str, ReportedAgainst] = field(default_factory=dict)
 
-    def rebase(self, inputs: dict[str, Any]) -> None:
-        """After an annual review took the applied changes in: start again from its inputs."""
+    def rebase(self, inputs: dict[str, Any], reviews: int = 0) -> None:
+        """Start again from `inputs`: nothing in flight, or an annual review took the applied changes in."""
         self.base_inputs = copy.deepcopy(inputs)
+        self.base_reviews = reviews
         self.applied = []
 
 
@@ -106,6 +135,16 @@ class CaseChanges:
     async def _change_applied(self, outcome: ChangeOutcome, inputs: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    # Optional hooks: a host without annual reviews keeps these defaults.
+    def _change_reviews_done(self) -> int:
+        return 0
+
+    def _change_reported(self, n: int) -> None:
+        """Note what the case was when change `n` was reported."""
+
+    async def _change_ready(self, outcome: ChangeOutcome) -> None:
+        """Wait, if the case must first finish something the change depends on."""
+
     @workflow.update
     async def report_change(self, request: ReportedChange) -> ChangeReceipt:
         ledger = self._change_ledger()
@@ -120,7 +159,8 @@ class CaseChanges:
         n = ledger.last_no
         if not ledger.open or ledger.base_inputs is None:
             # Nothing else in flight: the case's facts already hold every cleared change.
-            ledger.rebase(facts.inputs)
+            ledger.rebase(facts.inputs, self._change_reviews_done())
+        self._change_reported(n)
         child_id = change_workflow_id(facts.case_id, n)
         await workflow.start_child_workflow(
             ChangeWorkflow.run,
@@ -158,12 +198,19 @@ class CaseChanges:
         if outcome.n in ledger.cleared:
             return  # a duplicate signal is harmless
         ledger.cleared.append(outcome.n)
+        await self._change_ready(outcome)
         if outcome.n in ledger.open:
             ledger.open.remove(outcome.n)
+        if self._change_reviews_done() > ledger.base_reviews and workflow.patched(FOLD_INTO_REVIEW_PATCH):
+            # An annual review since: its inputs hold every change applied before it.
+            ledger.rebase(self._change_case_facts().inputs, self._change_reviews_done())
         if outcome.outcome in ("recalculated", "case_closure") and outcome.applied_change:
-            ledger.applied.append({"n": outcome.n, "change": outcome.applied_change})
+            reported = ledger.reported_before.get(str(outcome.n))
+            in_review = reported.review_date if reported and reported.in_review else ""
+            ledger.applied.append({"n": outcome.n, "change": outcome.applied_change, "in_review": in_review})
         inputs = self._replay_applied(ledger)
         await self._change_applied(outcome, inputs)
+        ledger.reported_before.pop(str(outcome.n), None)
 
     def _replay_applied(self, ledger: ChangeLedger) -> dict[str, Any]:
         facts = self._change_case_facts()
@@ -171,7 +218,11 @@ class CaseChanges:
         # Already validated when reported; parse with a far "today" so a date check cannot refuse it now.
         numbered = [(a["n"], rules.parse_change(a["change"], date.max - timedelta(days=366)))
                     for a in ledger.applied]
-        final, _ = rules.apply_in_order(base, numbered, facts.context())
+        # A change reported during an annual review is replayed as it was decided: in that review.
+        context = facts.context()
+        in_review = {a["n"]: dataclasses.replace(context, annual_review_date=date.fromisoformat(a["in_review"]))
+                     for a in ledger.applied if a.get("in_review")}
+        final, _ = rules.apply_in_order(base, numbered, context, in_review)
         return final
 
     @workflow.query
@@ -191,9 +242,35 @@ class CaseWorkflowChanges(CaseChanges):
 
     _s: Any
     _publish: bool
+    # Set only around a recalculation dated before an annual review that is already done: the
+    # weekly income that was in force then (workflows.case calls _calculation_request from it).
+    _income_before_review: int | None = None
 
     def _change_ledger(self) -> ChangeLedger:
         return self._s.changes
+
+    def _change_reviews_done(self) -> int:
+        return self._s.reviews_done
+
+    def _change_reported(self, n: int) -> None:
+        s = self._s
+        liability = s.liability
+        income = liability.gross_weekly_income_pence if liability and liability.rate != "default" else None
+        s.changes.reported_before[str(n)] = ReportedAgainst(s.reviews_done, s.next_review_date or "", income,
+                                                            in_review=s.stage == "AnnualReview")
+
+    async def _change_ready(self, outcome: ChangeOutcome) -> None:
+        """A change that alters the calculation while an annual review is in progress waits for
+        the review's recalculation (or the case closing), then applies (see _change_applied)."""
+        s = self._s
+        if outcome.outcome != "recalculated" or s.stage != "AnnualReview":
+            return
+        if not workflow.patched(FOLD_INTO_REVIEW_PATCH):
+            return
+        reviews = s.reviews_done
+        self._log("change_waits_for_review", f"Change {outcome.n} waits for the annual review's "  # type: ignore[attr-defined]
+                                             "recalculation, then applies from its own date")
+        await workflow.wait_condition(lambda: s.reviews_done > reviews or s.phase != "active")
 
     def _calculation_request(self) -> dict[str, Any]:
         """The case's calculation request (SPEC.md section 3) from its state."""
@@ -202,6 +279,8 @@ class CaseWorkflowChanges(CaseChanges):
                                          "flat_rate_benefit": s.flat_rate_benefit}
         if s.stated_weekly_income_pence is not None:
             paying_parent["gross_weekly_income_pence"] = s.stated_weekly_income_pence
+        elif self._income_before_review is not None:
+            paying_parent["gross_weekly_income_pence"] = self._income_before_review
         elif s.hmrc_annual_pence is not None:
             paying_parent["income"] = {"hmrc_annual_pence": s.hmrc_annual_pence}
         else:
@@ -237,9 +316,34 @@ class CaseWorkflowChanges(CaseChanges):
             await self._tell_parents_nothing_changed(outcome)
             return
         self._take_inputs(inputs, outcome)
-        if s.liability is not None:  # before the first calculation, the assessment uses the new facts
-            await self.recalculate_from(date.fromisoformat(outcome.effective_date),  # type: ignore[attr-defined]
-                                        f"Change of circumstances {outcome.n} ({outcome.kind.replace('_', ' ')})")
+        if s.liability is None or s.phase != "active":
+            return  # before the first calculation the assessment uses the new facts; a closing case stops
+        effective = date.fromisoformat(outcome.effective_date)
+        reason = f"Change of circumstances {outcome.n} ({outcome.kind.replace('_', ' ')})"
+        review = self._review_since_reported(outcome.n, effective)
+        if review is None:
+            await self.recalculate_from(effective, reason)  # type: ignore[attr-defined]
+            return
+        review_date, income_then = review
+        self._income_before_review = income_then
+        try:
+            await self.recalculate_from(effective, reason)  # type: ignore[attr-defined]
+        finally:
+            self._income_before_review = None
+        await self.recalculate_from(review_date, f"Annual review of {review_date.isoformat()}, with change "  # type: ignore[attr-defined]
+                                                 f"{outcome.n} taken in", template="annual_review")
+
+    def _review_since_reported(self, n: int, effective: date) -> tuple[date, int | None] | None:
+        """(review date, weekly income before it) when an annual review recalculated the case after
+        change `n` was reported and the change is dated before that review; else None."""
+        s = self._s
+        before = s.changes.reported_before.get(str(n))
+        if before is None or not before.review_date or s.reviews_done <= before.reviews_done:
+            return None
+        review_date = date.fromisoformat(before.review_date)
+        if effective >= review_date or not workflow.patched(FOLD_INTO_REVIEW_PATCH):
+            return None
+        return review_date, before.weekly_income_pence
 
     async def _tell_parents_nothing_changed(self, outcome: ChangeOutcome) -> None:
         """A change that did not alter the calculation still gets an answer, with the reason."""
