@@ -14,7 +14,7 @@ from datetime import date
 import grpc
 import psycopg
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from cms.payments.v1 import payments_pb2 as pb
@@ -391,6 +391,7 @@ async def test_payable_and_overpaid_follow_the_money_under_returns_and_disbursem
 @given(first=st.sampled_from([pb.FREQUENCY_WEEKLY, pb.FREQUENCY_FORTNIGHTLY, pb.FREQUENCY_FOUR_WEEKLY, pb.FREQUENCY_MONTHLY]),
        then=st.sampled_from([pb.FREQUENCY_WEEKLY, pb.FREQUENCY_FORTNIGHTLY, pb.FREQUENCY_FOUR_WEEKLY, pb.FREQUENCY_MONTHLY]),
        charged=st.integers(0, 4), gap=st.integers(0, 2), after=st.integers(1, 5))
+@example(first=pb.FREQUENCY_WEEKLY, then=pb.FREQUENCY_MONTHLY, charged=0, gap=0, after=3)   # before any charge
 async def test_charging_across_a_frequency_change_charges_each_day_once(payments_stub, first, then, charged, gap,
                                                                       after) -> None:
     """Charge some periods, switch at a later boundary, charge every period through the switch:
@@ -404,7 +405,8 @@ async def test_charging_across_a_frequency_change_charges_each_day_once(payments
     await _charge(payments_stub, case_id, *range(charged))
     switch_index = charged + gap
     switch_on = created.payments[switch_index].period_start
-    switched = await new_schedule(payments_stub, case_id, weekly=5000, fee=0, frequency=then, effective=switch_on)
+    switched = await new_schedule(payments_stub, case_id, weekly=5000, fee=0, frequency=then, effective=switch_on,
+                                  key=f"{case_id}/switch")
     assert switched.payments[0].period_index == switch_index
     statuses = await _charge(payments_stub, case_id, *range(charged, switch_index + after))
     all_periods = [await payments_stub.CheckPeriod(pb.CheckPeriodRequest(case_id=case_id, period_index=i))
