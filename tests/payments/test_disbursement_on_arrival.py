@@ -357,28 +357,19 @@ async def test_the_dispatcher_stays_off_unless_switched_on(service, pool, monkey
     assert start_dispatcher(pool, service.settings) is None
 
 
-async def test_money_assigned_out_of_suspense_is_queued_under_its_bank_reference(pool, case_id) -> None:
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
-                                 " WHERE conname = 'transactions_kind_check'")
-        if "suspense_assignment" not in (await cur.fetchone())[0]:
-            pytest.skip("this ledger has no suspense assignment yet (payments migration 0002)")
-        reference = f"IN-{case_id}"
-        async with conn.transaction():
-            unidentified = await ledger.claim(conn, reference, {"n": 1}, kind="unidentified_payment", case_id=None,
-                                              value_date=FRIDAY)
-            await ledger.add_legs(conn, unidentified.transaction_id,
-                                  [ledger.Leg("client_funds", 6000), ledger.Leg("suspense", -6000)])
-        assert await outbox(pool, case_id) == []           # nobody's money yet
-        async with conn.transaction():
-            assigned = await ledger.claim(conn, f"{case_id}/assign-{reference}", {"n": 2}, kind="suspense_assignment",
-                                          case_id=case_id, value_date=date(2026, 1, 12),
-                                          reverses=unidentified.transaction_id)
-            await ledger.add_legs(conn, assigned.transaction_id,
-                                  [ledger.Leg("suspense", 6000), ledger.Leg("pp_credit", -6000, case_id)])
-    assert await outbox(pool, case_id) == [(reference, False, None)]
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT received_on FROM disbursement_outbox WHERE case_id = %s", (case_id,))
-        assert (await cur.fetchone())[0] == date(2026, 1, 12)   # the 2 working days count from the assignment
-        # No worker would run its disbursement (no schedule): leave no pending row behind.
-        await conn.execute("UPDATE disbursement_outbox SET started_at = now() WHERE case_id = %s", (case_id,))
+async def test_money_assigned_out_of_suspense_goes_out_within_two_working_days_of_the_assignment(
+        service, pool, temporal, case_id) -> None:
+    await charged_case(service.stub, case_id)
+    note = service.bank.emit_payment(f"{case_id}-mistyped", 6000, FRIDAY)
+    assert (await deliver(service.stub, note)).account == "suspense"
+    assert await outbox(pool, case_id) == []                 # nobody's money yet
+
+    monday = date(2026, 1, 12)
+    await service.stub.AssignSuspensePayment(pb.AssignSuspensePaymentRequest(
+        idempotency_key=f"{case_id}/assign", bank_reference=note.bank_reference, case_id=case_id,
+        assigned_on=monday.isoformat(), assigned_by="staff-1"))
+    assert await outbox(pool, case_id) == [(note.bank_reference, False, None)]
+    assert await dispatch_pending(pool, temporal.dispatcher_client, temporal.settings) == 1
+    result = await result_of(temporal.client, case_id, note.bank_reference)
+    assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-14", True)
+    assert await disbursed(pool, case_id) == [4800]
