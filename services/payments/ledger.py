@@ -538,36 +538,63 @@ async def _settle_after_adjustments(conn: AsyncConnection, schedule: ScheduleRow
 async def _release_over_allocations(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, key: str,
                                     on: date) -> None:
     """Periods a backdated decrease left paid beyond what is now due: the excess is un-allocated
-    (negative allocations) and held as the paying parent's credit. Maintenance in it had been
-    collected for the receiving parent, so it comes back from rp_payable (the 4% fee on it from
-    the agency's fees); what had already been passed on becomes an overpayment to recover."""
+    and held as the paying parent's credit."""
     over = [d for d in await outstanding_debts(conn, case_id) if d.outstanding_pence < 0 and d.component != ENFORCEMENT]
-    if not over:
-        return
-    releases = [Allocation(d, d.outstanding_pence) for d in over]     # negative amounts
-    maintenance = -sum(r.amount_pence for r in releases if r.debt.component == MAINTENANCE)
-    fee = -sum(r.amount_pence for r in releases if r.debt.component == FEE)
+    if over:
+        await _release(conn, schedule, case_id, key, on, [Allocation(d, d.outstanding_pence) for d in over],
+                       "liability_decrease")
+
+
+async def _unapply_credit(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, key: str, on: date,
+                          shortfall: int) -> None:
+    """A returned payment had been held as credit and the credit had already settled debts: undo
+    those settlements, newest debt first (fee before maintenance, the reverse of allocation), up
+    to what the return took, so the debts are owed again everywhere (balance and period status)."""
+    cur = await conn.execute(
+        "SELECT a.charge_id, c.due_date, c.component, sum(a.amount_pence)"
+        "  FROM allocations a JOIN charges c USING (charge_id) JOIN transactions t ON t.transaction_id = a.transaction_id"
+        " WHERE c.case_id = %s AND (t.kind = 'credit_applied'"
+        "       OR (t.kind = 'allocation_released' AND t.detail->>'cause' = 'bank_return'))"
+        " GROUP BY a.charge_id, c.due_date, c.component HAVING sum(a.amount_pence) > 0"
+        " ORDER BY c.due_date DESC, c.component = 'maintenance', a.charge_id DESC", (case_id,))
+    releases, left = [], shortfall
+    for charge_id, due_date, component, funded in await cur.fetchall():
+        if left == 0:
+            break
+        taken = min(left, int(funded))
+        releases.append(Allocation(Debt(charge_id, due_date, component, 0), -taken))
+        left -= taken
+    if releases:
+        await _release(conn, schedule, case_id, key, on, releases, "bank_return")
+
+
+async def _release(conn: AsyncConnection, schedule: ScheduleRow, case_id: str, key: str, on: date,
+                   releases: list[Allocation], cause: str) -> None:
+    """Un-allocates money from debts (negative allocations) into the paying parent's credit.
+    Maintenance in it had been collected for the receiving parent, so it comes back from
+    rp_payable (the 4% fee on it, halves up on the amount released, from the agency's fees);
+    what had already been passed on becomes an overpayment to recover."""
+    released = {c: -sum(r.amount_pence for r in releases if r.debt.component == c) for c in (MAINTENANCE, FEE, ENFORCEMENT)}
+    maintenance, total = released[MAINTENANCE], sum(released.values())
     rp_fee = receiving_parent_fee(maintenance, rule_set(schedule.rule_set_id))
     clawed_back = maintenance - rp_fee
     cur = await conn.execute("SELECT coalesce(max(transaction_id), 0) FROM allocations WHERE charge_id = ANY(%s)"
-                             " AND amount_pence > 0", ([d.key for d in over],))
+                             " AND amount_pence > 0", ([r.debt.key for r in releases],))
     source = int((await cur.fetchone())[0])
     waiting = await _undisbursed_share(conn, case_id, source, clawed_back)
-    detail = {"account": "pp_credit", "amount_pence": maintenance + fee, "maintenance_pence": maintenance,
-              "fee_pence": fee, "receiving_parent_fee_pence": rp_fee,
-              "periods": sorted({str(d.due_date) for d in over})}
+    detail = {"account": "pp_credit", "amount_pence": total, "released": released, "receiving_parent_fee_pence": rp_fee,
+              "cause": cause, "periods": sorted({str(r.debt.due_date) for r in releases})}
     header = await claim(conn, key, {"case_id": case_id, "key": key}, kind="allocation_released", case_id=case_id,
                          value_date=on, detail=detail)
     if header.duplicate:
         return
-    legs = [Leg("pp_maintenance", maintenance, case_id), Leg("pp_fee", fee, case_id),
-            Leg("pp_credit", -(maintenance + fee), case_id)]
+    legs = [Leg(_DEBT_ACCOUNT[c], amount, case_id) for c, amount in released.items()] + [Leg("pp_credit", -total, case_id)]
     if maintenance:
         legs += [Leg("rp_entitled", -maintenance, case_id), Leg("rp_payable", clawed_back, case_id),
                  Leg("agency_fees", rp_fee)]
     await add_legs(conn, header.transaction_id, legs)
     await _insert_allocations(conn, header.transaction_id, releases)
-    await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, clawed_back - waiting, "liability_decrease")
+    await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, clawed_back - waiting, cause)
     await _recover_overpayment(conn, case_id, key, on)
 
 
@@ -637,6 +664,9 @@ async def record_return(conn: AsyncConnection, key: str, original_reference: str
         if case_id and payable > waiting:
             await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, payable - waiting, "bank_return")
             await _recover_overpayment(conn, case_id, key, on)
+        if case_id and (held := await _account_balance(conn, case_id, "pp_credit", credit_side=True)) < 0:
+            schedule = await current_schedule(conn, case_id)
+            await _unapply_credit(conn, schedule, case_id, f"{key}/credit-unapplied", on, -held)
         return header
 
 

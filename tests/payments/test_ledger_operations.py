@@ -284,6 +284,25 @@ async def test_a_return_before_disbursement_is_not_an_overpayment(payments_db, p
     await _assert_reconciled(payments_stub)
 
 
+
+async def test_returning_credit_that_already_paid_a_period_makes_the_period_unpaid_again(
+        payments_db, payments_stub, fake_bank, case_id) -> None:
+    await new_schedule(payments_stub, case_id)
+    early = fake_bank.emit_payment(case_id, 9000, date(2026, 1, 2))          # held as credit
+    await deliver(payments_stub, early)
+    await _charge(payments_stub, case_id, 0)                                 # 6000 of it pays 5 January
+    out = await payments_stub.Disburse(pb.DisburseRequest(idempotency_key=f"{case_id}/d1", case_id=case_id, as_of="2026-01-05"))
+    assert out.amount_pence == 4800
+    await deliver(payments_stub, fake_bank.emit_return(early, date(2026, 1, 7)))
+    status = await payments_stub.CheckPeriod(pb.CheckPeriodRequest(case_id=case_id, period_index=0))
+    assert (status.status, status.paid_pence, status.arrears_pence) == ("missed", 0, 6000)
+    balance = await _balance(payments_stub, case_id, "2026-01-07")
+    assert (balance.arrears_pence, balance.credit_pence, balance.paid_to_date_pence) == (6000, 0, 0)
+    assert (balance.payable_to_receiving_parent_pence, balance.overpaid_to_receiving_parent_pence) == (0, 4800)
+    kinds = [k for k in await _kinds(payments_db, case_id) if k[0] in ("allocation_released", "rp_overpayment")]
+    assert kinds == [("allocation_released", 6000), ("rp_overpayment", 4800)]
+    await _assert_reconciled(payments_stub)
+
 # --- 3. credit and liability changes --------------------------------------------------------------
 
 async def test_held_credit_settles_what_a_backdated_increase_adds_once(payments_stub, fake_bank, case_id) -> None:
@@ -418,3 +437,50 @@ async def test_charging_across_a_frequency_change_charges_each_day_once(payments
         return count * 52 * 5000 // 12 if frequency == pb.FREQUENCY_MONTHLY else count * 5000 * weeks[frequency]
     assert sum(s.due_pence for s in all_periods) == rule(first, switch_index) + rule(then, after)
     assert len(statuses) == switch_index + after - charged
+
+
+_mixed_operation = st.one_of(st.tuples(st.just("pay"), st.integers(1, 400)), st.tuples(st.just("charge"), st.just(0)),
+                             st.tuples(st.just("disburse"), st.just(0)), st.tuples(st.just("return"), st.integers(0, 7)))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(operations=st.lists(_mixed_operation, min_size=1, max_size=14))
+async def test_the_books_agree_from_both_sides_under_credit_charges_and_returns(payments_stub, fake_bank,
+                                                                               operations) -> None:
+    """Payments in advance (credit), charges settled from credit, disbursements and returns in any
+    order. Amounts are multiples of 25p on a 25.00 a week maintenance-only schedule, so every
+    allocation is a multiple of 25p and every 4% fee is exact: then after each step
+      paying parent:  arrears − credit = charged − paid (not returned); period statuses agree;
+      receiving parent: payable − overpaid = 96% × maintenance collected − passed on,
+    with payable and overpaid never negative and never both non-zero."""
+    case_id = f"prop-mix-{next(_ids)}"
+    await new_schedule(payments_stub, case_id, weekly=2500, fee=0)
+    live, notes, charged, disbursed = {}, [], 0, 0
+    for step, (kind, value) in enumerate(operations):
+        if kind == "pay" and len(notes) < 8:
+            note = fake_bank.emit_payment(case_id, value * 25, date(2026, 3, 10))
+            await deliver(payments_stub, note)
+            notes.append(note)
+            live[note.bank_reference] = value * 25
+        elif kind == "charge" and charged < 8:
+            await _charge(payments_stub, case_id, charged)
+            charged += 1
+        elif kind == "disburse":
+            out = await payments_stub.Disburse(pb.DisburseRequest(idempotency_key=f"{case_id}/d{step}", case_id=case_id,
+                                                                  as_of="2026-03-11"))
+            disbursed += out.amount_pence
+        elif kind == "return" and value < len(notes) and notes[value].bank_reference in live:
+            await deliver(payments_stub, fake_bank.emit_return(notes[value], date(2026, 3, 12)))
+            del live[notes[value].bank_reference]
+        balance = await _balance(payments_stub, case_id)
+        assert balance.credit_pence >= 0 and balance.paid_to_date_pence == sum(live.values())
+        assert balance.arrears_pence - balance.credit_pence == charged * 2500 - sum(live.values())
+        periods = [await payments_stub.CheckPeriod(pb.CheckPeriodRequest(case_id=case_id, period_index=i))
+                   for i in range(charged)]
+        assert sum(p.due_pence - p.paid_pence for p in periods) == balance.arrears_pence
+        collected = charged * 2500 - balance.arrears_pence
+        due_to_rp = collected * 96 // 100 - disbursed
+        assert collected % 25 == 0
+        assert (balance.payable_to_receiving_parent_pence, balance.overpaid_to_receiving_parent_pence) == (
+            max(due_to_rp, 0), max(-due_to_rp, 0))
+    await _assert_reconciled(payments_stub)
