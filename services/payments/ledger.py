@@ -646,28 +646,39 @@ async def record_return(conn: AsyncConnection, key: str, original_reference: str
         if await _reversed_by(conn, paid_by.transaction_id) is not None:
             raise Precondition(f"payment {original_reference!r} was already returned")
         amount = int(original.detail.get("amount_pence", 0))
-        payable = -sum(v for a, v, c in await _legs_of(conn, paid_by.transaction_id) if a == "rp_payable")
-        waiting = await _undisbursed_share(conn, case_id, paid_by.transaction_id, payable) if case_id and payable > 0 else payable
+        payable = -sum(v for a, v, _ in await _legs_of(conn, paid_by.transaction_id) if a == "rp_payable")
+        waiting = await _undisbursed_share(conn, case_id, paid_by.transaction_id, payable) if case_id else 0
         detail = {"account": "reversal", "reverses": original_reference, "amount_pence": amount}
         header = await claim(conn, key, request, kind="reversal", case_id=case_id, value_date=on,
                              detail=detail, reverses=paid_by.transaction_id)
-        reversed_ids = [original.transaction_id] + ([assignment.transaction_id] if assignment else [])
-        legs: dict[tuple[str, str | None], int] = {}
-        for tid in reversed_ids:
-            for account, value, leg_case in await _legs_of(conn, tid):
-                legs[(account, leg_case)] = legs.get((account, leg_case), 0) - value
-        await add_legs(conn, header.transaction_id, [Leg(a, v, c) for (a, c), v in legs.items()])
-        await conn.execute("INSERT INTO allocations (transaction_id, charge_id, amount_pence)"
-                           " SELECT %s, charge_id, -amount_pence FROM allocations WHERE transaction_id = ANY(%s)",
-                           (header.transaction_id, reversed_ids))
+        await _reverse(conn, header.transaction_id, [original.transaction_id] + ([assignment.transaction_id] if assignment else []))
         await _bank_movement(conn, key, -amount, on, header.transaction_id)
-        if case_id and payable > waiting:
-            await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, payable - waiting, "bank_return")
-            await _recover_overpayment(conn, case_id, key, on)
-        if case_id and (held := await _account_balance(conn, case_id, "pp_credit", credit_side=True)) < 0:
-            schedule = await current_schedule(conn, case_id)
-            await _unapply_credit(conn, schedule, case_id, f"{key}/credit-unapplied", on, -held)
+        if case_id:
+            await _after_return(conn, case_id, key, on, passed_on=payable - waiting)
         return header
+
+
+async def _reverse(conn: AsyncConnection, transaction_id: int, reversed_ids: list[int]) -> None:
+    """Posts the negation of the reversed transactions' legs (netted per account) and allocations."""
+    legs: dict[tuple[str, str | None], int] = {}
+    for tid in reversed_ids:
+        for account, value, leg_case in await _legs_of(conn, tid):
+            legs[(account, leg_case)] = legs.get((account, leg_case), 0) - value
+    await add_legs(conn, transaction_id, [Leg(a, v, c) for (a, c), v in legs.items()])
+    await conn.execute("INSERT INTO allocations (transaction_id, charge_id, amount_pence)"
+                       " SELECT %s, charge_id, -amount_pence FROM allocations WHERE transaction_id = ANY(%s)",
+                       (transaction_id, reversed_ids))
+
+
+async def _after_return(conn: AsyncConnection, case_id: str, key: str, on: date, passed_on: int) -> None:
+    """The receiving parent's side of a return (what was already passed on is an overpayment),
+    then the paying parent's: credit the returned money had already spent is un-spent."""
+    if passed_on > 0:
+        await _record_overpayment(conn, case_id, f"{key}/rp-overpaid", on, passed_on, "bank_return")
+        await _recover_overpayment(conn, case_id, key, on)
+    held = await _account_balance(conn, case_id, "pp_credit", credit_side=True)
+    if held < 0:
+        await _unapply_credit(conn, await current_schedule(conn, case_id), case_id, f"{key}/credit-unapplied", on, -held)
 
 
 @dataclass
