@@ -147,8 +147,25 @@ async def record_change_cleared(cleared: ChangeCleared) -> None:
         )
 
 
+@dataclass
+class ChangeArrears:
+    """What a backdated change adds for payments already due (domain.changes.backdated_arrears_pence)."""
+
+    case_id: str
+    change_no: int
+    arrears_pence: int
+
+
+@activity.defn
+async def record_change_arrears(arrears: ChangeArrears) -> None:
+    async with db_pool().connection() as conn:
+        await conn.execute(
+            "UPDATE case_api.change_records SET arrears_pence = COALESCE(arrears_pence, %s), updated_at = now() "
+            "WHERE case_id = %s AND change_no = %s", (arrears.arrears_pence, arrears.case_id, arrears.change_no))
+
+
 CHANGE_ACTIVITIES = [record_change_opened, record_change_status, schedule_payment_change,
-                     notify_parents_of_change, record_change_cleared]
+                     notify_parents_of_change, record_change_cleared, record_change_arrears]
 
 
 # --- the SLA repository -------------------------------------------------------------------------
@@ -256,5 +273,5 @@ def sla_report_json(report: SlaReport) -> dict[str, Any]:
     }
 
 
-__all__ = ["CHANGE_ACTIVITIES", "ChangeCleared", "ChangeNotice", "ChangeOpened", "ChangeStatusUpdate",
+__all__ = ["CHANGE_ACTIVITIES", "ChangeArrears", "ChangeCleared", "ChangeNotice", "ChangeOpened", "ChangeStatusUpdate",
            "PaymentScheduleChange", "load_sla_report", "seed_change_records", "sla_report_json"]

@@ -533,12 +533,43 @@ def fold_into_review(review_inputs: Mapping[str, Any], changes: Iterable[tuple[i
 
 def liability_adjustment_pence(old_weekly_pence: int, new_weekly_pence: int, effective_date: date,
                                applied_from: date) -> int:
-    """Money owed (+, arrears) or overpaid (−) because the new liability starts before the
-    schedule changes: the weekly difference for each day between the two dates."""
+    """The change's own measure of a backdated liability: the weekly difference for each day from
+    the effective date to the day the change cleared (+ more owed, − overpaid), liability only.
+    Not what falls due: payments charges by period, with the collection fee, so the amount owed
+    is :func:`backdated_arrears_pence` (change_records.arrears_pence)."""
     days = (applied_from - effective_date).days
     if days <= 0:
         return 0
     return round_half_up(Fraction((new_weekly_pence - old_weekly_pence) * days, 7))
+
+
+@dataclass(frozen=True)
+class WeeklyAmounts:
+    """A weekly liability and the paying parent's weekly collection fee on it (0 on Direct Pay)."""
+
+    liability_pence: int
+    fee_pence: int = 0
+
+
+def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmounts, new: WeeklyAmounts,
+                            effective_date: date, today: date) -> int:
+    """What a recalculation dated back to `effective_date` adds (+) or takes off (−) for the
+    payments already due by `today`, period by period as payments charges them
+    (domain.payments.schedule, payment due on the first day of each period): each such period's
+    instalment with the new amounts from `effective_date`, less its instalment at the old ones,
+    collection fee included. On Collect & Pay it is what the ledger posts as adjustments once the
+    periods due have been charged; on Direct Pay, what the paying parent owes the receiving
+    parent for payments already made. Assumes the old amounts were in force from the start of
+    the first period it touches (an earlier recalculation dated after `effective_date` is not seen)."""
+    from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
+
+    if effective_date >= today or today < schedule_start:
+        return 0
+    cadence = Frequency(frequency)
+    before = (Rate(schedule_start, old.liability_pence, old.fee_pence),)
+    after = rates_after_change(before, Rate(max(effective_date, schedule_start), new.liability_pence, new.fee_pence))
+    due = list(range(period_containing(cadence, schedule_start, today) + 1))
+    return sum(a.amount_delta_pence + a.fee_delta_pence for a in adjustments(cadence, schedule_start, before, after, due))
 
 
 def liability_json(inputs: Mapping[str, Any], effective_date: date) -> dict[str, Any]:
@@ -552,7 +583,8 @@ def sla_due(received: date) -> date:
 
 __all__ = [
     "CHANGE_KINDS", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
-    "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "apply_in_order", "apply_rules",
+    "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "WeeklyAmounts", "apply_in_order",
+    "apply_rules", "backdated_arrears_pence",
     "check_against_case", "decide", "fold_into_review", "in_effective_order", "income_change_counts",
     "liability_adjustment_pence", "liability_json", "parse_change", "review_reason", "shared_care_band",
 ]

@@ -39,12 +39,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.changes import ChangeArrears, record_change_arrears
     from domain import changes as rules
+    from domain.money import format_pence
     from workflows.change import ChangeInput, ChangeOutcome, ChangeWorkflow, ReportedChange, change_workflow_id
 
 
 # Patch: changes fold into an annual review (see the module docstring).
 FOLD_INTO_REVIEW_PATCH = "change-folds-into-review"
+# Patch: a backdated change records what it adds for payments already due and tells both parents.
+BACKDATED_ARREARS_PATCH = "change-backdated-arrears"
 
 
 @dataclass
@@ -322,7 +326,9 @@ class CaseWorkflowChanges(CaseChanges):
         reason = f"Change of circumstances {outcome.n} ({outcome.kind.replace('_', ' ')})"
         review = self._review_since_reported(outcome.n, effective)
         if review is None:
+            previous = s.liability
             await self.recalculate_from(effective, reason)  # type: ignore[attr-defined]
+            await self._state_backdated_arrears(outcome, previous, effective)
             return
         review_date, income_then = review
         self._income_before_review = income_then
@@ -332,6 +338,34 @@ class CaseWorkflowChanges(CaseChanges):
             self._income_before_review = None
         await self.recalculate_from(review_date, f"Annual review of {review_date.isoformat()}, with change "  # type: ignore[attr-defined]
                                                  f"{outcome.n} taken in", template="annual_review")
+
+    async def _state_backdated_arrears(self, outcome: ChangeOutcome, previous: Any, effective: date) -> None:
+        """A change dated before today also changes payments already due: records by how much
+        (change_records.arrears_pence) and says so in a letter to both parents. On Collect & Pay
+        the ledger posts the same amount as adjustments to the periods it has charged; on Direct
+        Pay there is no ledger, so the letter is where the parents learn what is owed."""
+        s = self._s
+        today = self._today()  # type: ignore[attr-defined]
+        if previous is None or effective >= today or not s.initial_effective_date:
+            return
+        if not workflow.patched(BACKDATED_ARREARS_PATCH):
+            return
+        arrears = rules.backdated_arrears_pence(
+            s.payment_frequency, date.fromisoformat(s.initial_effective_date), _weekly_amounts(previous),
+            _weekly_amounts(s.liability), effective, today)
+        if arrears == 0:
+            return
+        await workflow.execute_local_activity(record_change_arrears, ChangeArrears(s.case_id, outcome.n, arrears),
+                                              start_to_close_timeout=timedelta(seconds=30))
+        self._log("change_arrears", f"Change {outcome.n} counts from {effective.isoformat()}: "  # type: ignore[attr-defined]
+                                    f"{format_pence(abs(arrears))} {'owed' if arrears > 0 else 'overpaid'} "
+                                    "for payments already due")
+        facts = {"change_kind": outcome.kind.replace("_", " "), "reported_on": outcome.reported_date,
+                 "outcome": outcome.outcome.replace("_", " "),
+                 "outcome_reason": f"{outcome.reason} {_arrears_words(arrears, effective, s.service_type)}"}
+        key = f"change-{outcome.n}-arrears"
+        await self._send([self._notice(s.paying_parent_id, "change_outcome", key, facts),  # type: ignore[attr-defined]
+                          self._notice(s.receiving_parent_id, "change_outcome", key, facts)])  # type: ignore[attr-defined]
 
     def _review_since_reported(self, n: int, effective: date) -> tuple[date, int | None] | None:
         """(review date, weekly income before it) when an annual review recalculated the case after
@@ -378,3 +412,25 @@ class CaseWorkflowChanges(CaseChanges):
             s.children.append(ChildFacts(child_id=child_id,
                                          date_of_birth=details.get("date_of_birth", outcome.effective_date),
                                          shared_care_nights=child_nights))
+
+
+def _weekly_amounts(liability: Any) -> rules.WeeklyAmounts:
+    """The liability and the paying parent's collection fee on it (what they pay on top; 0 on Direct Pay)."""
+    return rules.WeeklyAmounts(liability.weekly_liability_pence,
+                               liability.paying_parent_pays_pence - liability.weekly_liability_pence)
+
+
+def _arrears_words(arrears: int, effective: date, service_type: str) -> str:
+    amount = format_pence(abs(arrears))
+    since = f"The new amount applies from {effective.isoformat()}, so it also changes the payments already due"
+    if service_type == "collect_and_pay":
+        if arrears > 0:
+            return (f"{since}: {amount} more is owed for them, collection fee included. It is added to the paying "
+                    "parent's account as arrears and shows on the statement.")
+        return (f"{since}: {amount} less was owed for them, collection fee included. It is credited to the paying "
+                "parent's account and shows on the statement.")
+    if arrears > 0:
+        return (f"{since}: {amount} more is owed for them. On Direct Pay the paying parent pays this to the "
+                "receiving parent directly, on top of the new regular amount.")
+    return (f"{since}: {amount} less was owed for them. On Direct Pay the parents settle this between them, "
+            "for example by reducing the next payments.")
