@@ -248,3 +248,22 @@ def test_age_bands_and_on_time_share() -> None:
     assert report.breaches_open == 1 and report.breaches_last_4_weeks == 1
     assert [o.change_no for o in report.oldest] == [6, 5] and report.oldest[0].breached
     assert age_band(28) == "22-28" and age_band(29) == "28+"
+
+
+# --- a backdated change and the payments already due -------------------------------------------
+
+def test_backdated_arrears_follow_the_payment_periods_already_due() -> None:
+    from domain.changes import WeeklyAmounts, backdated_arrears_pence
+
+    start, old, new = date(2025, 1, 6), WeeklyAmounts(8_000, 1_600), WeeklyAmounts(12_000, 2_400)
+    # Weekly from Monday 6 January, due on each Monday. From Wednesday 15 January, seen on
+    # Monday 27 January: 5 of the 7 days of the week of the 13th, then the weeks of the 20th
+    # and of the 27th (due that day) in full, each £40 + £8 fee a week more.
+    arrears = backdated_arrears_pence("weekly", start, old, new, date(2025, 1, 15), date(2025, 1, 27))
+    assert arrears == round(4_000 * 5 / 7) + round(800 * 5 / 7) + 2 * (4_000 + 800) == 13_028
+    # The week of the 27th is not due yet on the 26th; a decrease is owed back; nothing before the
+    # effective date (nor before the schedule starts), nor when the change is not backdated.
+    assert backdated_arrears_pence("weekly", start, old, new, date(2025, 1, 15), date(2025, 1, 26)) == 13_028 - 4_800
+    assert backdated_arrears_pence("weekly", start, new, old, date(2025, 1, 15), date(2025, 1, 27)) == -13_028
+    assert backdated_arrears_pence("weekly", start, old, new, date(2025, 1, 27), date(2025, 1, 27)) == 0
+    assert backdated_arrears_pence("weekly", start, old, new, date(2024, 12, 1), date(2025, 1, 12)) == 4_800
