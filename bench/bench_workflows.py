@@ -35,6 +35,7 @@ from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from cms.infra.temporal_server import start_dev_server
+from cms.temporal import connect_when_ready
 from cms.worker_catalog import activities_for
 from services import SERVICES
 from workflows.case import CaseWorkflow
@@ -135,7 +136,7 @@ async def _run(quick: bool) -> list[dict]:
         url = postgres_url(pg_port)
         for service in SERVICES:
             apply_migrations(url, service.schema, service.migrations)
-        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=STRICT_DATA_CONVERTER)
+        client = await connect_when_ready(f"127.0.0.1:{temporal_port}", data_converter=STRICT_DATA_CONVERTER)
         set_hmrc_adapter(FakeHmrc(min_delay_seconds=0, max_delay_seconds=0, transient_failure_rate=0))
         async with AsyncConnectionPool(url, min_size=2, max_size=10, open=False) as pool:
             set_db_pool(pool)

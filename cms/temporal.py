@@ -36,6 +36,23 @@ async def connect(settings: Settings) -> Client:
         ) from None
 
 
+async def connect_when_ready(address: str, timeout: float = 60.0, **options) -> Client:
+    """A client to a dev server this process just started: its port opens before its frontend
+    answers, even to connect, so connecting is retried until `timeout`, then it must serve."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            client = await Client.connect(address, **options)
+            break
+        except RuntimeError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    await wait_until_serving(client, timeout)
+    return client
+
+
 async def wait_until_serving(client: Client, timeout: float = 30.0) -> None:
     """A freshly started dev server opens its port a moment before its frontend is healthy:
     wait for a real answer (a visibility count) before anything else talks to it."""

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
-from cms.temporal import wait_until_serving
+from cms.temporal import connect_when_ready
 from cms.infra.temporal_server import start_dev_server, temporal_test_server
 from services import SERVICES
 
@@ -66,25 +66,10 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-async def _connect_when_ready(address: str, timeout: float = 60) -> Client:
-    """The dev server opens its port before its frontend answers, even to connect."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            client = await Client.connect(address)
-            break
-        except RuntimeError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-    await wait_until_serving(client, timeout)
-    return client
-
-
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def dev_temporal(scratch_dir: Path) -> AsyncIterator[Client]:
     port = free_port()
     process = start_dev_server(port, None, None, scratch_dir / "temporal-dev.log")
-    client = await _connect_when_ready(f"127.0.0.1:{port}")
+    client = await connect_when_ready(f"127.0.0.1:{port}")
     yield client
     process.stop()

@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calculation import Child as CalcChild
     from domain.payments.schedule import Frequency, period_containing, period_start
     from workflows.case_changes import CaseWorkflowChanges
-    from workflows.change import ReportedChange  # noqa: F401  the converter resolves its type hints here
+    from workflows.change_messages import ReportedChange  # noqa: F401  the converter resolves its type hints here
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
     from workflows.case_messages import (
         COLLECT_AND_PAY_REASONS,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,12 +23,14 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.changes import (
         ChangeCleared,
+        ChangeDecisionWrite,
         ChangeNotice,
         ChangeOpened,
         ChangeStatusUpdate,
         PaymentScheduleChange,
         notify_parents_of_change,
         record_change_cleared,
+        record_change_decision,
         record_change_opened,
         record_change_status,
         schedule_payment_change,
@@ -37,106 +38,25 @@ with workflow.unsafe.imports_passed_through():
     from cms.search_attributes import ASSIGNED_TEAM, CASE_STAGE, NEEDS_CASEWORKER, SLA_DUE_AT
     from domain import changes as rules
     from domain.calculation import calculate, parse_request
+    from workflows.change_messages import (  # noqa: F401  re-exported: callers import them from here
+        ReportedChange,
+        ChangeInput,
+        ReviewDecision,
+        ReviewAnswer,
+        ChangeStatus,
+        ChangeOutcome,
+        change_workflow_id,
+    )
 
 STAGE_OPEN = "ChangeReview"
 STAGE_CLEARED = "ChangeCleared"
 REVIEW_OUTCOMES = ("apply", "reject")
 _RECORD_TIMEOUT = timedelta(seconds=30)
+# Patch: the notice, the payment instruction and the clearance are written by one local activity
+# (activities.changes.record_change_decision) instead of two activities and a local one, so an automatic change
+# completes in one workflow task. Changes opened before it replay the old path (v1 histories).
+ONE_WRITE_PATCH = "change-one-decision-write"
 _SERVICE_TIMEOUT = timedelta(minutes=2)
-
-
-@dataclass
-class ReportedChange:
-    """A change as a parent, HMRC or a caseworker reports it (plain JSON from any channel)."""
-
-    __strict_json__ = True  # unknown keys refused by the strict data converter (not a field)
-
-    kind: str = ""
-    reported_date: str = ""      # ISO date it was reported
-    effective_date: str = ""     # ISO date it happened, or is expected to happen
-    reported_by: str = "paying_parent"
-    details: dict[str, Any] = field(default_factory=dict)
-    evidence_disputed: bool = False
-    idempotency_key: str = ""
-
-    def as_raw(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reported_date": self.reported_date, "effective_date": self.effective_date,
-                "reported_by": self.reported_by, "details": self.details,
-                "evidence_disputed": self.evidence_disputed}
-
-
-@dataclass
-class ChangeInput:
-    case_id: str
-    n: int
-    change: ReportedChange
-    current_inputs: dict[str, Any]   # the case's calculation request (SPEC.md section 3 JSON)
-    safeguarded: bool = False
-    seconds_per_day: float = 86400.0
-    # False only on the time-skipping test server, which cannot register custom search attributes.
-    publish_search_attributes: bool = True
-    today: str = ""                  # case-calendar date on receipt; defaults to the reported date
-    initial_effective_date: str = ""
-    annual_review_date: str = ""     # set while an annual review is in progress
-    # The case workflow to tell when the change clears (signal `change_cleared`); empty: nobody.
-    # A signal by workflow ID reaches the case's latest run even after it continued-as-new.
-    parent_workflow_id: str = ""
-
-
-@dataclass
-class ReviewDecision:
-    """A caseworker's answer. Defaults let the validator name a missing field in plain words."""
-
-    __strict_json__ = True  # unknown keys refused by the strict data converter (not a field)
-
-    outcome: str = ""        # apply | reject
-    reason: str = ""
-    reviewer: str = ""
-    corrected_details: dict[str, Any] | None = None  # apply with corrected details (e.g. verified nights)
-
-
-@dataclass
-class ReviewAnswer:
-    outcome: str
-    reason: str
-
-
-@dataclass
-class ChangeStatus:
-    stage: str               # deciding | awaiting_review | applying | cleared
-    needs_caseworker: bool
-    assigned_team: str
-    review_reason: str | None
-    escalated: bool
-    breached: bool
-    case_day: int
-
-
-@dataclass
-class ChangeOutcome:
-    case_id: str
-    n: int
-    kind: str
-    outcome: str             # recalculated | no_change | recorded | case_closure | rejected
-    reason: str
-    effective_date: str
-    new_inputs: dict[str, Any]
-    liability: dict[str, Any] | None
-    weekly_liability_pence: int | None
-    adjustment_pence: int
-    on_time: bool
-    escalated: bool
-    breached: bool
-    cleared_day: str
-    reviewed_by: str = ""
-    # The change as applied (details as corrected by a caseworker), for the case to replay in
-    # effective-date order alongside other changes.
-    applied_change: dict[str, Any] = field(default_factory=dict)
-    reported_date: str = ""
-
-
-def change_workflow_id(case_id: str, n: int) -> str:
-    return f"case-{case_id}/change-{n}"
 
 
 @workflow.defn(name="ChangeWorkflow")
@@ -296,50 +216,59 @@ class ChangeWorkflow:
             adjustment = rules.liability_adjustment_pence(before.weekly_liability_pence, weekly,
                                                           decision.effective_date, cleared_day)
         explanation = liability["explanation"] if liability else []
-        # The schedule change and the notice are independent: send both at once.
-        effects = [self._notify(decision.outcome, decision.reason, explanation)]
-        if decision.counts:
-            effects.append(workflow.execute_activity(
-                schedule_payment_change,
-                PaymentScheduleChange(f"{workflow.info().workflow_id}/schedule", data.case_id, data.n,
-                                      decision.effective_date.isoformat(), weekly, pays, adjustment),
-                start_to_close_timeout=_SERVICE_TIMEOUT,
-            ))
-        await asyncio.gather(*effects)
+        notice = self._notice(decision.outcome, decision.reason, explanation)
+        payment = PaymentScheduleChange(f"{workflow.info().workflow_id}/schedule", data.case_id, data.n,
+                                        decision.effective_date.isoformat(), weekly, pays, adjustment
+                                        ) if decision.counts else None
+        one_write = workflow.patched(ONE_WRITE_PATCH)
+        if not one_write:
+            # The schedule change and the notice are independent: send both at once.
+            effects = [self._send_notice(notice)]
+            if payment is not None:
+                effects.append(workflow.execute_activity(schedule_payment_change, payment,
+                                                         start_to_close_timeout=_SERVICE_TIMEOUT))
+            await asyncio.gather(*effects)
         return await self._clear(ChangeOutcome(
             data.case_id, data.n, data.change.kind, decision.outcome, decision.reason,
             decision.effective_date.isoformat(), decision.new_inputs if decision.counts else data.current_inputs,
             liability, weekly, adjustment, on_time=False, escalated=self._status.escalated,
             breached=self._status.breached, cleared_day=cleared_day.isoformat(), reviewed_by=reviewer,
-        ), note)
+        ), note, (notice, payment) if one_write else None)
 
     async def _finish_rejected(self, data: ChangeInput, change: rules.Change, review: ReviewDecision) -> ChangeOutcome:
         reason = f"A caseworker reviewed the change and did not apply it: {review.reason}"
-        await self._notify("rejected", reason, [])
+        notice = self._notice("rejected", reason, [])
+        one_write = workflow.patched(ONE_WRITE_PATCH)
+        if not one_write:
+            await self._send_notice(notice)
         return await self._clear(ChangeOutcome(
             data.case_id, data.n, data.change.kind, "rejected", reason, change.effective_date.isoformat(),
             data.current_inputs, None, None, 0, on_time=False, escalated=self._status.escalated,
             breached=self._status.breached, cleared_day=self._case_day().isoformat(), reviewed_by=review.reviewer,
-        ), review.reason)
+        ), review.reason, (notice, None) if one_write else None)
 
-    async def _notify(self, outcome: str, reason: str, explanation: list[dict[str, str]]) -> None:
-        await workflow.execute_activity(
-            notify_parents_of_change,
-            ChangeNotice(f"{workflow.info().workflow_id}/notice", self._input.case_id, self._input.n,
-                         outcome, reason, explanation),
-            start_to_close_timeout=_SERVICE_TIMEOUT,
-        )
+    def _notice(self, outcome: str, reason: str, explanation: list[dict[str, str]]) -> ChangeNotice:
+        return ChangeNotice(f"{workflow.info().workflow_id}/notice", self._input.case_id, self._input.n,
+                            outcome, reason, explanation)
 
-    async def _clear(self, outcome: ChangeOutcome, note: str) -> ChangeOutcome:
+    async def _send_notice(self, notice: ChangeNotice) -> None:
+        """Before the one-write patch: the notice as an activity of its own."""
+        await workflow.execute_activity(notify_parents_of_change, notice, start_to_close_timeout=_SERVICE_TIMEOUT)
+
+    async def _clear(self, outcome: ChangeOutcome, note: str,
+                     writes: tuple[ChangeNotice, PaymentScheduleChange | None] | None = None) -> ChangeOutcome:
+        """Records the clearance; with `writes` (the one-write patch) the notice and payment
+        instruction go in the same local activity."""
         now = workflow.now()
         outcome.on_time = now <= self._received + rules.SLA_DAYS * self._day
-        await workflow.execute_local_activity(
-            record_change_cleared,
-            ChangeCleared(outcome.case_id, outcome.n, outcome.outcome, outcome.reason, outcome.effective_date,
-                          now.isoformat(), outcome.cleared_day, outcome.on_time, outcome.weekly_liability_pence,
-                          outcome.adjustment_pence, outcome.reviewed_by or None, note or None),
-            start_to_close_timeout=_RECORD_TIMEOUT,
-        )
+        cleared = ChangeCleared(outcome.case_id, outcome.n, outcome.outcome, outcome.reason, outcome.effective_date,
+                                now.isoformat(), outcome.cleared_day, outcome.on_time, outcome.weekly_liability_pence,
+                                outcome.adjustment_pence, outcome.reviewed_by or None, note or None)
+        if writes is None:
+            await workflow.execute_local_activity(record_change_cleared, cleared, start_to_close_timeout=_RECORD_TIMEOUT)
+        else:
+            await workflow.execute_local_activity(record_change_decision, ChangeDecisionWrite(writes[0], cleared, writes[1]),
+                                                  start_to_close_timeout=_RECORD_TIMEOUT)
         return outcome
 
     # --- calendar, search attributes, records ----------------------------------------------

@@ -1,0 +1,106 @@
+"""The messages of ChangeWorkflow (workflows/change.py): its input, the caseworker's review
+decision and answer, its status and outcome, and the change as reported.
+
+In a module of their own, imported through the workflow sandbox (passed through), so they are
+defined once per worker process instead of once per change workflow the worker runs: the
+dataclass definitions were most of what re-importing the workflow module cost each change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ReportedChange:
+    """A change as a parent, HMRC or a caseworker reports it (plain JSON from any channel)."""
+
+    __strict_json__ = True  # unknown keys refused by the strict data converter (not a field)
+
+    kind: str = ""
+    reported_date: str = ""      # ISO date it was reported
+    effective_date: str = ""     # ISO date it happened, or is expected to happen
+    reported_by: str = "paying_parent"
+    details: dict[str, Any] = field(default_factory=dict)
+    evidence_disputed: bool = False
+    idempotency_key: str = ""
+
+    def as_raw(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reported_date": self.reported_date, "effective_date": self.effective_date,
+                "reported_by": self.reported_by, "details": self.details,
+                "evidence_disputed": self.evidence_disputed}
+
+
+@dataclass
+class ChangeInput:
+    case_id: str
+    n: int
+    change: ReportedChange
+    current_inputs: dict[str, Any]   # the case's calculation request (SPEC.md section 3 JSON)
+    safeguarded: bool = False
+    seconds_per_day: float = 86400.0
+    # False only on the time-skipping test server, which cannot register custom search attributes.
+    publish_search_attributes: bool = True
+    today: str = ""                  # case-calendar date on receipt; defaults to the reported date
+    initial_effective_date: str = ""
+    annual_review_date: str = ""     # set while an annual review is in progress
+    # The case workflow to tell when the change clears (signal `change_cleared`); empty: nobody.
+    # A signal by workflow ID reaches the case's latest run even after it continued-as-new.
+    parent_workflow_id: str = ""
+
+
+@dataclass
+class ReviewDecision:
+    """A caseworker's answer. Defaults let the validator name a missing field in plain words."""
+
+    __strict_json__ = True  # unknown keys refused by the strict data converter (not a field)
+
+    outcome: str = ""        # apply | reject
+    reason: str = ""
+    reviewer: str = ""
+    corrected_details: dict[str, Any] | None = None  # apply with corrected details (e.g. verified nights)
+
+
+@dataclass
+class ReviewAnswer:
+    outcome: str
+    reason: str
+
+
+@dataclass
+class ChangeStatus:
+    stage: str               # deciding | awaiting_review | applying | cleared
+    needs_caseworker: bool
+    assigned_team: str
+    review_reason: str | None
+    escalated: bool
+    breached: bool
+    case_day: int
+
+
+@dataclass
+class ChangeOutcome:
+    case_id: str
+    n: int
+    kind: str
+    outcome: str             # recalculated | no_change | recorded | case_closure | rejected
+    reason: str
+    effective_date: str
+    new_inputs: dict[str, Any]
+    liability: dict[str, Any] | None
+    weekly_liability_pence: int | None
+    adjustment_pence: int
+    on_time: bool
+    escalated: bool
+    breached: bool
+    cleared_day: str
+    reviewed_by: str = ""
+    # The change as applied (details as corrected by a caseworker), for the case to replay in
+    # effective-date order alongside other changes.
+    applied_change: dict[str, Any] = field(default_factory=dict)
+    reported_date: str = ""
+
+
+def change_workflow_id(case_id: str, n: int) -> str:
+    return f"case-{case_id}/change-{n}"
