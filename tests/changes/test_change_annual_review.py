@@ -32,6 +32,8 @@ from workflows.case import CaseWorkflow
 from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
 
+from tests.changes.case_histories import record_case_history
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REVIEW = date(2026, 1, 12)
@@ -139,6 +141,7 @@ async def test_shared_care_dated_before_the_review_date(review_client, change_po
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
     assert view.runs >= 2  # the review continued as new; the change was applied before it did
+    await record_case_history(client, case.id, case.result_run_id, "v1_change_before_review_date")
 
 
 async def test_shared_care_dated_after_the_review_date(review_client, change_pool) -> None:
@@ -153,6 +156,7 @@ async def test_shared_care_dated_after_the_review_date(review_client, change_poo
     assert await until_history(change_pool, case_id, expected) == expected
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
+    await record_case_history(client, case.id, case.result_run_id, "v1_change_after_review_date")
 
 
 async def test_income_change_reported_in_the_review_is_taken_into_it(review_client, change_pool) -> None:
@@ -168,9 +172,10 @@ async def test_income_change_reported_in_the_review_is_taken_into_it(review_clie
     await after_review(env, case)
     expected = [("2026-01-12", weekly(stated_weekly=stated))]
     assert await until_history(change_pool, case_id, expected) == expected
-    # And the reported income is not lost to the HMRC figure at the review, nor at the next change.
+    # And the reported income is not lost to the HMRC figure at the review.
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
+    await record_case_history(client, case.id, case.result_run_id, "v1_income_change_in_review")
 
 
 async def test_change_open_at_the_review_is_applied_after_the_continue_as_new(review_client, change_pool) -> None:
@@ -190,3 +195,4 @@ async def test_change_open_at_the_review_is_applied_after_the_continue_as_new(re
     expected = [("2025-12-20", weekly(52, OLD_HMRC)), ("2026-01-12", weekly(52, NEW_HMRC))]
     assert await until_history(change_pool, case_id, expected) == expected
     assert await case.query(CaseWorkflow.open_changes) == []
+    await record_case_history(client, case.id, None, "v1_change_applied_after_the_review_run")

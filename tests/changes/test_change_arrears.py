@@ -36,6 +36,8 @@ from workflows.case import CaseWorkflow
 from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange
 
+from tests.changes.case_histories import record_case_history
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 APPLIED_ON = date(2025, 4, 20)
@@ -129,6 +131,7 @@ async def test_collect_and_pay_arrears_land_in_the_ledger_and_the_record_says_so
         "SELECT body->'facts'->>'outcome_reason' FROM case_api.notices WHERE case_id = %s AND template = 'change_outcome'"
         " AND recipient_party_id = 'rp-1'"), (case_id,))
     assert "£837.37 more is owed" in letter[0] and "statement" in letter[0]
+    await record_case_history(client, f"case-{case_id}", None, "v1_backdated_increase_collect_and_pay")
 
 
 async def test_direct_pay_letter_states_the_arrears_and_payments_posts_nothing(with_payments, change_pool) -> None:
@@ -151,3 +154,4 @@ async def test_direct_pay_letter_states_the_arrears_and_payments_posts_nothing(w
     async with change_pool.connection() as conn:
         ledger = await (await conn.execute("SELECT count(*) FROM payments.charges WHERE case_id = %s", (case_id,))).fetchone()
     assert ledger[0] == 0  # Direct Pay: payments keeps the schedule, not a ledger of what is owed
+    await record_case_history(client, f"case-{case_id}", None, "v1_backdated_increase_direct_pay")

@@ -1,0 +1,42 @@
+"""Recorded CaseWorkflow histories with changes of circumstances replay cleanly against the current
+code (workflows.case with the workflows.case_changes mixin).
+
+v1_*: recorded with the patches "change-folds-into-review" and "change-backdated-arrears" (by
+CMS_RECORD_HISTORIES=1 from test_change_annual_review.py and test_change_arrears.py): a change
+dated before and after the review date during an annual review (the run that continued as new),
+an income change taken into the review, a change applied in the run after the review, and a
+backdated income increase on Collect & Pay and on Direct Pay. A change to the case or the mixin
+that would break a running case fails here: put it behind `workflow.patched(...)` and record new
+histories alongside these."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+import activities.case_records  # noqa: F401  (loads the rule sets outside the sandbox, as the worker does)
+from tests.changes.case_histories import HISTORIES
+from workflows.case import CaseWorkflow
+from workflows.case_messages import STRICT_DATA_CONVERTER
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+SCENARIOS = {"change_before_review_date", "change_after_review_date", "income_change_in_review",
+             "change_applied_after_the_review_run", "backdated_increase_collect_and_pay",
+             "backdated_increase_direct_pay"}
+
+
+async def test_every_scenario_is_recorded() -> None:
+    assert {path.stem for path in RECORDED} >= {f"v1_{name}" for name in SCENARIOS}
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)
+async def test_recorded_history_replays(path) -> None:
+    history = WorkflowHistory.from_json(f"case-{path.stem}", json.loads(path.read_text()))
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=STRICT_DATA_CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
