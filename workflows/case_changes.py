@@ -348,6 +348,10 @@ class CaseWorkflowChanges(CaseChanges):
         today = self._today()  # type: ignore[attr-defined]
         if previous is None or effective >= today or not s.initial_effective_date:
             return
+        if date.fromisoformat(previous.effective_date) > effective:
+            # A recalculation dated after this change came first: the amounts in force between
+            # the two are not kept here, so no figure is stated rather than a wrong one.
+            return
         if not workflow.patched(BACKDATED_ARREARS_PATCH):
             return
         arrears = rules.backdated_arrears_pence(
