@@ -5,7 +5,9 @@
   grace period, checks what was paid, signals the case workflow on a missed or part payment,
   and passes what has been collected to the receiving parent (due within 2 working days).
 - DisbursementWorkflow, ID `case-<case_id>/disbursement-<bank_reference>`: passes money on when
-  it arrives, recording the 2-working-day due time and whether it was met.
+  it arrives, recording the 2-working-day due time and whether it was met (still paying, late, if
+  the due time passes). Started for each payment or suspense assignment by the payments service's
+  outbox dispatcher (services/payments/disbursements.py).
 - DirectPayReportWorkflow, ID `case-<case_id>/direct-pay-report-<n>`: records a receiving
   parent's report of a Direct Pay payment received or missed; a miss is signalled to the case.
 - ReconciliationWorkflow, ID `payments/reconciliation-<date>`: the daily ledger-to-bank check.
@@ -41,7 +43,8 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState, WorkflowAlreadyStartedError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -153,11 +156,22 @@ class DisbursementWorkflow:
         received = date.fromisoformat(request.received_on)
         today = date.fromisoformat(request.today or request.received_on)
         due_by = add_working_days(received, 2)
-        done: DisbursementOutcome = await workflow.execute_activity(
-            disburse, DisbursementRequest(request.case_id, today.isoformat(), f"disburse-{request.bank_reference}"),
-            start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY,
-            # The due time bounds the whole attempt chain: past it, the case needs a person.
-            schedule_to_close_timeout=timedelta(seconds=max((due_by - today).days, 1) * request.seconds_per_day))
+        disbursement = DisbursementRequest(request.case_id, today.isoformat(), f"disburse-{request.bank_reference}")
+        try:
+            done: DisbursementOutcome = await workflow.execute_activity(
+                disburse, disbursement, start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY,
+                # The due time bounds the first attempt chain.
+                schedule_to_close_timeout=timedelta(seconds=max((due_by - today).days, 1) * request.seconds_per_day))
+        except ActivityError as error:
+            # Out of time shows either way: the last attempt timed out, or a retry would have ended late.
+            out_of_time = isinstance(error.cause, ActivityTimeout) or error.retry_state == RetryState.TIMEOUT
+            if not (out_of_time and workflow.patched("disbursement-continues-past-due")):
+                raise
+            # Overdue, and still the receiving parent's money: keep trying (same idempotency key, so
+            # an attempt that did post is found, not repeated); the result reports it late.
+            workflow.logger.warning("disbursement overdue, still trying", extra={"case_id": request.case_id})
+            done = await workflow.execute_activity(disburse, disbursement, start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                                                   retry_policy=_RETRY)
         paid_on = today
         if workflow.patched("disbursement-on-time-when-paid"):
             # Judged when the money went out, not when the workflow started: retries take time.

@@ -31,7 +31,7 @@ from services.payments.bank import FakeBank
 from services.payments.disbursements import (ENABLE_ENV, DispatcherStats, disbursement_workflow_id,
                                              dispatch_pending, run_dispatcher, start_dispatcher)
 from services.payments.service import register
-from workflows.payments import ALL_WORKFLOWS, DisbursementResult
+from workflows.payments import ALL_WORKFLOWS, DisbursementInput, DisbursementResult, DisbursementWorkflow
 
 from payments_forwarder import Forwarder
 from payments_helpers import deliver, fresh_database, new_schedule
@@ -119,6 +119,14 @@ async def result_of(client: Client, case_id: str, bank_reference: str) -> Disbur
     return await handle.result()
 
 
+async def record_history(client: Client, workflow_id: str, name: str) -> None:
+    """CMS_RECORD_HISTORIES=1 saves the history for test_payments_replay (patches
+    'disbursement-on-time-when-paid', 'disbursement-continues-past-due')."""
+    if os.environ.get("CMS_RECORD_HISTORIES") == "1":
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        (Path(__file__).with_name("histories") / f"{name}.json").write_text(history.to_json())
+
+
 async def eventually(condition, what: str, timeout: float = 60) -> None:
     """Waits for a condition the code under test brings about in the background."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -145,9 +153,7 @@ async def test_money_arriving_between_due_dates_goes_out_within_two_working_days
     assert await outbox(pool, case_id) == [(note.bank_reference, True, workflow_id)]
     balance = await service.stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-09"))
     assert balance.payable_to_receiving_parent_pence == 0
-    if os.environ.get("CMS_RECORD_HISTORIES") == "1":   # for test_payments_replay (patch 'disbursement-on-time-when-paid')
-        history = await temporal.client.get_workflow_handle(workflow_id).fetch_history()
-        (Path(__file__).with_name("histories") / "v2_disbursement_on_arrival.json").write_text(history.to_json())
+    await record_history(temporal.client, workflow_id, "v2_disbursement_on_arrival")
 
 
 async def test_a_disbursement_started_after_its_due_time_is_reported_late(service, pool, temporal, case_id) -> None:
@@ -160,6 +166,36 @@ async def test_a_disbursement_started_after_its_due_time_is_reported_late(servic
     assert await dispatch_pending(pool, temporal.dispatcher_client, temporal.settings) == 1
     result = await result_of(temporal.client, case_id, note.bank_reference)
     assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", False)
+
+
+async def _retrying_past_due(handle) -> bool:
+    """The first attempt chain hit its due-time bound (4 case days = 0.4 s) and the second chain is
+    waiting to retry: whatever happens next happens a second or more in, over 10 case days late."""
+    description = await handle.describe()
+    return any(activity.activity_id == "2" and activity.attempt >= 2
+               for activity in description.raw_description.pending_activities)
+
+
+async def test_a_disbursement_past_its_due_time_still_goes_out_and_is_reported_late(service, pool, temporal,
+                                                                                    case_id) -> None:
+    await charged_case(service.stub, case_id)
+    note = service.bank.emit_payment(case_id, 6000, FRIDAY)
+    await deliver(service.stub, note)
+    fast_days = DisbursementInput(case_id, FRIDAY.isoformat(), note.bank_reference, seconds_per_day=0.1)
+    payment_activities.set_payments_address(f"127.0.0.1:{free_port()}")   # the payments service is unreachable
+    try:
+        handle = await temporal.client.start_workflow(
+            DisbursementWorkflow.run, fast_days, id=disbursement_workflow_id(case_id, note.bank_reference),
+            task_queue=TASK_QUEUE_PAYMENTS)
+        await eventually(lambda: _retrying_past_due(handle), "attempts continuing after the due time")
+    finally:
+        payment_activities.set_payments_address(service.address)
+    result = await handle.result()
+    assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", False)
+    await record_history(temporal.client, handle.id, "v2_disbursement_overdue")
+    assert await disbursed(pool, case_id) == [4800]
+    async with pool.connection() as conn:   # started by hand: no dispatcher should start it again
+        await conn.execute("UPDATE disbursement_outbox SET started_at = now() WHERE case_id = %s", (case_id,))
 
 
 async def test_a_duplicate_bank_notification_makes_one_row_one_workflow_one_disbursement(service, pool, temporal,
