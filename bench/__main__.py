@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
     console.print(table)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(rows, indent=2))
+    # A run of some benchmarks (`python -m bench changes`) must not overwrite the full table.
+    (out / ("latest.json" if not argv else f"latest-{'-'.join(argv)}.json")).write_text(json.dumps(rows, indent=2))
     return 1 if failures else 0
 
 
