@@ -47,6 +47,10 @@ class FakeBank:
     notification(s) the bank would send; `deliveries` replays them with duplicates and shuffling."""
     seed: int = 0
     statement: dict[str, tuple[int, date]] = field(default_factory=dict)
+    # False for the payments service's own fake in development: payments reach it from elsewhere
+    # (the demo bank feed has a FakeBank of its own), so its statement would hold only what it
+    # sent out and reconciliation would report a difference that is not there.
+    reports_balance: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
 
@@ -90,5 +94,7 @@ class FakeBank:
         return OutgoingPayment(bank_reference, -amount, day)
 
     def closing_balance(self, as_of: date) -> int | None:
+        if not self.reports_balance:
+            return None
         with self._lock:
             return sum(amount for amount, on in self.statement.values() if on <= as_of)

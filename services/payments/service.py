@@ -26,6 +26,7 @@ from domain.rulesets import RuleSetError, rule_set, rules_for
 from services.common.errors import FieldViolations, abort_invalid
 from services.payments import ledger
 from services.payments.bank import BankAdapter, FakeBank
+from services.payments.disbursements import start_dispatcher
 
 log = structlog.get_logger("payments")
 
@@ -378,7 +379,13 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
 
 async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings,
                    bank: BankAdapter | None = None) -> PaymentsService:
-    # Development and tests use the fake bank; production passes a real adapter here.
-    service = PaymentsService(pool, settings, bank if bank is not None else FakeBank())
+    # Development uses a fake bank without a statement of its own (see FakeBank.reports_balance);
+    # tests pass the FakeBank that emitted their payments; production passes a real adapter here.
+    service = PaymentsService(pool, settings, bank if bank is not None else FakeBank(reports_balance=False))
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(service, server)
+    # Money that lands between due dates is passed on within 2 working days by a
+    # DisbursementWorkflow per payment (transactional outbox; on when CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1).
+    dispatcher = service.dispatcher = start_dispatcher(pool, settings)
+    if dispatcher is not None:
+        service.aclose = dispatcher.aclose   # serve() calls it on a graceful stop, before the pool closes
     return service

@@ -356,13 +356,8 @@ async def test_money_to_suspense_is_not_disbursed(service, pool, case_id) -> Non
 
 
 async def register_with_dispatcher(server, pool, settings, bank=None):
-    """services.payments.service.register plus the lines that start the dispatcher in the service."""
-    service = await register(server, pool, settings, bank=bank)
-    dispatcher = start_dispatcher(pool, settings)   # None unless CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1
-    if dispatcher is not None:
-        service.aclose = dispatcher.aclose          # serve() calls it on a graceful stop, before closing the pool
-    service.dispatcher = dispatcher
-    return service
+    """services.payments.service.register, which starts the dispatcher when switched on."""
+    return await register(server, pool, settings, bank=bank)
 
 
 async def test_the_service_dispatches_by_itself_when_switched_on(service, pool, temporal, case_id, monkeypatch) -> None:
