@@ -3,9 +3,9 @@
 Application → paying parent located → HMRC income requested → notice to the paying parent (the
 initial effective date is 2 days later) → calculation (or a default decision after 28 days of
 missing information) → both parents notified with the explanation → service type → payment
-schedule handed to payments → Active. Then annual reviews (HMRC figure 30 days before each
-anniversary, recalculation, notices, new schedule) with continue-as-new after each review and
-whenever the history grows past a bound, carrying one `CaseState`. Closure when the last child
+schedule handed to payments → Active. Then annual reviews (HMRC figure asked 30 days before each
+anniversary and counted from it, recalculation, notices, new schedule) with continue-as-new after
+each review and whenever the history grows past a bound, carrying one `CaseState`. Closure when the last child
 stops qualifying, or on a caseworker's `close_case`; arrears stay with payments.
 
 Time: every date is a *case date* from `domain.lifecycle.CaseClock` (calendar input: seconds
@@ -134,6 +134,10 @@ DIRECT_PAY_PATTERN_MONTHS = 3
 DIRECT_PAY_MISSES_REMEMBERED = 6
 COLLECT_AND_PAY_TEMPLATE = "service_type_change"
 ASSESSMENT_SLA_DAYS = 28
+# Patch: the HMRC figure asked for 30 days before an annual review is held until the review date
+# (CaseState.review_hmrc_annual_pence), and a child who stops qualifying inside that window is
+# recalculated then, on the figure in force, before the review's recalculation on the new one.
+REVIEW_INCOME_PATCH = "review-income-on-review-date"
 
 
 def new_state(case: CaseInput, now: datetime) -> CaseState:
@@ -268,7 +272,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             await workflow.wait_condition(lambda: not s.needs_caseworker or self._closing())
             s.address_verified = True
 
-    async def _request_income(self) -> None:
+    async def _request_income(self, for_review: bool = False) -> None:
+        """Asks HMRC for the paying parent's income. `for_review`: the answer is for the coming
+        annual review, held in review_hmrc_annual_pence until the review date."""
         s = self._s
         today = self._today()
         s.hmrc_requested_on = today.isoformat()
@@ -282,7 +288,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             await self._route_to_caseworker("HMRC income request failed permanently")
             s.awaiting_income = s.hmrc_annual_pence is None
             return
-        if answer.found:
+        if answer.found and for_review:
+            s.review_hmrc_annual_pence = answer.annual_pence
+            self._log("hmrc_received", f"HMRC figure received for tax year {answer.tax_year}; "
+                                       "it counts from the annual review date")
+        elif answer.found:
             s.hmrc_annual_pence = answer.annual_pence
             self._log("hmrc_received", f"HMRC figure received for tax year {answer.tax_year}")
         elif s.hmrc_annual_pence is None:
@@ -363,16 +373,45 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         s = self._s
         review = date.fromisoformat(s.next_review_date or "")
         await self._enter("AnnualReview", sla=review)
-        await self._request_income()
-        if await self._wait_until(review, self._closing):
+        held = workflow.patched(REVIEW_INCOME_PATCH)
+        await self._request_income(for_review=held)
+        closing = await self._wait_for_review_date(review) if held else await self._wait_until(review, self._closing)
+        if closing:
             s.phase = "closing"
             return
+        if s.review_hmrc_annual_pence is not None:
+            # The new figure counts from the review date, not from when HMRC answered.
+            s.hmrc_annual_pence, s.review_hmrc_annual_pence = s.review_hmrc_annual_pence, None
         if s.hmrc_annual_pence is not None:
             s.stated_weekly_income_pence = None  # the review takes the HMRC figure over a reported one
         await self.recalculate_from(review, "Annual review", template="annual_review")
         s.reviews_done += 1
         s.next_review_date = lifecycle.next_review_date(review).isoformat()
         await self._enter("Active", sla=date.fromisoformat(s.next_review_date))
+
+    async def _wait_for_review_date(self, review: date) -> bool:
+        """Waits for the review date (True: the case is closing first). A child who stops
+        qualifying before it is recalculated on that day, on the income in force before the
+        review, so the review's own recalculation starts from the children who still qualify."""
+        while True:
+            child, day = target = self._review_window_target(review)
+            # Woken early by closure, or by an education report that moves the next stop.
+            if await self._wait_until(day, lambda: self._closing() or self._review_window_target(review) != target):
+                if self._closing():
+                    return True
+                continue
+            if child is None:
+                return False
+            await self._child_stops_qualifying(child, day)
+            if self._closing():
+                return True
+
+    def _review_window_target(self, review: date) -> tuple[ChildFacts | None, date]:
+        """The next child to stop qualifying before the review date, and when; else (None, review)."""
+        child_stop = self._next_child_stop()
+        if child_stop and child_stop[1] < review:
+            return child_stop
+        return None, review
 
     async def _continue_as_new(self, case: CaseInput) -> None:
         """Only from run(), after every handler finished, with the state carried whole. A
@@ -435,7 +474,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                                                                   for c in qualifying))
             return default_decision(len(qualifying), (parent,), s.service_type, effective_date=effective_on)  # type: ignore[arg-type]
         # Includes what changes of circumstances set (benefit, stated income): workflows.case_changes.
-        return calculate(parse_request(self._calculation_request()), effective_date=effective_on)
+        return calculate(parse_request(self._calculation_inputs()), effective_date=effective_on)
 
     async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult) -> None:
         s = self._s
@@ -446,7 +485,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         await self._write_schedule(
             ScheduleRequest(
                 idempotency_key=f"{workflow.info().workflow_id}/schedule-{s.schedule_version}",
-                case_id=s.case_id, version=s.schedule_version, service_type=s.service_type,
+                case_id=s.case_id, version=s.schedule_version, service_type=self._schedule_service_type(),
                 frequency=plan.frequency, effective_from=effective_on.isoformat(),
                 weekly_liability_pence=result.weekly_liability_pence,
                 paying_parent_pays_weekly_pence=result.paying_parent_pays_pence,

@@ -24,6 +24,13 @@ answered after it) recalculates from its own date on the income in force before 
 the review's recalculation is then issued again from the review date with the change in it. The
 case's handlers finish before it continues as new after a review, so a waiting change is applied
 in that run; a change still open carries its facts in the ledger into the next run.
+
+Changes clearing out of date order (patch "change-out-of-order-dates"): the case's facts hold every
+applied change, so a change dated D that clears after an open-at-the-same-time change dated E > D
+is recalculated from D on the facts of D (the ledger's base and the changes dated on or before D,
+in effective-date order), then again from E on the facts of E, and so on; payments gets each
+schedule version in that order and each supersedes from its own date. Only changes the ledger
+still holds are seen: it starts again from the case's facts whenever no change is open.
 """
 
 from __future__ import annotations
@@ -49,6 +56,9 @@ with workflow.unsafe.imports_passed_through():
 FOLD_INTO_REVIEW_PATCH = "change-folds-into-review"
 # Patch: a backdated change records what it adds for payments already due and tells both parents.
 BACKDATED_ARREARS_PATCH = "change-backdated-arrears"
+# Patch: a change that clears after changes dated later than it recalculates from its own date on
+# the facts as they stood then, and again from each later change's date (see _change_applied).
+OUT_OF_ORDER_PATCH = "change-out-of-order-dates"
 
 
 @dataclass
@@ -217,17 +227,36 @@ class CaseChanges:
         ledger.reported_before.pop(str(outcome.n), None)
 
     def _replay_applied(self, ledger: ChangeLedger) -> dict[str, Any]:
+        final, _ = self._replay(ledger)
+        return final
+
+    def _replay(self, ledger: ChangeLedger, only: set[int] | None = None,
+                ) -> tuple[dict[str, Any], list[tuple[int, rules.ChangeDecision]]]:
+        """The base inputs with the applied changes (those numbered in `only`, or all) replayed in
+        effective-date order, and each change's decision on the way."""
         facts = self._change_case_facts()
         base = ledger.base_inputs if ledger.base_inputs is not None else facts.inputs
         # Already validated when reported; parse with a far "today" so a date check cannot refuse it now.
         numbered = [(a["n"], rules.parse_change(a["change"], date.max - timedelta(days=366)))
-                    for a in ledger.applied]
+                    for a in ledger.applied if only is None or a["n"] in only]
         # A change reported during an annual review is replayed as it was decided: in that review.
         context = facts.context()
         in_review = {a["n"]: dataclasses.replace(context, annual_review_date=date.fromisoformat(a["in_review"]))
                      for a in ledger.applied if a.get("in_review")}
-        final, _ = rules.apply_in_order(base, numbered, context, in_review)
-        return final
+        return rules.apply_in_order(base, numbered, context, in_review)
+
+    def _inputs_from_each_date(self, n: int, effective: date) -> list[tuple[date, dict[str, Any]]]:
+        """When change `n` (from `effective`) clears after applied changes dated later than it: its
+        date and each of those later dates, with the inputs as they stood from that date (the base
+        and the applied changes dated on or before it, in effective-date order). Else []."""
+        ledger = self._change_ledger()
+        _, decisions = self._replay(ledger)
+        later = sorted({d.effective_date for number, d in decisions
+                        if number != n and d.counts and not d.closes_case and d.effective_date > effective})
+        if not later:
+            return []
+        return [(on, self._replay(ledger, {n} | {number for number, d in decisions if d.effective_date <= on})[0])
+                for on in [effective, *later]]
 
     @workflow.query
     def open_changes(self) -> list[int]:
@@ -249,6 +278,9 @@ class CaseWorkflowChanges(CaseChanges):
     # Set only around a recalculation dated before an annual review that is already done: the
     # weekly income that was in force then (workflows.case calls _calculation_request from it).
     _income_before_review: int | None = None
+    # Set only around a recalculation from a date before changes already applied (patch
+    # "change-out-of-order-dates"): the calculation request as it stood from that date.
+    _inputs_as_of: dict[str, Any] | None = None
 
     def _change_ledger(self) -> ChangeLedger:
         return self._s.changes
@@ -275,6 +307,20 @@ class CaseWorkflowChanges(CaseChanges):
         self._log("change_waits_for_review", f"Change {outcome.n} waits for the annual review's "  # type: ignore[attr-defined]
                                              "recalculation, then applies from its own date")
         await workflow.wait_condition(lambda: s.reviews_done > reviews or s.phase != "active")
+
+    def _calculation_inputs(self) -> dict[str, Any]:
+        """What the case calculates on: its request, or the one as it stood from an earlier date
+        while a change dated before changes already applied is recalculated (the case's facts and
+        what handlers see meanwhile stay the current ones)."""
+        if self._inputs_as_of is not None:
+            return copy.deepcopy(self._inputs_as_of)
+        return self._calculation_request()
+
+    def _schedule_service_type(self) -> str:
+        """The service type of the schedule version being handed to payments (see _calculation_inputs)."""
+        if self._inputs_as_of is not None:
+            return self._inputs_as_of.get("service_type", self._s.service_type)
+        return self._s.service_type
 
     def _calculation_request(self) -> dict[str, Any]:
         """The case's calculation request (SPEC.md section 3) from its state."""
@@ -327,7 +373,11 @@ class CaseWorkflowChanges(CaseChanges):
         review = self._review_since_reported(outcome.n, effective)
         if review is None:
             previous = s.liability
-            await self.recalculate_from(effective, reason)  # type: ignore[attr-defined]
+            dated = self._inputs_from_each_date(outcome.n, effective)
+            if dated and workflow.patched(OUT_OF_ORDER_PATCH):
+                await self._recalculate_from_each_date(dated, reason)
+            else:
+                await self.recalculate_from(effective, reason)  # type: ignore[attr-defined]
             await self._state_backdated_arrears(outcome, previous, effective)
             return
         review_date, income_then = review
@@ -338,6 +388,25 @@ class CaseWorkflowChanges(CaseChanges):
             self._income_before_review = None
         await self.recalculate_from(review_date, f"Annual review of {review_date.isoformat()}, with change "  # type: ignore[attr-defined]
                                                  f"{outcome.n} taken in", template="annual_review")
+
+    async def _recalculate_from_each_date(self, dated: list[tuple[date, dict[str, Any]]], reason: str) -> None:
+        """A change dated before changes already applied: the case's facts hold them all, so the
+        period from its date to the next change's is recalculated on the facts as they stood then,
+        and again from each later change's date; each version goes to payments in date order
+        (payments adjusts the periods already charged; a later version supersedes from its date)."""
+        first = dated[0][0]
+        for index, (on, inputs) in enumerate(dated):
+            last = index == len(dated) - 1
+            why = reason if index == 0 else (f"{reason}, dated {first.isoformat()}: the changes in force from "
+                                              f"{on.isoformat()} again")
+            if last:  # the case's own facts: every applied change
+                await self.recalculate_from(on, why)  # type: ignore[attr-defined]
+                continue
+            self._inputs_as_of = inputs
+            try:
+                await self.recalculate_from(on, why)  # type: ignore[attr-defined]
+            finally:
+                self._inputs_as_of = None
 
     async def _state_backdated_arrears(self, outcome: ChangeOutcome, previous: Any, effective: date) -> None:
         """A change dated before today also changes payments already due: records by how much

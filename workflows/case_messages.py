@@ -118,6 +118,10 @@ class CaseState:
     address_verified: bool = False
     hmrc_annual_pence: int | None = None
     hmrc_requested_on: str | None = None
+    # The HMRC figure asked for 30 days before an annual review (patch "review-income-on-review-date"):
+    # held here until the review date, so a recalculation dated before the review uses the
+    # figure then in force; copied into hmrc_annual_pence by the review's recalculation.
+    review_hmrc_annual_pence: int | None = None
     awaiting_income: bool = False
     initial_effective_date: str | None = None
     next_review_date: str | None = None

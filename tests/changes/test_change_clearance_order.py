@@ -1,0 +1,161 @@
+"""Two changes open on one case at once clear in either order and end in the same liabilities
+from the same dates (patch "change-out-of-order-dates"), on the real CaseWorkflow and
+ChangeWorkflow (time-skipping server of their own, real PostgreSQL, schedules recorded in
+case_api.payment_requests).
+
+The case: application 2025-01-10, initial effective date 2025-01-12, Direct Pay, £26,000 a year
+(£80 a week for two children). On 2025-03-05 two changes are reported:
+* D, shared care: c-1 52 nights a year (a band edge crossed) from 2025-02-01;
+* E, income: £650 a week (+30%, had to be reported) from 2025-03-01.
+One of them waits for a caseworker (disputed evidence), so the other clears first."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.adapters.hmrc import HmrcIncome
+from activities.hmrc import set_hmrc_adapter
+from cms.config import TASK_QUEUE_CASES
+from cms.infra.temporal_server import temporal_test_server
+from cms.worker_catalog import activities_for, workflows_for
+from domain.calculation import calculate, parse_request
+from workflows.case import CaseWorkflow
+from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
+from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
+
+from tests.changes.case_histories import HISTORIES, record_case_history
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+START, REPORTED_ON = date(2025, 1, 10), date(2025, 3, 5)
+HMRC_ANNUAL = 2_600_000
+NEW_WEEKLY_INCOME = 65_000   # £498.63 a week before: +30%
+HISTORY = "v2_changes_cleared_out_of_date_order"
+
+
+class Hmrc:
+    async def verify_address(self, party_id: str) -> bool:
+        return True
+
+    async def latest_annual_income(self, party_id: str, requested_on: str) -> HmrcIncome:
+        return HmrcIncome(True, HMRC_ANNUAL, requested_on[:4])
+
+
+def weekly(c1_nights: int, stated_weekly: int | None, on: str) -> int:
+    income = {"gross_weekly_income_pence": stated_weekly} if stated_weekly else {"income": {"hmrc_annual_pence": HMRC_ANNUAL}}
+    request = {"paying_parent": {"relevant_other_children": 0, "flat_rate_benefit": False, **income},
+               "receiving_parents": [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": c1_nights},
+                                                                 {"id": "c-2", "shared_care_nights": 0}]}],
+               "service_type": "direct_pay"}
+    return calculate(parse_request(request), effective_date=date.fromisoformat(on)).weekly_liability_pence
+
+
+INITIAL = ("2025-01-12", 8000)
+D_ONLY = ("2025-02-01", weekly(52, None, "2025-02-01"))              # shared care, the old income
+E_ONLY = ("2025-03-01", weekly(0, NEW_WEEKLY_INCOME, "2025-03-01"))  # the new income, no shared care
+BOTH = ("2025-03-01", weekly(52, NEW_WEEKLY_INCOME, "2025-03-01"))
+
+
+def shared_care(disputed: bool) -> ReportedChange:
+    return ReportedChange(kind="shared_care_nights", effective_date="2025-02-01", reported_date="2025-02-01",
+                          reported_by="receiving_parent", details={"child_id": "c-1", "nights": 52},
+                          evidence_disputed=disputed)
+
+
+def income(disputed: bool) -> ReportedChange:
+    return ReportedChange(kind="paying_parent_income", effective_date="2025-03-01", evidence_disputed=disputed,
+                          details={"weekly_income_pence": NEW_WEEKLY_INCOME, "duty_to_report": True})
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def order_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
+    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    queue = f"case-change-order-{uuid.uuid4().hex[:6]}"
+    set_hmrc_adapter(Hmrc())
+    try:
+        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
+                          activities=activities_for(TASK_QUEUE_CASES)):
+            yield env, client, queue
+    finally:
+        set_hmrc_adapter(None)
+        await env.shutdown()
+
+
+async def versions(pool, case_id: str, count: int) -> list[tuple[str, int]]:
+    """(effective from, weekly liability) of each schedule version handed to payments, once there are `count`."""
+    rows: list = []
+    for _ in range(300):
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT body->>'effective_from', (body->>'weekly_liability_pence')::int FROM case_api.payment_requests "
+                "WHERE case_id = %s AND kind = 'create_schedule' ORDER BY (body->>'version')::int", (case_id,))).fetchall()
+        if len(rows) >= count:
+            return [tuple(row) for row in rows]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} schedule versions never came: {rows}")
+
+
+def in_force(handed: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """What payments holds after every version: a version replaces every rate from its date on."""
+    rates: list[tuple[str, int]] = []
+    for effective_from, weekly_pence in handed:
+        rates = [rate for rate in rates if rate[0] < effective_from] + [(effective_from, weekly_pence)]
+    return rates
+
+
+async def two_changes(env, client, queue, pool, first: ReportedChange, waits: ReportedChange):
+    """Reports both on 2025-03-05; `first` clears at once, `waits` after a caseworker applies it."""
+    case_id = f"ord-{uuid.uuid4().hex[:8]}"
+    case = await client.start_workflow(CaseWorkflow.run, CaseInput(
+        case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
+        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
+        publish_search_attributes=False), id=f"case-{case_id}", task_queue=queue)
+    await env.sleep(timedelta(days=(REPORTED_ON - START).days))
+    assert await versions(pool, case_id, 1) == [INITIAL]
+    with env.auto_time_skipping_disabled():
+        held = await case.execute_update(CaseWorkflow.report_change, waits)
+        cleared = await case.execute_update(CaseWorkflow.report_change, first)
+        assert held.needs_caseworker and not cleared.needs_caseworker
+        await client.get_workflow_handle(cleared.workflow_id).result()
+        await versions(pool, case_id, 2)
+        await client.get_workflow_handle(held.workflow_id).execute_update(
+            ChangeWorkflow.review_decision, ReviewDecision(outcome="apply", reason="evidence seen", reviewer="cw-3"))
+        await client.get_workflow_handle(held.workflow_id).result()
+    return case, case_id
+
+
+async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_client, change_pool) -> None:
+    env, client, queue = order_client
+    # In date order: the shared care (2025-02-01) clears first, then the income (2025-03-01).
+    _, in_order_id = await two_changes(env, client, queue, change_pool, first=shared_care(False), waits=income(True))
+    in_order = await versions(change_pool, in_order_id, 3)
+    assert in_order == [INITIAL, D_ONLY, BOTH]
+
+    # Out of order: the income clears first, then the earlier-dated shared care. Its recalculation
+    # from 2025-02-01 is on the facts of 2025-02-01 (the old income), then the income's date again.
+    case, out_of_order_id = await two_changes(env, client, queue, change_pool, first=income(False),
+                                              waits=shared_care(True))
+    out_of_order = await versions(change_pool, out_of_order_id, 4)
+    assert out_of_order == [INITIAL, E_ONLY, D_ONLY, BOTH]
+    assert D_ONLY[1] != weekly(52, NEW_WEEKLY_INCOME, "2025-02-01"), "the new income would give another amount"
+
+    # The same liabilities from the same dates, and the same liability in force at the end.
+    assert in_force(out_of_order) == in_force(in_order) == [INITIAL, D_ONLY, BOTH]
+    view = await case.query(CaseWorkflow.state)
+    assert (view.liability.effective_date, view.liability.weekly_liability_pence) == BOTH
+    assert await case.query(CaseWorkflow.open_changes) == []
+    await record_case_history(client, case.id, None, HISTORY)
+
+
+async def test_the_out_of_order_history_is_recorded() -> None:
+    assert (HISTORIES / f"{HISTORY}.json").exists()  # replayed by test_case_change_replay.py
