@@ -167,31 +167,39 @@ def _arrival_rate(count: int, sustained_rate: float) -> float:
 
 async def _weekly(client: Client, pool: AsyncConnectionPool, count: int, sustained_rate: float) -> dict:
     """`count` changes spread over a simulated week; caseworkers answer reviews on day 1-10, a
-    few only on day 29 (breaches). Ends when every change has cleared."""
+    few only on day 29 (breaches). Ends when every change has cleared.
+
+    Clearances are read from `change_records` (what operators see), not by waiting on each
+    workflow's result: tens of thousands of result long-polls would exceed the server's
+    concurrent poller limit and measure the bench, not the service."""
     arrival_rate = _arrival_rate(count, sustained_rate)
     week_seconds = count / arrival_rate
     seconds_per_day = week_seconds / 7
     rng = random.Random(2012)
     run = f"w{uuid.uuid4().hex[:6]}-"
+    reported: dict[str, tuple[float, bool]] = {}     # case id -> (wall time reported, reviewed)
     tasks = []
-    started = time.perf_counter()
-    progress = asyncio.create_task(_report_progress(tasks, count, started))
+    started = time.time()
+    progress = asyncio.create_task(_report_progress(pool, run, reported, count, started))
     for i in range(count):
         due = started + week_seconds * i / count
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await asyncio.sleep(max(0.0, due - time.time()))
         review = rng.random() < REVIEW_SHARE
         late = review and rng.random() < LATE_REVIEW_SHARE
         answer_day = rng.uniform(*LATE_ANSWER_DAYS) if late else rng.uniform(1, 10)
         data = _change_input(run, i, _sample_change(rng, review), seconds_per_day)
+        reported[data.case_id] = (time.time(), review)
         tasks.append(asyncio.create_task(_run_weekly_change(client, data, review, answer_day * seconds_per_day)))
-    results = await asyncio.gather(*tasks)
-    wall = time.perf_counter() - started
+    await asyncio.gather(*tasks)
+    rows = await _wait_until_cleared(pool, run, count)
+    wall = max(cleared_at for _, cleared_at, _ in rows) - started
     progress.cancel()
-    latencies = sorted(latency for _, review, latency in results if not review)
+    latencies = sorted(cleared_at - reported[case_id][0] for case_id, cleared_at, _ in rows
+                       if not reported[case_id][1])
     sla_started = time.perf_counter()
     report = await load_sla_report(pool)
     sla_seconds = time.perf_counter() - sla_started
-    return {"wall": wall, "on_time": sum(1 for o, _, _ in results if o.on_time) / count,
+    return {"wall": wall, "on_time": sum(1 for _, _, on_time in rows if on_time) / count,
             "report_share": float(report.on_time_share or 0), "sla_seconds": sla_seconds,
             "seconds_per_day": seconds_per_day, "breaches": report.breaches_last_4_weeks,
             "arrival_rate": arrival_rate, "week_seconds": week_seconds,
@@ -199,22 +207,36 @@ async def _weekly(client: Client, pool: AsyncConnectionPool, count: int, sustain
             "p95_latency": latencies[int(0.95 * (len(latencies) - 1))]}
 
 
-async def _report_progress(tasks: list[asyncio.Task], count: int, started: float) -> None:
+async def _cleared_count(pool: AsyncConnectionPool, run: str) -> int:
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT count(*) FROM case_api.change_records"
+                                    " WHERE case_id LIKE %s AND status = 'cleared'", (f"{run}%",))
+        return int((await cursor.fetchone())[0])
+
+
+async def _wait_until_cleared(pool: AsyncConnectionPool, run: str, count: int) -> list[tuple[str, float, bool]]:
+    """Every change of the run cleared: (case id, cleared at as a wall-clock epoch, on time)."""
+    while await _cleared_count(pool, run) < count:
+        await asyncio.sleep(1)
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT case_id, extract(epoch FROM cleared_at)::float8, on_time"
+                                    " FROM case_api.change_records WHERE case_id LIKE %s", (f"{run}%",))
+        return [(case_id, float(at), bool(on_time)) for case_id, at, on_time in await cursor.fetchall()]
+
+
+async def _report_progress(pool: AsyncConnectionPool, run: str, reported: dict, count: int, started: float) -> None:
     """One line a minute on stderr: a long run (the full weekly volume) must show it is alive."""
     while True:
         await asyncio.sleep(60)
-        done = sum(1 for t in tasks if t.done())
-        print(f"  weekly volume: {len(tasks):,}/{count:,} reported, {done:,} cleared, "
-              f"{time.perf_counter() - started:,.0f} s", file=sys.stderr, flush=True)
+        print(f"  weekly volume: {len(reported):,}/{count:,} reported, {await _cleared_count(pool, run):,} cleared, "
+              f"{time.time() - started:,.0f} s", file=sys.stderr, flush=True)
 
 
-async def _run_weekly_change(client: Client, data: ChangeInput, review: bool, answer_after: float):
-    reported = time.perf_counter()
+async def _run_weekly_change(client: Client, data: ChangeInput, review: bool, answer_after: float) -> None:
     handle = await client.start_workflow(ChangeWorkflow.run, data, id=change_workflow_id(data.case_id, 1),
                                          task_queue=QUEUE)
     if review:
         await _answer_review(client, handle.id, answer_after)
-    return await handle.result(), review, time.perf_counter() - reported
 
 
 def _row(name, value, unit, baseline=None, target=None, ratio=None):
@@ -258,7 +280,7 @@ async def _measure(client: Client, pool: AsyncConnectionPool, quick: bool) -> li
              target=f"arrivals at {week['arrival_rate']:.1f}/s"),
         _row("weekly volume: p95 report-to-clearance time of automatic changes under load", week["p95_latency"], "s",
              target=f"28 days = {28 * week['seconds_per_day']:.0f} s"),
-        _row("weekly volume: share cleared on time (workflow outcomes)", week["on_time"] * 100, "%",
+        _row("weekly volume: share cleared on time (from each change's record)", week["on_time"] * 100, "%",
              target=f"~{100 - REVIEW_SHARE * LATE_REVIEW_SHARE * 100:.1f}% (late reviews breach by design)"),
         _row("weekly volume: on-time share in the SLA report (last 4 weeks)", week["report_share"] * 100, "%"),
         _row("SLA report query over change_records", week["sla_seconds"] * 1000, "ms"),
