@@ -7,52 +7,20 @@ waiting for review) exits 3; an unreachable service exits 1.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, Optional
 
-import grpc
 import typer
 
-from cms.config import load_settings
-
-EXIT_BAD_INPUT = 2
-EXIT_PRECONDITION = 3
-EXIT_UNAVAILABLE = 1
-
-
-def _stub(channel: grpc.aio.Channel) -> Any:
-    from cms.case.v1 import case_pb2_grpc
-
-    return case_pb2_grpc.CaseServiceStub(channel)
+from cms.cli import rpc
+from cms.cli.rpc import EXIT_BAD_INPUT
 
 
 def _call(method: str, request: Any) -> Any:
-    async def call() -> Any:
-        address = load_settings().address_of("case_api")
-        async with grpc.aio.insecure_channel(address) as channel:
-            return await getattr(_stub(channel), method)(request, timeout=60)
+    """One CaseService call; a failed call prints why and exits (cms.cli.rpc)."""
+    from cms.case.v1 import case_pb2_grpc
 
-    try:
-        return asyncio.run(call())
-    except grpc.RpcError as error:
-        raise _exit_for(error) from None
-
-
-def _exit_for(error: grpc.RpcError) -> typer.Exit:
-    from services.common.errors import field_violations_of
-
-    code = error.code()  # type: ignore[attr-defined]
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        violations = field_violations_of(error) or [("", error.details())]  # type: ignore[attr-defined]
-        for field, text in violations:
-            typer.echo(f"error: {field}: {text}" if field else f"error: {text}", err=True)
-        return typer.Exit(EXIT_BAD_INPUT)
-    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-        typer.echo(f"error: {error.details()}", err=True)  # type: ignore[attr-defined]
-        return typer.Exit(EXIT_PRECONDITION)
-    typer.echo(f"error: case service unavailable ({code.name}): {error.details()}", err=True)  # type: ignore[attr-defined]
-    return typer.Exit(EXIT_UNAVAILABLE)
+    return rpc.call("case_api", case_pb2_grpc.CaseServiceStub, method, request)
 
 
 def _json_object(text: Optional[str], option: str) -> str:

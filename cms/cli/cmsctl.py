@@ -9,19 +9,20 @@
     cmsctl case close CASE_ID --reason receiving_parent_request --actor cw-17
     cmsctl case collect-and-pay CASE_ID --reason direct_pay_missed --actor cw-17 [--note "..."]
 
-Bad input or a refused action prints one clear line (with the fields at fault) and exits 1.
+A failed command prints what went wrong (the fields at fault, one a line) and exits 2 for bad
+input, 3 when the case refused the action as it stands, 1 when the service is unreachable (cms/cli/rpc.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import grpc
 import typer
+
+from cms.cli import rpc
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -34,27 +35,10 @@ console = Console()
 
 
 def _call(method: str, request: Any) -> Any:
-    """One CaseService call; gRPC errors become a message and exit status 1."""
+    """One CaseService call; a failed call prints why and exits (cms.cli.rpc)."""
     from cms.case.v1 import case_pb2_grpc
-    from cms.config import load_settings
-    from services.common.errors import field_violations_of
 
-    address = load_settings().address_of("case_api")
-
-    async def go() -> Any:
-        async with grpc.aio.insecure_channel(address) as channel:
-            return await getattr(case_pb2_grpc.CaseServiceStub(channel), method)(request, timeout=30)
-
-    try:
-        return asyncio.run(go())
-    except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.UNAVAILABLE:
-            message = f"the case API is not reachable at {address} (is `make run` running?)"
-        else:
-            violations = field_violations_of(error)
-            message = "; ".join(f"{f}: {d}" for f, d in violations) if violations else error.details()
-        typer.echo(f"error: {message}", err=True)
-        raise typer.Exit(1) from None
+    return rpc.call("case_api", case_pb2_grpc.CaseServiceStub, method, request, timeout=30)
 
 
 def _case_pb2():

@@ -13,53 +13,23 @@ request) exits 3; an unreachable service exits 1.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import grpc
 import typer
 
-from cms.config import load_settings
+from cms.cli import rpc
 
-EXIT_UNAVAILABLE, EXIT_BAD_INPUT, EXIT_REFUSED = 1, 2, 3
 
 payments_app = typer.Typer(help="Payments: suspense items, assigning them to cases, balances and statements.",
                            no_args_is_help=True, add_completion=False)
 
 
 def _call(method: str, request: Any) -> Any:
-    """One PaymentsService call; a gRPC error becomes a message on stderr and an exit status."""
+    """One PaymentsService call; a failed call prints why and exits (cms.cli.rpc)."""
     from cms.payments.v1 import payments_pb2_grpc
 
-    address = load_settings().address_of("payments")
-
-    async def call() -> Any:
-        async with grpc.aio.insecure_channel(address) as channel:
-            return await getattr(payments_pb2_grpc.PaymentsServiceStub(channel), method)(request, timeout=30)
-
-    try:
-        return asyncio.run(call())
-    except grpc.aio.AioRpcError as error:
-        raise _exit_for(error, address) from None
-
-
-def _exit_for(error: grpc.aio.AioRpcError, address: str) -> typer.Exit:
-    from services.common.errors import field_violations_of
-
-    code = error.code()
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        for field, text in field_violations_of(error) or [("", error.details())]:
-            typer.echo(f"error: {field}: {text}" if field else f"error: {text}", err=True)
-        return typer.Exit(EXIT_BAD_INPUT)
-    if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS):
-        typer.echo(f"error: {error.details()}", err=True)
-        return typer.Exit(EXIT_REFUSED)
-    if code == grpc.StatusCode.UNAVAILABLE:
-        typer.echo(f"error: the payments service is not reachable at {address} (is `make run` running?)", err=True)
-    else:
-        typer.echo(f"error: payments service failed ({code.name}): {error.details()}", err=True)
-    return typer.Exit(EXIT_UNAVAILABLE)
+    return rpc.call("payments", payments_pb2_grpc.PaymentsServiceStub, method, request, timeout=30)
 
 
 def _pounds(pence: int) -> str:

@@ -198,11 +198,11 @@ async def test_cmsctl_drives_a_case(case_api, monkeypatch) -> None:
     assert held.exit_code == 0 and "on hold" in held.output
     assert (await cmsctl("release", case_id, "--actor", "cw-3")).exit_code == 0
     again = await cmsctl("release", case_id, "--actor", "cw-3")
-    assert again.exit_code == 1 and "not on hold" in again.output
+    assert again.exit_code == 3 and "not on hold" in again.output
     flagged = await cmsctl("safeguard", case_id, "--reason", "disclosed on a call", "--actor", "cw-3")
     assert flagged.exit_code == 0 and "safeguarded" in flagged.output, flagged.output
     empty = await cmsctl("note", case_id, "", "--author", "cw-3")
-    assert empty.exit_code == 1 and "text is required" in empty.output
+    assert empty.exit_code == 3 and "text is required" in empty.output
 
     async def shown():
         result = await cmsctl("show", case_id, "--staff", "cw-3", "--reason", "training", "--json")
@@ -210,7 +210,7 @@ async def test_cmsctl_drives_a_case(case_api, monkeypatch) -> None:
     result = await eventually(shown)
     assert json.loads(result.output)["case"]["stage"] == "Active"
     missing_reason = await cmsctl("show", case_id, "--staff", "cw-3")
-    assert missing_reason.exit_code == 1 and "reason" in missing_reason.output
+    assert missing_reason.exit_code == 2 and "reason" in missing_reason.output
 
 
 async def test_demo_seeding_is_valid_and_idempotent(case_api) -> None:

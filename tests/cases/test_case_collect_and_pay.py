@@ -337,7 +337,7 @@ async def test_signal_case_and_cmsctl_move_a_case(case_env, monkeypatch) -> None
                 return await asyncio.to_thread(CliRunner().invoke, app, ["case", *args])
 
             bad = await cmsctl("collect-and-pay", other_id, "--reason", "nope", "--actor", "cw-8")
-            assert bad.exit_code == 1 and "reason must be one of" in bad.output
+            assert bad.exit_code == 3 and "reason must be one of" in bad.output
             done = await cmsctl("collect-and-pay", other_id, "--reason", "direct_pay_missed", "--actor", "cw-8",
                                 "--note", "third call unanswered")
             assert done.exit_code == 0 and "moving to Collect & Pay from" in done.output, done.output
