@@ -29,8 +29,9 @@ Changes clearing out of date order (patch "change-out-of-order-dates"): the case
 applied change, so a change dated D that clears after an open-at-the-same-time change dated E > D
 is recalculated from D on the facts of D (the ledger's base and the changes dated on or before D,
 in effective-date order), then again from E on the facts of E, and so on; payments gets each
-schedule version in that order and each supersedes from its own date. Only changes the ledger
-still holds are seen: it starts again from the case's facts whenever no change is open.
+schedule version in that order and each supersedes from its own date. The same holds for a
+change reported after the later-dated one cleared, as long as the ledger still gives the case's
+facts (nothing else changed them, no annual review since); otherwise it starts again from them.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ class CaseChanges:
         decision = rules.decide(change, facts.inputs, facts.context())
         ledger.last_no += 1
         n = ledger.last_no
-        if not ledger.open or ledger.base_inputs is None:
+        if ledger.base_inputs is None or (not ledger.open and not self._ledger_still_gives(facts.inputs)):
             # Nothing else in flight: the case's facts already hold every cleared change.
             ledger.rebase(facts.inputs, self._change_reviews_done())
         self._change_reported(n)
@@ -194,6 +195,18 @@ class CaseChanges:
             ledger.receipts[request.idempotency_key] = receipt
         ledger.open.append(n)
         return receipt
+
+    def _ledger_still_gives(self, inputs: dict[str, Any]) -> bool:
+        """Whether the ledger is kept with no change open (patch "change-out-of-order-dates"): its
+        base and applied changes still give the case's facts exactly (nothing else changed them,
+        no annual review since), so a change reported now and dated before those changes can be
+        recalculated on the facts of its own date. Otherwise it starts again from the case's facts."""
+        ledger = self._change_ledger()
+        if not ledger.applied or self._change_reviews_done() != ledger.base_reviews:
+            return False
+        if self._replay_applied(ledger) != inputs:
+            return False
+        return workflow.patched(OUT_OF_ORDER_PATCH)
 
     @report_change.validator
     def _validate_report_change(self, request: ReportedChange) -> None:

@@ -7,7 +7,8 @@ The case: application 2025-01-10, initial effective date 2025-01-12, Direct Pay,
 (£80 a week for two children). On 2025-03-05 two changes are reported:
 * D, shared care: c-1 52 nights a year (a band edge crossed) from 2025-02-01;
 * E, income: £650 a week (+30%, had to be reported) from 2025-03-01.
-One of them waits for a caseworker (disputed evidence), so the other clears first."""
+One of them waits for a caseworker (disputed evidence), so the other clears first; or the income
+is reported and cleared before the shared care is reported at all."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ START, REPORTED_ON = date(2025, 1, 10), date(2025, 3, 5)
 HMRC_ANNUAL = 2_600_000
 NEW_WEEKLY_INCOME = 65_000   # £498.63 a week before: +30%
 HISTORY = "v2_changes_cleared_out_of_date_order"
+SEQUENTIAL_HISTORY = "v2_change_dated_before_one_already_cleared"
 
 
 class Hmrc:
@@ -113,8 +115,8 @@ def in_force(handed: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return rates
 
 
-async def two_changes(env, client, queue, pool, first: ReportedChange, waits: ReportedChange):
-    """Reports both on 2025-03-05; `first` clears at once, `waits` after a caseworker applies it."""
+async def active_case(env, client, queue, pool):
+    """A case on 2025-03-05 with its first liability."""
     case_id = f"ord-{uuid.uuid4().hex[:8]}"
     case = await client.start_workflow(CaseWorkflow.run, CaseInput(
         case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
@@ -122,6 +124,12 @@ async def two_changes(env, client, queue, pool, first: ReportedChange, waits: Re
         publish_search_attributes=False), id=f"case-{case_id}", task_queue=queue)
     await env.sleep(timedelta(days=(REPORTED_ON - START).days))
     assert await versions(pool, case_id, 1) == [INITIAL]
+    return case, case_id
+
+
+async def two_changes(env, client, queue, pool, first: ReportedChange, waits: ReportedChange):
+    """Reports both on 2025-03-05; `first` clears at once, `waits` after a caseworker applies it."""
+    case, case_id = await active_case(env, client, queue, pool)
     with env.auto_time_skipping_disabled():
         held = await case.execute_update(CaseWorkflow.report_change, waits)
         cleared = await case.execute_update(CaseWorkflow.report_change, first)
@@ -157,5 +165,22 @@ async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_cli
     await record_case_history(client, case.id, None, HISTORY)
 
 
-async def test_the_out_of_order_history_is_recorded() -> None:
-    assert (HISTORIES / f"{HISTORY}.json").exists()  # replayed by test_case_change_replay.py
+async def test_a_change_dated_before_one_already_cleared_is_recalculated_on_the_facts_of_its_date(
+        order_client, change_pool) -> None:
+    env, client, queue = order_client
+    case, case_id = await active_case(env, client, queue, change_pool)
+    with env.auto_time_skipping_disabled():
+        for change, count in ((income(False), 2), (shared_care(False), 4)):   # one after the other
+            receipt = await case.execute_update(CaseWorkflow.report_change, change)
+            await client.get_workflow_handle(receipt.workflow_id).result()
+            handed = await versions(change_pool, case_id, count)
+    assert handed == [INITIAL, E_ONLY, D_ONLY, BOTH]
+    assert in_force(handed) == [INITIAL, D_ONLY, BOTH]
+    view = await case.query(CaseWorkflow.state)
+    assert (view.liability.effective_date, view.liability.weekly_liability_pence) == BOTH
+    await record_case_history(client, case.id, None, SEQUENTIAL_HISTORY)
+
+
+async def test_the_out_of_order_histories_are_recorded() -> None:
+    for name in (HISTORY, SEQUENTIAL_HISTORY):
+        assert (HISTORIES / f"{name}.json").exists()  # replayed by test_case_change_replay.py
