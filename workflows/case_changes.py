@@ -357,8 +357,14 @@ class CaseWorkflowChanges(CaseChanges):
     def _change_case_facts(self) -> ChangeCaseFacts:
         s = self._s
         in_review = s.stage == "AnnualReview" and s.next_review_date
+        inputs = self._calculation_request()
+        if in_review and s.review_hmrc_annual_pence is not None:
+            # A change reported in the review is decided as part of it: on the figure the review
+            # takes (held until the review date, patch "review-income-on-review-date").
+            inputs["paying_parent"].pop("gross_weekly_income_pence", None)
+            inputs["paying_parent"]["income"] = {"hmrc_annual_pence": s.review_hmrc_annual_pence}
         return ChangeCaseFacts(
-            case_id=s.case_id, inputs=self._calculation_request(), today=self._today(),  # type: ignore[attr-defined]
+            case_id=s.case_id, inputs=inputs, today=self._today(),  # type: ignore[attr-defined]
             closed=s.phase in ("closing", "closed") or s.close_requested is not None,
             safeguarded=s.safeguarded,
             initial_effective_date=date.fromisoformat(s.initial_effective_date) if s.initial_effective_date else None,

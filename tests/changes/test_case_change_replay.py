@@ -12,7 +12,9 @@ histories alongside these.
 v2_*: also with "change-out-of-order-dates" (test_change_clearance_order.py): two changes open at
 once, the later-dated one clearing first, the earlier one then recalculated from its own date on
 the facts of that date and again from the later change's date; and the same with the earlier-dated
-change reported only after the later one cleared (the ledger kept, not started again)."""
+change reported only after the later one cleared (the ledger kept, not started again). With
+"review-income-on-review-date" (test_change_review_window.py): an income change reported in the
+review window, decided on the HMRC figure the review takes."""
 
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ SCENARIOS = {"change_before_review_date", "change_after_review_date", "income_ch
 
 async def test_every_scenario_is_recorded() -> None:
     assert {path.stem for path in RECORDED} >= {f"v1_{name}" for name in SCENARIOS} | {
-        "v2_changes_cleared_out_of_date_order", "v2_change_dated_before_one_already_cleared"}
+        "v2_changes_cleared_out_of_date_order", "v2_change_dated_before_one_already_cleared",
+        "v2_income_change_in_review_window"}
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)

@@ -181,6 +181,12 @@ async def test_a_change_dated_before_one_already_cleared_is_recalculated_on_the_
     await record_case_history(client, case.id, None, SEQUENTIAL_HISTORY)
 
 
+async def test_the_liabilities_of_each_period() -> None:
+    # £80 for two children; c-1 at 52 nights takes 1/14 off: £74.29. £650 a week: 16% = £104; with
+    # the shared care £96.57.
+    assert (INITIAL[1], D_ONLY[1], E_ONLY[1], BOTH[1]) == (8000, 7429, 10400, 9657)
+
+
 async def test_the_out_of_order_histories_are_recorded() -> None:
     for name in (HISTORY, SEQUENTIAL_HISTORY):
         assert (HISTORIES / f"{name}.json").exists()  # replayed by test_case_change_replay.py

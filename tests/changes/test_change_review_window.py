@@ -1,0 +1,77 @@
+"""The HMRC figure asked for 30 days before an annual review counts from the review date (patch
+"review-income-on-review-date"), and changes reported in the review window are decided as part
+of the review, on that figure. The case and HMRC of test_change_annual_review.py: review
+2026-01-12, HMRC asked 2025-12-13, £26,000 a year (£498.63 a week) then £39,000 (£747.95)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.hmrc import set_hmrc_adapter
+from cms.config import TASK_QUEUE_CASES
+from cms.infra.temporal_server import temporal_test_server
+from cms.worker_catalog import activities_for, workflows_for
+from workflows.case import CaseWorkflow
+from workflows.case_messages import STRICT_DATA_CONVERTER
+from workflows.change import ChangeWorkflow, ReportedChange
+
+from tests.changes.case_histories import HISTORIES, record_case_history
+from tests.changes.test_change_annual_review import (
+    NEW_HMRC,
+    Hmrc,
+    after_review,
+    case_in_review,
+    until_history,
+    weekly,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+HISTORY = "v2_income_change_in_review_window"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def window_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
+    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    queue = f"case-review-window-{uuid.uuid4().hex[:6]}"
+    set_hmrc_adapter(Hmrc())
+    try:
+        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
+                          activities=activities_for(TASK_QUEUE_CASES)):
+            yield env, client, queue
+    finally:
+        set_hmrc_adapter(None)
+        await env.shutdown()
+
+
+async def test_the_new_figure_waits_for_the_review_date_and_an_income_change_is_judged_against_it(
+        window_client, change_pool) -> None:
+    env, client, queue = window_client
+    case, case_id = await case_in_review(env, client, queue)
+    view = await case.query(CaseWorkflow.state)
+    # Asked on 2025-12-13 and answered; the liability in force is still last year's.
+    assert (view.liability.effective_date, view.liability.gross_weekly_income_pence) == ("2025-01-12", 49_863)
+    with env.auto_time_skipping_disabled():
+        receipt = await case.execute_update(CaseWorkflow.report_change, ReportedChange(
+            kind="paying_parent_income", effective_date="2025-12-15", details={"weekly_income_pence": 80_000}))
+        outcome = await client.get_workflow_handle_for(ChangeWorkflow.run, receipt.workflow_id).result()
+    assert (outcome.outcome, outcome.effective_date) == ("recalculated", "2026-01-12")
+    assert "from £747.95 to £800.00 a week" in outcome.reason and "annual review" in outcome.reason
+    await after_review(env, case, on=date(2026, 1, 14))
+    expected = [("2026-01-12", weekly(stated_weekly=80_000))]
+    assert expected[0][1] != weekly(hmrc_annual=NEW_HMRC)
+    assert await until_history(change_pool, case_id, expected) == expected
+    await record_case_history(client, case.id, case.result_run_id, HISTORY)  # the run of the review
+
+
+async def test_the_review_window_history_is_recorded() -> None:
+    assert (HISTORIES / f"{HISTORY}.json").exists()  # replayed by test_case_change_replay.py
