@@ -1,0 +1,123 @@
+"""Two changes clearing out of date order charge the paying parent what clearing in date order
+charges (patch "change-out-of-order-dates"), end to end on Collect & Pay: the real CaseWorkflow
+and ChangeWorkflow on a time-skipping server of their own, every schedule version handed to the
+real payments service over gRPC (in process), its ledger in real PostgreSQL.
+
+The case and changes of test_change_clearance_order.py, on Collect & Pay, monthly from 2025-01-12:
+the periods due 2025-01-12 and 2025-02-12 are charged before the changes are reported on
+2025-03-05; the one due 2025-03-12 after both have cleared."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+
+import grpc
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import case_payments
+from activities.hmrc import set_hmrc_adapter
+from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.infra.processes import free_port
+from cms.infra.temporal_server import temporal_test_server
+from cms.payments.v1 import payments_pb2 as pb
+from cms.payments.v1 import payments_pb2_grpc
+from cms.worker_catalog import activities_for, workflows_for
+from services.common.server import serve_in_background
+from services.payments.service import register as register_payments
+from workflows.case import CaseWorkflow
+from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
+from workflows.change import ChangeWorkflow, ReviewDecision
+
+from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def ledger_client(change_pool, database_url) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
+    settings = load_settings()
+    settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
+    payments = await serve_in_background("payments", register_payments, settings)
+    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address))
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
+    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    queue = f"case-order-ledger-{uuid.uuid4().hex[:6]}"
+    set_hmrc_adapter(Hmrc())
+    try:
+        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
+                          activities=activities_for(TASK_QUEUE_CASES)):
+            yield env, client, queue, payments.address
+    finally:
+        set_hmrc_adapter(None)
+        case_payments.set_payments_gateway(case_payments.RecordingPayments())
+        await env.shutdown()
+        await payments.stop()
+
+
+async def schedules_handed(pool, case_id: str, count: int) -> None:
+    for _ in range(300):
+        async with pool.connection() as conn:
+            row = await (await conn.execute(
+                "SELECT count(*) FROM payments.schedules WHERE case_id = %s", (case_id,))).fetchone()
+        if row[0] >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"payments never had {count} schedule versions for {case_id}")
+
+
+async def charged(pool, case_id: str) -> dict[tuple[int, str], int]:
+    """What the ledger charges per period and component, adjustments included."""
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(
+            "SELECT period_index, component, sum(amount_pence)::bigint FROM payments.charges WHERE case_id = %s "
+            "GROUP BY period_index, component", (case_id,))).fetchall()
+    return {(index, component): total for index, component, total in rows}
+
+
+async def two_changes_on_collect_and_pay(env, client, queue, address, pool, first, waits) -> dict:
+    case_id = f"ordl-{uuid.uuid4().hex[:8]}"
+    case = await client.start_workflow(CaseWorkflow.run, CaseInput(
+        case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
+        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
+        requested_service_type="collect_and_pay", publish_search_attributes=False),
+        id=f"case-{case_id}", task_queue=queue)
+    await env.sleep(timedelta(days=(REPORTED_ON - START).days))
+    await schedules_handed(pool, case_id, 1)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = payments_pb2_grpc.PaymentsServiceStub(channel)
+        for index in (0, 1):  # due 12 January and 12 February
+            await stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=index))
+        with env.auto_time_skipping_disabled():
+            held = await case.execute_update(CaseWorkflow.report_change, waits)
+            cleared = await case.execute_update(CaseWorkflow.report_change, first)
+            await client.get_workflow_handle(cleared.workflow_id).result()
+            await schedules_handed(pool, case_id, 2)
+            await client.get_workflow_handle(held.workflow_id).execute_update(
+                ChangeWorkflow.review_decision, ReviewDecision(outcome="apply", reason="evidence seen", reviewer="cw-3"))
+            await client.get_workflow_handle(held.workflow_id).result()
+        # In date order: 3 versions; out of order: 4 (the earlier change's date, then the later one's again).
+        await schedules_handed(pool, case_id, 3 if first.kind == "shared_care_nights" else 4)
+        await stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=2))  # due 12 March
+    return await charged(pool, case_id)
+
+
+async def test_out_of_order_clearance_charges_what_date_order_charges(ledger_client, change_pool) -> None:
+    env, client, queue, address = ledger_client
+    in_order = await two_changes_on_collect_and_pay(env, client, queue, address, change_pool,
+                                                    first=shared_care(False), waits=income(True))
+    out_of_order = await two_changes_on_collect_and_pay(env, client, queue, address, change_pool,
+                                                        first=income(False), waits=shared_care(True))
+    assert set(in_order) == {(index, component) for index in (0, 1, 2) for component in ("maintenance", "fee")}
+    assert out_of_order == in_order
+    # The shared care from 1 February lowered the first period's charge below £80 a week's; the
+    # second (12 February to 11 March) has the new income in it from 1 March.
+    full_month = 8000 * 52 // 12
+    assert in_order[(0, "maintenance")] < full_month < in_order[(1, "maintenance")]
