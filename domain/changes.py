@@ -346,7 +346,11 @@ def _decide_shared_care(change: Change, inputs: dict) -> ChangeDecision:
     effective = _default_effective(change)
     rules = rules_for(effective)
     child_id, nights = change.details["child_id"], change.details["nights"]
-    child = next(c for c in _children_of(inputs) if c["id"] == child_id)
+    child = next((c for c in _children_of(inputs) if c["id"] == child_id), None)
+    if child is None:
+        # Only in a replay in date order: a change dated earlier took the child off the case.
+        return _decision(False, inputs, effective, f"Child {child_id} is no longer on the case on "
+                                                   f"{effective.isoformat()}, so their shared care does not count.")
     before = child.get("shared_care_nights", 0) or 0
     if shared_care_band(before, rules) == shared_care_band(nights, rules):
         return _decision(False, inputs, effective,
