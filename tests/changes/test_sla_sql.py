@@ -105,7 +105,7 @@ async def test_the_table_refuses_rows_the_query_could_misread(scratch_case_db) -
                 await conn.execute(insert, (status, NOW, NOW, seconds_per_day, cleared))
 
 
-def test_the_bands_tile_the_days() -> None:
+async def test_the_bands_tile_the_days() -> None:
     assert band_starts() == [first for _, first, _ in AGE_BANDS] == [0, 8, 15, 22, 29]
 
 
