@@ -484,3 +484,15 @@ async def test_the_books_agree_from_both_sides_under_credit_charges_and_returns(
         assert (balance.payable_to_receiving_parent_pence, balance.overpaid_to_receiving_parent_pence) == (
             max(due_to_rp, 0), max(-due_to_rp, 0))
     await _assert_reconciled(payments_stub)
+
+
+async def test_a_statement_without_an_end_date_shows_everything_posted(payments_stub, fake_bank, case_id) -> None:
+    """A case on a fast demo calendar has postings dated after today's real date: the default
+    statement must still show them (it once stopped at today and came back empty)."""
+    await new_schedule(payments_stub, case_id, effective="2099-01-05")
+    await _charge(payments_stub, case_id, 0)
+    await deliver(payments_stub, fake_bank.emit_payment(case_id, 6000, date(2099, 1, 5)))
+    statement = await payments_stub.GetStatement(pb.GetStatementRequest(case_id=case_id))
+    assert [(line.date, line.due_pence, line.paid_pence) for line in statement.lines] == [
+        ("2099-01-05", 6000, 0), ("2099-01-05", 0, 6000)]
+    assert statement.closing_arrears_pence == 0
