@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 
 import grpc
@@ -20,46 +19,23 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import case_payments
-from activities.hmrc import set_hmrc_adapter
-from cms.config import TASK_QUEUE_CASES, load_settings
-from cms.infra.processes import free_port
-from cms.infra.temporal_server import temporal_test_server
 from cms.payments.v1 import payments_pb2 as pb
 from cms.payments.v1 import payments_pb2_grpc
-from cms.worker_catalog import activities_for, workflows_for
-from services.common.server import serve_in_background
-from services.payments.service import register as register_payments
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
+from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReviewDecision
 
 from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
+from tests.changes.with_payments import case_worker_with_payments
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def ledger_client(change_pool, database_url) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
-    settings = load_settings()
-    settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
-    payments = await serve_in_background("payments", register_payments, settings)
-    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address))
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
-    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
-    queue = f"case-order-ledger-{uuid.uuid4().hex[:6]}"
-    set_hmrc_adapter(Hmrc())
-    try:
-        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
-                          activities=activities_for(TASK_QUEUE_CASES)):
-            yield env, client, queue, payments.address
-    finally:
-        set_hmrc_adapter(None)
-        case_payments.set_payments_gateway(case_payments.RecordingPayments())
-        await env.shutdown()
-        await payments.stop()
+    async with case_worker_with_payments(database_url, Hmrc(), "case-order-ledger") as running:
+        yield running
 
 
 async def schedules_handed(pool, case_id: str, count: int) -> None:

@@ -1,0 +1,47 @@
+"""A CaseWorkflow worker on a time-skipping server of its own, with the real payments service
+over gRPC (on a free port, the test database) as the case's payments gateway: for tests that
+check what the ledger posts when changes clear."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import case_payments
+from activities.hmrc import set_hmrc_adapter
+from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.infra.processes import free_port
+from cms.infra.temporal_server import temporal_test_server
+from cms.worker_catalog import activities_for, workflows_for
+from services.common.server import serve_in_background
+from services.payments.service import register as register_payments
+from workflows.case_messages import STRICT_DATA_CONVERTER
+
+
+@asynccontextmanager
+async def case_worker_with_payments(database_url: str, hmrc: object, queue_prefix: str
+                                    ) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
+    """Yields (environment, strict client, task queue, payments address)."""
+    settings = load_settings()
+    settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
+    payments = await serve_in_background("payments", register_payments, settings)
+    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address))
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
+    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    queue = f"{queue_prefix}-{uuid.uuid4().hex[:6]}"
+    set_hmrc_adapter(hmrc)
+    try:
+        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
+                          activities=activities_for(TASK_QUEUE_CASES)):
+            yield env, client, queue, payments.address
+    finally:
+        set_hmrc_adapter(None)
+        case_payments.set_payments_gateway(case_payments.RecordingPayments())
+        await env.shutdown()
+        await payments.stop()
