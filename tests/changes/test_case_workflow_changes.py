@@ -13,16 +13,13 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.adapters.hmrc import HmrcIncome
-from activities.hmrc import set_hmrc_adapter
-from cms.config import TASK_QUEUE_CASES
-from cms.infra.temporal_server import temporal_test_server
-from cms.worker_catalog import activities_for, workflows_for
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
+from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange
+
+from tests.changes.case_worker import case_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -37,15 +34,8 @@ class Hmrc:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def case_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
-    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
-    queue = f"case-changes-real-{uuid.uuid4().hex[:6]}"
-    set_hmrc_adapter(Hmrc())
-    async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
-                      activities=activities_for(TASK_QUEUE_CASES)):
-        yield env, client, queue
-    set_hmrc_adapter(None)
-    await env.shutdown()
+    async with case_worker(Hmrc(), "case-changes-real") as running:
+        yield running
 
 
 async def active_case(env: WorkflowEnvironment, client: Client, queue: str):

@@ -21,19 +21,15 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.adapters.hmrc import HmrcIncome
-from activities.hmrc import set_hmrc_adapter
-from cms.config import TASK_QUEUE_CASES
-from cms.infra.temporal_server import temporal_test_server
-from cms.worker_catalog import activities_for, workflows_for
 from domain.calculation import calculate, parse_request
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput, ChildFacts
+from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
 
 from tests.changes.case_histories import HISTORIES, record_case_history
+from tests.changes.case_worker import case_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -80,17 +76,8 @@ def income(disputed: bool) -> ReportedChange:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def order_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
-    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
-    queue = f"case-change-order-{uuid.uuid4().hex[:6]}"
-    set_hmrc_adapter(Hmrc())
-    try:
-        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
-                          activities=activities_for(TASK_QUEUE_CASES)):
-            yield env, client, queue
-    finally:
-        set_hmrc_adapter(None)
-        await env.shutdown()
+    async with case_worker(Hmrc(), "case-change-order") as running:
+        yield running
 
 
 async def versions(pool, case_id: str, count: int) -> list[tuple[str, int]]:

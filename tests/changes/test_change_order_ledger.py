@@ -27,7 +27,7 @@ from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReviewDecision
 
 from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
-from tests.changes.with_payments import case_worker_with_payments
+from tests.changes.case_worker import case_worker_with_payments
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

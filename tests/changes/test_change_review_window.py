@@ -5,7 +5,6 @@ of the review, on that figure. The case and HMRC of test_change_annual_review.py
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 
@@ -13,17 +12,12 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.hmrc import set_hmrc_adapter
-from cms.config import TASK_QUEUE_CASES
-from cms.infra.temporal_server import temporal_test_server
-from cms.worker_catalog import activities_for, workflows_for
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER
 from workflows.change import ChangeWorkflow, ReportedChange
 
 from tests.changes.case_histories import HISTORIES, record_case_history
+from tests.changes.case_worker import case_worker
 from tests.changes.test_change_annual_review import (
     NEW_HMRC,
     Hmrc,
@@ -40,17 +34,8 @@ HISTORY = "v2_income_change_in_review_window"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def window_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
-    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
-    queue = f"case-review-window-{uuid.uuid4().hex[:6]}"
-    set_hmrc_adapter(Hmrc())
-    try:
-        async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
-                          activities=activities_for(TASK_QUEUE_CASES)):
-            yield env, client, queue
-    finally:
-        set_hmrc_adapter(None)
-        await env.shutdown()
+    async with case_worker(Hmrc(), "case-review-window") as running:
+        yield running
 
 
 async def test_the_new_figure_waits_for_the_review_date_and_an_income_change_is_judged_against_it(

@@ -1,6 +1,6 @@
-"""A CaseWorkflow worker on a time-skipping server of its own, with the real payments service
-over gRPC (on a free port, the test database) as the case's payments gateway: for tests that
-check what the ledger posts when changes clear."""
+"""A CaseWorkflow worker on a time-skipping server of its own, for tests of changes on the real
+case workflow; optionally with the real payments service over gRPC (on a free port, the test
+database) as the case's payments gateway, for tests that check what the ledger posts."""
 
 from __future__ import annotations
 
@@ -25,13 +25,8 @@ from workflows.case_messages import STRICT_DATA_CONVERTER
 
 
 @asynccontextmanager
-async def case_worker_with_payments(database_url: str, hmrc: object, queue_prefix: str
-                                    ) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
-    """Yields (environment, strict client, task queue, payments address)."""
-    settings = load_settings()
-    settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
-    payments = await serve_in_background("payments", register_payments, settings)
-    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address))
+async def case_worker(hmrc: object, queue_prefix: str) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
+    """Yields (environment, strict client, task queue) with `hmrc` as the HMRC adapter."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
     client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
     queue = f"{queue_prefix}-{uuid.uuid4().hex[:6]}"
@@ -39,9 +34,23 @@ async def case_worker_with_payments(database_url: str, hmrc: object, queue_prefi
     try:
         async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
                           activities=activities_for(TASK_QUEUE_CASES)):
-            yield env, client, queue, payments.address
+            yield env, client, queue
     finally:
         set_hmrc_adapter(None)
-        case_payments.set_payments_gateway(case_payments.RecordingPayments())
         await env.shutdown()
+
+
+@asynccontextmanager
+async def case_worker_with_payments(database_url: str, hmrc: object, queue_prefix: str
+                                    ) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
+    """Yields (environment, strict client, task queue, payments address)."""
+    settings = load_settings()
+    settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
+    payments = await serve_in_background("payments", register_payments, settings)
+    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address))
+    try:
+        async with case_worker(hmrc, queue_prefix) as (env, client, queue):
+            yield env, client, queue, payments.address
+    finally:
+        case_payments.set_payments_gateway(case_payments.RecordingPayments())
         await payments.stop()
