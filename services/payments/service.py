@@ -126,6 +126,15 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         self._pool = pool
         self._settings = settings
         self._bank = bank
+        # Money that lands between due dates is passed on within 2 working days by a
+        # DisbursementWorkflow per payment (transactional outbox; on when
+        # CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1). Started here, inside the serving event loop.
+        self.dispatcher = start_dispatcher(pool, settings)
+
+    async def aclose(self) -> None:
+        """serve() calls this on a graceful stop, before the pool closes."""
+        if self.dispatcher is not None:
+            await self.dispatcher.aclose()
 
     @_handled
     async def GetBalance(self, request, context):
@@ -384,9 +393,4 @@ async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings:
     # tests pass the FakeBank that emitted their payments; production passes a real adapter here.
     service = PaymentsService(pool, settings, bank if bank is not None else FakeBank(reports_balance=False))
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(service, server)
-    # Money that lands between due dates is passed on within 2 working days by a
-    # DisbursementWorkflow per payment (transactional outbox; on when CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1).
-    dispatcher = service.dispatcher = start_dispatcher(pool, settings)
-    if dispatcher is not None:
-        service.aclose = dispatcher.aclose   # serve() calls it on a graceful stop, before the pool closes
     return service
