@@ -25,7 +25,7 @@ from cms.errors import StartupError
 from cms.infra.postgres import check_reachable, postgres_url, start_postgres
 from cms.infra.processes import ManagedProcess, require_free_port
 from cms.infra.temporal_server import start_dev_server
-from cms.temporal import connect, ensure_search_attributes, wait_until_serving
+from cms.temporal import connect, ensure_search_attributes
 from services import SERVICES
 
 HEALTH_TIMEOUT_SECONDS = 90
@@ -73,8 +73,7 @@ class Stack:
                 say(f"migrations applied to {service.schema}: {applied}")
 
     async def register_search_attributes(self) -> None:
-        client = await connect(self.settings)
-        await wait_until_serving(client)
+        client = await connect(self.settings, ready_within=60)
         added = await ensure_search_attributes(client, self.settings.temporal_namespace)
         if added:
             say(f"search attributes registered: {', '.join(added)}")

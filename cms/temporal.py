@@ -21,14 +21,17 @@ _INDEXED_TYPE = {
 }
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, ready_within: float = 0.0) -> Client:
     """A client (and, through it, the worker) decoding with the strict converter: a message typed
-    into the Temporal UI with an unknown key is rejected instead of the key being dropped."""
+    into the Temporal UI with an unknown key is rejected instead of the key being dropped.
+    `ready_within`: for a server started a moment ago, keep trying that long until it serves."""
     from workflows.case_messages import STRICT_DATA_CONVERTER
 
+    options = {"namespace": settings.temporal_namespace, "data_converter": STRICT_DATA_CONVERTER}
     try:
-        return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                    data_converter=STRICT_DATA_CONVERTER)
+        if ready_within:
+            return await connect_when_ready(settings.temporal_address, ready_within, **options)
+        return await Client.connect(settings.temporal_address, **options)
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "
