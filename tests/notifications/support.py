@@ -89,13 +89,20 @@ def protected_of(details: dict) -> set[str]:
 
 
 def pdf_text(data: bytes) -> str:
-    """The text drawn by an fpdf2 PDF (content streams are zlib-compressed)."""
+    """The text drawn by an fpdf2 PDF (content streams are zlib-compressed).
+
+    Each stream is decompressed from its start up to the end of its zlib data, not cut at the
+    next "endstream": compressed bytes end with a carriage return about once in 256 letters,
+    and cutting there truncated the stream and lost the whole page's text."""
     chunks = []
-    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    for start in re.finditer(rb"stream\r?\n", data):
+        if data[start.start() - 3:start.start()] == b"end":
+            continue
+        body = data[start.end():]
         try:
-            chunks.append(zlib.decompress(raw))
+            chunks.append(zlib.decompressobj().decompress(body))
         except zlib.error:
-            chunks.append(raw)
+            chunks.append(body[:body.find(b"endstream")])
     text = b"\n".join(chunks).decode("latin-1")
     strings = re.findall(r"\(((?:\\.|[^\\)])*)\)\s*Tj", text)
     return "\n".join(re.sub(r"\\(.)", r"\1", s) for s in strings)
