@@ -564,16 +564,36 @@ def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmo
     collection fee included. On Collect & Pay it is what the ledger posts as adjustments once the
     periods due have been charged; on Direct Pay, what the paying parent owes the receiving
     parent for payments already made. Assumes the old amounts were in force from the start of
-    the first period it touches (an earlier recalculation dated after `effective_date` is not seen)."""
-    from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
-
+    the first period it touches (an earlier recalculation dated after `effective_date` is not
+    seen; :func:`arrears_between_rates` takes the whole history instead)."""
     if effective_date >= today or today < schedule_start:
         return 0
+    before = ((schedule_start, old),)
+    after = ((schedule_start, old), (effective_date, new)) if effective_date > schedule_start else ((schedule_start, new),)
+    return arrears_between_rates(frequency, schedule_start, before, after, today)
+
+
+def arrears_between_rates(frequency: str, schedule_start: date,
+                          before: Sequence[tuple[date, WeeklyAmounts]], after: Sequence[tuple[date, WeeklyAmounts]],
+                          today: date) -> int:
+    """What moving from the liability history `before` to `after` (each a list of amounts in force
+    from a date until the next one) adds (+) or takes off (−) for the payments already due by
+    `today`, period by period as payments charges them, collection fee included. A change applied
+    after changes dated later than it recalculates several dates at once (workflows.case_changes,
+    patch "change-out-of-order-arrears"): only the whole histories give what it changed."""
+    from domain.payments.schedule import Frequency, Rate, adjustments, period_containing
+
+    if today < schedule_start:
+        return 0
+
+    def rates(history: Sequence[tuple[date, WeeklyAmounts]]) -> tuple[Rate, ...]:
+        return tuple(Rate(max(on, schedule_start), amounts.liability_pence, amounts.fee_pence)
+                     for on, amounts in sorted(history, key=lambda item: item[0]))
+
     cadence = Frequency(frequency)
-    before = (Rate(schedule_start, old.liability_pence, old.fee_pence),)
-    after = rates_after_change(before, Rate(max(effective_date, schedule_start), new.liability_pence, new.fee_pence))
     due = list(range(period_containing(cadence, schedule_start, today) + 1))
-    return sum(a.amount_delta_pence + a.fee_delta_pence for a in adjustments(cadence, schedule_start, before, after, due))
+    return sum(a.amount_delta_pence + a.fee_delta_pence
+               for a in adjustments(cadence, schedule_start, rates(before), rates(after), due))
 
 
 def liability_json(inputs: Mapping[str, Any], effective_date: date) -> dict[str, Any]:
@@ -588,7 +608,7 @@ def sla_due(received: date) -> date:
 __all__ = [
     "CHANGE_KINDS", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
     "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "WeeklyAmounts", "apply_in_order",
-    "apply_rules", "backdated_arrears_pence",
+    "apply_rules", "arrears_between_rates", "backdated_arrears_pence",
     "check_against_case", "decide", "fold_into_review", "in_effective_order", "income_change_counts",
     "liability_adjustment_pence", "liability_json", "parse_change", "review_reason", "shared_care_band",
 ]

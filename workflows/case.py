@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         ChildFacts,
         ClosureRecord,
         CloseRequest,
+        RateInForce,
         CloseResult,
         CollectAndPayRequest,
         EducationEnded,
@@ -468,6 +469,9 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
 
     def _calculate(self, effective_on: date) -> CalculationResult:
         s = self._s
+        as_of_default = self._default_decision_as_of(effective_on)  # workflows.case_changes
+        if as_of_default is not None:
+            return as_of_default
         qualifying = [c for c in s.children if c.stopped_qualifying_on is None]
         if s.hmrc_annual_pence is None and s.stated_weekly_income_pence is None:
             parent = ReceivingParent(s.receiving_parent_id, tuple(CalcChild(c.child_id, c.shared_care_nights)
@@ -479,6 +483,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
     async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult) -> None:
         s = self._s
         s.schedule_version += 1
+        self._remember_rate(effective_on, result)
         plan = lifecycle.payment_plan(result.paying_parent_pays_pence, s.payment_frequency, effective_on)
         if s.phase == "assessment":
             await self._enter("PaymentSchedule", sync=False)
@@ -502,6 +507,18 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         )
         self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, "
                               f"first payment {_pounds(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}")
+
+    def _remember_rate(self, effective_on: date, result: CalculationResult) -> None:
+        """Keeps the liability history as payments will hold it (this version replaces every
+        entry from its date on), from the first schedule; state only, no command."""
+        s = self._s
+        if s.schedule_version == 1:
+            s.rates = []
+        if s.rates is None:
+            return  # a run that began before the history was kept: nothing to add to
+        on = effective_on.isoformat()
+        s.rates = [rate for rate in s.rates if rate.effective_from < on] + [RateInForce(
+            on, result.weekly_liability_pence, result.paying_parent_pays_pence - result.weekly_liability_pence)]
 
     # --- move to Collect & Pay (patch "collect-and-pay-switch") ------------------------------
     def _decide_collect_and_pay(self, reason: str, actor: str, note: str = "") -> ServiceSwitch:

@@ -32,6 +32,10 @@ in effective-date order), then again from E on the facts of E, and so on; paymen
 schedule version in that order and each supersedes from its own date. The same holds for a
 change reported after the later-dated one cleared, as long as the ledger still gives the case's
 facts (nothing else changed them, no annual review since); otherwise it starts again from them.
+A date before the paying parent's income was known (the case on a default decision, the income
+coming with a later-dated change) is recalculated as a default decision (patch
+"change-out-of-order-default-rate"), and what the change adds for payments already due is stated
+from the whole liability history before and after it (patch "change-out-of-order-arrears").
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.changes import ChangeArrears, record_change_arrears
     from domain import changes as rules
+    from domain.calculation import CalculationResult, ReceivingParent, default_decision
+    from domain.calculation import Child as CalcChild
     from domain.money import format_pence
     from workflows.change import ChangeInput, ChangeOutcome, ChangeWorkflow, ReportedChange, change_workflow_id
 
@@ -60,6 +66,12 @@ BACKDATED_ARREARS_PATCH = "change-backdated-arrears"
 # Patch: a change that clears after changes dated later than it recalculates from its own date on
 # the facts as they stood then, and again from each later change's date (see _change_applied).
 OUT_OF_ORDER_PATCH = "change-out-of-order-dates"
+# Patch: in such a recalculation, a date before the paying parent's income was known (the case was
+# on a default decision) is recalculated as a default decision, not on an income of £0.
+OUT_OF_ORDER_DEFAULT_PATCH = "change-out-of-order-default-rate"
+# Patch: such a change states what it adds for payments already due, from the whole liability
+# history before and after it (the plain backdated figure assumes one rate before it).
+OUT_OF_ORDER_ARREARS_PATCH = "change-out-of-order-arrears"
 
 
 @dataclass
@@ -99,11 +111,15 @@ class ChangeLedger:
     base_reviews: int = 0
     # Per open change (str(n)): the case as it was reported, for folding it into a review.
     reported_before: dict[str, ReportedAgainst] = field(default_factory=dict)
+    # Whether the paying parent's income was known when base_inputs was taken (False: a default
+    # decision, the income shown as £0 in them); None in ledgers kept before this was recorded.
+    base_income_known: bool | None = None
 
-    def rebase(self, inputs: dict[str, Any], reviews: int = 0) -> None:
+    def rebase(self, inputs: dict[str, Any], reviews: int = 0, income_known: bool | None = None) -> None:
         """Start again from `inputs`: nothing in flight, or an annual review took the applied changes in."""
         self.base_inputs = copy.deepcopy(inputs)
         self.base_reviews = reviews
+        self.base_income_known = income_known
         self.applied = []
 
 
@@ -118,6 +134,9 @@ class ChangeCaseFacts:
     annual_review_date: date | None = None
     seconds_per_day: float = 86400.0
     publish_search_attributes: bool = True
+    # Whether the paying parent's income is known (False: the case is on a default decision and
+    # `inputs` show £0 for it); None when the host does not say.
+    income_known: bool | None = None
 
     def context(self) -> rules.CaseContext:
         return rules.CaseContext(safeguarded=self.safeguarded, closed=self.closed,
@@ -174,7 +193,7 @@ class CaseChanges:
         n = ledger.last_no
         if ledger.base_inputs is None or (not ledger.open and not self._ledger_still_gives(facts.inputs)):
             # Nothing else in flight: the case's facts already hold every cleared change.
-            ledger.rebase(facts.inputs, self._change_reviews_done())
+            ledger.rebase(facts.inputs, self._change_reviews_done(), facts.income_known)
         self._change_reported(n)
         child_id = change_workflow_id(facts.case_id, n)
         await workflow.start_child_workflow(
@@ -230,7 +249,8 @@ class CaseChanges:
             ledger.open.remove(outcome.n)
         if self._change_reviews_done() > ledger.base_reviews and workflow.patched(FOLD_INTO_REVIEW_PATCH):
             # An annual review since: its inputs hold every change applied before it.
-            ledger.rebase(self._change_case_facts().inputs, self._change_reviews_done())
+            facts = self._change_case_facts()
+            ledger.rebase(facts.inputs, self._change_reviews_done(), facts.income_known)
         if outcome.outcome in ("recalculated", "case_closure") and outcome.applied_change:
             reported = ledger.reported_before.get(str(outcome.n))
             in_review = reported.review_date if reported and reported.in_review else ""
@@ -258,7 +278,7 @@ class CaseChanges:
                      for a in ledger.applied if a.get("in_review")}
         return rules.apply_in_order(base, numbered, context, in_review)
 
-    def _inputs_from_each_date(self, n: int, effective: date) -> list[tuple[date, dict[str, Any]]]:
+    def _inputs_from_each_date(self, n: int, effective: date) -> list[FactsFrom]:
         """When change `n` (from `effective`) clears after applied changes dated later than it: its
         date and each of those later dates, with the inputs as they stood from that date (the base
         and the applied changes dated on or before it, in effective-date order). Else []."""
@@ -268,8 +288,15 @@ class CaseChanges:
                         if number != n and d.counts and not d.closes_case and d.effective_date > effective})
         if not later:
             return []
-        return [(on, self._replay(ledger, {n} | {number for number, d in decisions if d.effective_date <= on})[0])
-                for on in [effective, *later]]
+        kinds = {a["n"]: a["change"]["kind"] for a in ledger.applied}
+        dated = []
+        for on in [effective, *later]:
+            included = {n} | {number for number, d in decisions if d.effective_date <= on}
+            income_counted = any(kinds.get(number) in INCOME_KINDS and d.counts
+                                 for number, d in decisions if number in included)
+            known = None if ledger.base_income_known is None else ledger.base_income_known or income_counted
+            dated.append(FactsFrom(on, self._replay(ledger, included)[0], known))
+        return dated
 
     @workflow.query
     def open_changes(self) -> list[int]:
@@ -277,6 +304,16 @@ class CaseChanges:
 
 
 INCOME_KINDS = ("paying_parent_income", "employment")
+
+
+@dataclass(frozen=True)
+class FactsFrom:
+    """The case's calculation request as it stood from a date, and whether the paying parent's
+    income was known by then (None: not recorded, the case's current facts decide)."""
+
+    on: date
+    inputs: dict[str, Any]
+    income_known: bool | None
 
 
 class CaseWorkflowChanges(CaseChanges):
@@ -294,6 +331,8 @@ class CaseWorkflowChanges(CaseChanges):
     # Set only around a recalculation from a date before changes already applied (patch
     # "change-out-of-order-dates"): the calculation request as it stood from that date.
     _inputs_as_of: dict[str, Any] | None = None
+    # Set with it: whether the paying parent's income was known from that date (None: not recorded).
+    _income_known_as_of: bool | None = None
 
     def _change_ledger(self) -> ChangeLedger:
         return self._s.changes
@@ -370,6 +409,8 @@ class CaseWorkflowChanges(CaseChanges):
             initial_effective_date=date.fromisoformat(s.initial_effective_date) if s.initial_effective_date else None,
             annual_review_date=date.fromisoformat(s.next_review_date) if in_review else None,
             seconds_per_day=s.seconds_per_day, publish_search_attributes=self._publish,
+            income_known=s.hmrc_annual_pence is not None or s.stated_weekly_income_pence is not None
+            or inputs["paying_parent"].get("income") is not None,
         )
 
     async def _change_applied(self, outcome: ChangeOutcome, inputs: dict[str, Any]) -> None:
@@ -392,9 +433,12 @@ class CaseWorkflowChanges(CaseChanges):
         review = self._review_since_reported(outcome.n, effective)
         if review is None:
             previous = s.liability
+            rates_before = list(s.rates) if s.rates is not None else None
             dated = self._inputs_from_each_date(outcome.n, effective)
             if dated and workflow.patched(OUT_OF_ORDER_PATCH):
                 await self._recalculate_from_each_date(dated, reason)
+                if await self._state_out_of_order_arrears(outcome, rates_before, effective):
+                    return
             else:
                 await self.recalculate_from(effective, reason)  # type: ignore[attr-defined]
             await self._state_backdated_arrears(outcome, previous, effective)
@@ -408,24 +452,60 @@ class CaseWorkflowChanges(CaseChanges):
         await self.recalculate_from(review_date, f"Annual review of {review_date.isoformat()}, with change "  # type: ignore[attr-defined]
                                                  f"{outcome.n} taken in", template="annual_review")
 
-    async def _recalculate_from_each_date(self, dated: list[tuple[date, dict[str, Any]]], reason: str) -> None:
+    async def _recalculate_from_each_date(self, dated: list[FactsFrom], reason: str) -> None:
         """A change dated before changes already applied: the case's facts hold them all, so the
         period from its date to the next change's is recalculated on the facts as they stood then,
         and again from each later change's date; each version goes to payments in date order
         (payments adjusts the periods already charged; a later version supersedes from its date)."""
-        first = dated[0][0]
-        for index, (on, inputs) in enumerate(dated):
+        first = dated[0].on
+        for index, facts in enumerate(dated):
+            on = facts.on
             last = index == len(dated) - 1
             why = reason if index == 0 else (f"{reason}, dated {first.isoformat()}: the changes in force from "
                                               f"{on.isoformat()} again")
             if last:  # the case's own facts: every applied change
                 await self.recalculate_from(on, why)  # type: ignore[attr-defined]
                 continue
-            self._inputs_as_of = inputs
+            self._inputs_as_of, self._income_known_as_of = facts.inputs, facts.income_known
             try:
                 await self.recalculate_from(on, why)  # type: ignore[attr-defined]
             finally:
-                self._inputs_as_of = None
+                self._inputs_as_of, self._income_known_as_of = None, None
+
+    def _default_decision_as_of(self, effective_on: date) -> CalculationResult | None:
+        """In a recalculation from a date before changes already applied (see _calculation_inputs):
+        the default decision, when the paying parent's income was not yet known from that date
+        (the case was on a default decision and the income came with a later-dated change), on
+        the children as they stood then. None otherwise: the inputs are calculated."""
+        if self._inputs_as_of is None or self._income_known_as_of is not False:
+            return None
+        parents = tuple(ReceivingParent(rp["id"], tuple(CalcChild(c["id"], c.get("shared_care_nights", 0) or 0)
+                                                        for c in rp["children"]))
+                        for rp in self._inputs_as_of["receiving_parents"] if rp["children"])
+        if not parents or not workflow.patched(OUT_OF_ORDER_DEFAULT_PATCH):
+            return None
+        children = sum(len(parent.children) for parent in parents)
+        return default_decision(children, parents, self._schedule_service_type(),  # type: ignore[arg-type]
+                                effective_date=effective_on)
+
+    async def _state_out_of_order_arrears(self, outcome: ChangeOutcome, rates_before: list[Any] | None,
+                                          effective: date) -> bool:
+        """A change applied after changes dated later than it was recalculated from several dates
+        (_recalculate_from_each_date): what that adds for payments already due is the difference
+        between the liability history before and after it, period by period (patch
+        "change-out-of-order-arrears"). False when this run cannot say (it did not keep the
+        history, or began before the patch): the older single-rate figure is tried instead."""
+        s = self._s
+        today = self._today()  # type: ignore[attr-defined]
+        if rates_before is None or s.rates is None or not s.initial_effective_date:
+            return False
+        if not workflow.patched(OUT_OF_ORDER_ARREARS_PATCH):
+            return False
+        if effective < today:
+            arrears = rules.arrears_between_rates(s.payment_frequency, date.fromisoformat(s.initial_effective_date),
+                                                  _history(rates_before), _history(s.rates), today)
+            await self._tell_backdated_arrears(outcome, arrears, effective)
+        return True
 
     async def _state_backdated_arrears(self, outcome: ChangeOutcome, previous: Any, effective: date) -> None:
         """A change dated before today also changes payments already due: records by how much
@@ -445,6 +525,12 @@ class CaseWorkflowChanges(CaseChanges):
         arrears = rules.backdated_arrears_pence(
             s.payment_frequency, date.fromisoformat(s.initial_effective_date), _weekly_amounts(previous),
             _weekly_amounts(s.liability), effective, today)
+        await self._tell_backdated_arrears(outcome, arrears, effective)
+
+    async def _tell_backdated_arrears(self, outcome: ChangeOutcome, arrears: int, effective: date) -> None:
+        """Records what a backdated change adds for payments already due (change_records.arrears_pence)
+        and tells both parents in a letter; nothing when it adds nothing."""
+        s = self._s
         if arrears == 0:
             return
         await workflow.execute_local_activity(record_change_arrears, ChangeArrears(s.case_id, outcome.n, arrears),
@@ -504,6 +590,13 @@ class CaseWorkflowChanges(CaseChanges):
             s.children.append(ChildFacts(child_id=child_id,
                                          date_of_birth=details.get("date_of_birth", outcome.effective_date),
                                          shared_care_nights=child_nights))
+
+
+def _history(rates: list[Any]) -> list[tuple[date, rules.WeeklyAmounts]]:
+    """The case's liability history (workflows.case_messages.RateInForce) as dated weekly amounts."""
+    return [(date.fromisoformat(rate.effective_from), rules.WeeklyAmounts(rate.weekly_liability_pence,
+                                                                          rate.weekly_fee_pence))
+            for rate in rates]
 
 
 def _weekly_amounts(liability: Any) -> rules.WeeklyAmounts:

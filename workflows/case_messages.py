@@ -97,6 +97,16 @@ class ServiceSwitch:
 
 
 @dataclass
+class RateInForce:
+    """One entry of the liability history as payments holds it: the weekly liability and the
+    paying parent's weekly collection fee (0 on Direct Pay) from a case date until the next entry."""
+
+    effective_from: str    # ISO case date
+    weekly_liability_pence: int
+    weekly_fee_pence: int
+
+
+@dataclass
 class CaseState:
     """Everything a run needs; carried whole across continue-as-new."""
 
@@ -157,6 +167,10 @@ class CaseState:
     direct_pay_missed_due: list[str] = field(default_factory=list)
     pending_switch: ServiceSwitch | None = None
     collect_and_pay_switch: ServiceSwitch | None = None
+    # The liability history handed to payments, each version superseding from its date; kept from
+    # the first schedule on (None in runs that began before it was kept), so a change applied out
+    # of date order can state what it adds for payments already due (workflows.case_changes).
+    rates: list[RateInForce] | None = None
 
 
 @dataclass

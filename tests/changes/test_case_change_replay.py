@@ -14,7 +14,13 @@ once, the later-dated one clearing first, the earlier one then recalculated from
 the facts of that date and again from the later change's date; and the same with the earlier-dated
 change reported only after the later one cleared (the ledger kept, not started again). With
 "review-income-on-review-date" (test_change_review_window.py): an income change reported in the
-review window, decided on the HMRC figure the review takes."""
+review window, decided on the HMRC figure the review takes.
+
+v3_*: also with "change-out-of-order-arrears" (test_change_clearance_order.py): the two v2
+out-of-order scenarios, the earlier-dated change now stating what it adds for payments already
+due from the whole liability history; and with "change-out-of-order-default-rate"
+(test_change_order_default.py): a case on a default decision whose income came with a change,
+the earlier-dated change's period recalculated as a default decision."""
 
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ SCENARIOS = {"change_before_review_date", "change_after_review_date", "income_ch
 async def test_every_scenario_is_recorded() -> None:
     assert {path.stem for path in RECORDED} >= {f"v1_{name}" for name in SCENARIOS} | {
         "v2_changes_cleared_out_of_date_order", "v2_change_dated_before_one_already_cleared",
-        "v2_income_change_in_review_window"}
+        "v2_income_change_in_review_window", "v3_changes_cleared_out_of_date_order",
+        "v3_change_dated_before_one_already_cleared", "v3_default_decision_change_dated_before_the_income"}
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)

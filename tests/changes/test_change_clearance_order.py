@@ -36,8 +36,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 START, REPORTED_ON = date(2025, 1, 10), date(2025, 3, 5)
 HMRC_ANNUAL = 2_600_000
 NEW_WEEKLY_INCOME = 65_000   # £498.63 a week before: +30%
-HISTORY = "v2_changes_cleared_out_of_date_order"
-SEQUENTIAL_HISTORY = "v2_change_dated_before_one_already_cleared"
+# v3: with "change-out-of-order-arrears" (the v2 recordings, before it, stay and replay too).
+HISTORY = "v3_changes_cleared_out_of_date_order"
+SEQUENTIAL_HISTORY = "v3_change_dated_before_one_already_cleared"
 
 
 class Hmrc:
@@ -94,6 +95,15 @@ async def versions(pool, case_id: str, count: int) -> list[tuple[str, int]]:
     raise AssertionError(f"{count} schedule versions never came: {rows}")
 
 
+async def arrears_stated(pool, case_id: str) -> int:
+    """What the case's changes told the parents they add for payments already due, together."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT coalesce(sum(arrears_pence), 0)::bigint FROM case_api.change_records WHERE case_id = %s",
+            (case_id,))).fetchone()
+    return row[0]
+
+
 def in_force(handed: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """What payments holds after every version: a version replaces every rate from its date on."""
     rates: list[tuple[str, int]] = []
@@ -102,21 +112,21 @@ def in_force(handed: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return rates
 
 
-async def active_case(env, client, queue, pool):
-    """A case on 2025-03-05 with its first liability."""
+async def active_case(env, client, queue, pool, initial=INITIAL):
+    """A case on 2025-03-05 with its first liability (`initial`: its date and weekly amount)."""
     case_id = f"ord-{uuid.uuid4().hex[:8]}"
     case = await client.start_workflow(CaseWorkflow.run, CaseInput(
         case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
         children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
         publish_search_attributes=False), id=f"case-{case_id}", task_queue=queue)
     await env.sleep(timedelta(days=(REPORTED_ON - START).days))
-    assert await versions(pool, case_id, 1) == [INITIAL]
+    assert await versions(pool, case_id, 1) == [initial]
     return case, case_id
 
 
-async def two_changes(env, client, queue, pool, first: ReportedChange, waits: ReportedChange):
+async def two_changes(env, client, queue, pool, first: ReportedChange, waits: ReportedChange, initial=INITIAL):
     """Reports both on 2025-03-05; `first` clears at once, `waits` after a caseworker applies it."""
-    case, case_id = await active_case(env, client, queue, pool)
+    case, case_id = await active_case(env, client, queue, pool, initial)
     with env.auto_time_skipping_disabled():
         held = await case.execute_update(CaseWorkflow.report_change, waits)
         cleared = await case.execute_update(CaseWorkflow.report_change, first)
@@ -146,6 +156,9 @@ async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_cli
 
     # The same liabilities from the same dates, and the same liability in force at the end.
     assert in_force(out_of_order) == in_force(in_order) == [INITIAL, D_ONLY, BOTH]
+    # On Direct Pay the letters are where the parents learn what is owed for payments already made:
+    # together the two changes state the same amount in either order.
+    assert await arrears_stated(change_pool, out_of_order_id) == await arrears_stated(change_pool, in_order_id) != 0
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == BOTH
     assert await case.query(CaseWorkflow.open_changes) == []

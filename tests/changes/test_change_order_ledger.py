@@ -58,8 +58,8 @@ async def charged(pool, case_id: str) -> dict[tuple[int, str], int]:
     return {(index, component): total for index, component, total in rows}
 
 
-async def two_changes_on_collect_and_pay(env, client, queue, address, pool, first, waits) -> dict:
-    case_id = f"ordl-{uuid.uuid4().hex[:8]}"
+async def two_changes_on_collect_and_pay(env, client, queue, address, pool, first, waits, case_id: str = "") -> dict:
+    case_id = case_id or f"ordl-{uuid.uuid4().hex[:8]}"
     case = await client.start_workflow(CaseWorkflow.run, CaseInput(
         case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
         children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
@@ -97,3 +97,29 @@ async def test_out_of_order_clearance_charges_what_date_order_charges(ledger_cli
     # second (12 February to 11 March) has the new income in it from 1 March.
     full_month = 8000 * 52 // 12
     assert in_order[(0, "maintenance")] < full_month < in_order[(1, "maintenance")]
+
+
+async def arrears_stated_and_posted(pool, case_id: str) -> tuple[dict[int, int], int]:
+    """(arrears each change recorded, by change number; the ledger's adjustments, fee included)."""
+    async with pool.connection() as conn:
+        stated = await (await conn.execute(
+            "SELECT change_no, coalesce(arrears_pence, 0) FROM case_api.change_records WHERE case_id = %s",
+            (case_id,))).fetchall()
+        posted = await (await conn.execute(
+            "SELECT coalesce(sum(amount_pence), 0)::bigint FROM payments.charges "
+            "WHERE case_id = %s AND charge_kind = 'adjustment'", (case_id,))).fetchone()
+    return dict(stated), posted[0]
+
+
+async def test_the_arrears_each_change_states_add_up_to_what_the_ledger_posts(ledger_client, change_pool) -> None:
+    """Patch "change-out-of-order-arrears": the earlier-dated change clearing last states what it
+    adds for the two months already charged from the whole liability history; with the later
+    change's own figure that is exactly what the ledger posted as adjustments, in either order."""
+    env, client, queue, address = ledger_client
+    for first, waits in ((shared_care(False), income(True)), (income(False), shared_care(True))):
+        case_id = f"ordl-{uuid.uuid4().hex[:8]}"
+        await two_changes_on_collect_and_pay(env, client, queue, address, change_pool, first, waits, case_id)
+        stated, posted = await arrears_stated_and_posted(change_pool, case_id)
+        # Change 1 is the one that waited for the caseworker. Both moved payments already due.
+        assert stated[1] != 0 and stated[2] != 0, (first.kind, stated)
+        assert sum(stated.values()) == posted, (first.kind, stated, posted)
