@@ -18,6 +18,12 @@ disbursement takes the case lock and moves only what is payable, under an idempo
 
 Off unless CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1 (make run sets it), so a payments service without
 Temporal (most tests) behaves as before.
+
+Retention: once a row's workflow has started, the row is only a record of it. The loop deletes rows
+started more than CMS_DISBURSEMENT_OUTBOX_RETENTION_DAYS ago (default 35), at most once per
+PURGE_INTERVAL_SECONDS, in small batches of short transactions; a pending row is never deleted.
+A deleted row cannot come back: it was written when its ledger transaction was inserted, and
+idempotency keys stop that transaction being inserted again.
 """
 
 from __future__ import annotations
@@ -41,9 +47,14 @@ from workflows.payments import DisbursementInput, DisbursementWorkflow
 log = structlog.get_logger("payments.disbursements")
 
 ENABLE_ENV = "CMS_PAYMENTS_DISBURSE_ON_ARRIVAL"
+RETENTION_ENV = "CMS_DISBURSEMENT_OUTBOX_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 35
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 BATCH_SIZE = 50
+PURGE_INTERVAL_SECONDS = 3600.0
+PURGE_BATCH_SIZE = 500
+PURGE_MAX_BATCHES = 20     # per purge: a large backlog is worked off over several intervals
 _START_TIMEOUT = timedelta(seconds=10)
 _UK = ZoneInfo("Europe/London")
 _REAL_DAY_SECONDS = 86400.0
@@ -125,10 +136,44 @@ async def dispatch_pending(pool: AsyncConnectionPool, client: Client, settings: 
     return len(started)
 
 
+# One batch: the oldest started rows past retention. SKIP LOCKED: replicas purging at the same
+# time take different rows instead of waiting on each other.
+_PURGE = ("DELETE FROM disbursement_outbox WHERE outbox_id IN ("
+          "SELECT outbox_id FROM disbursement_outbox WHERE started_at IS NOT NULL AND started_at < now() - %s"
+          " ORDER BY started_at LIMIT %s FOR UPDATE SKIP LOCKED)")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long started rows are kept, and how the loop purges older ones."""
+    days: int = DEFAULT_RETENTION_DAYS
+    interval_seconds: float = PURGE_INTERVAL_SECONDS
+    batch_size: int = PURGE_BATCH_SIZE
+    max_batches: int = PURGE_MAX_BATCHES
+
+
+async def purge_dispatched(pool: AsyncConnectionPool, retention: Retention) -> int:
+    """Deletes rows whose workflow started more than `retention.days` ago, one batch per
+    transaction (so no lock is held for long), up to `retention.max_batches` batches; returns how
+    many rows it deleted. Rows not yet started are never deleted, however old."""
+    purged = 0
+    for _ in range(retention.max_batches):
+        async with pool.connection() as conn:
+            cur = await conn.execute(_PURGE, (timedelta(days=retention.days), retention.batch_size))
+            deleted = cur.rowcount
+        purged += deleted
+        if deleted < retention.batch_size:
+            break
+    if purged:
+        log.info("disbursement_outbox_purged", rows=purged, retention_days=retention.days)
+    return purged
+
+
 @dataclass
 class DispatcherStats:
     """What the loop has done, for operators' logs and for tests (no timing involved)."""
     dispatched: int = 0
+    purged: int = 0
     failed_passes: int = 0
     connected: bool = False
     last_error: str = ""
@@ -136,15 +181,21 @@ class DispatcherStats:
 
 async def run_dispatcher(pool: AsyncConnectionPool, settings: Settings, stop_event: asyncio.Event,
                          stats: DispatcherStats | None = None, poll_seconds: float = POLL_SECONDS,
-                         max_backoff_seconds: float = MAX_BACKOFF_SECONDS) -> None:
+                         max_backoff_seconds: float = MAX_BACKOFF_SECONDS, retention: Retention = Retention()) -> None:
     """Dispatches pending disbursements until `stop_event` is set or the pool is closed. While
     Temporal (or the database) is unreachable the rows wait in the outbox and the loop backs off,
-    doubling its pause up to `max_backoff_seconds`."""
+    doubling its pause up to `max_backoff_seconds`. Purges started rows past `retention` on its
+    first pass and then every `retention.interval_seconds`."""
     stats = stats if stats is not None else DispatcherStats()
     client: Client | None = None
     backoff = poll_seconds
+    loop = asyncio.get_running_loop()
+    next_purge = loop.time()
     while not stop_event.is_set() and not pool.closed:
         wait = poll_seconds
+        if loop.time() >= next_purge:
+            next_purge = loop.time() + retention.interval_seconds
+            await _purge(pool, retention, stats)
         try:
             if client is None:
                 client = await connect(settings)
@@ -162,6 +213,14 @@ async def run_dispatcher(pool: AsyncConnectionPool, settings: Settings, stop_eve
             await asyncio.wait_for(stop_event.wait(), timeout=wait)
         except asyncio.TimeoutError:
             pass
+
+
+async def _purge(pool: AsyncConnectionPool, retention: Retention, stats: DispatcherStats) -> None:
+    # Housekeeping: a failure waits for the next interval and never holds up dispatching.
+    try:
+        stats.purged += await purge_dispatched(pool, retention)
+    except Exception as error:  # noqa: BLE001
+        log.warning("disbursement_outbox_purge_failed", error=str(error))
 
 
 @dataclass
@@ -183,14 +242,30 @@ def enabled() -> bool:
     return os.environ.get(ENABLE_ENV, "") == "1"
 
 
+def retention_days() -> int:
+    """CMS_DISBURSEMENT_OUTBOX_RETENTION_DAYS (default 35); a bad value stops the service starting."""
+    raw = os.environ.get(RETENTION_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETENTION_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise ValueError(f"{RETENTION_ENV}={raw!r}: must be a whole number of days, at least 1")
+    return days
+
+
 def start_dispatcher(pool: AsyncConnectionPool, settings: Settings, force: bool = False) -> Dispatcher | None:
     """Starts the dispatcher in the running event loop, when CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1 (or
     `force`); None otherwise. Called from the payments service's `register()`."""
     if not (force or enabled()):
         return None
     stop_event, stats = asyncio.Event(), DispatcherStats()
-    task = asyncio.create_task(run_dispatcher(pool, settings, stop_event, stats), name="disbursement-dispatcher")
+    retention = Retention(days=retention_days())
+    task = asyncio.create_task(run_dispatcher(pool, settings, stop_event, stats, retention=retention),
+                               name="disbursement-dispatcher")
     _running.add(task)
     task.add_done_callback(_running.discard)
-    log.info("disbursement_dispatcher_started", task_queue=TASK_QUEUE_PAYMENTS)
+    log.info("disbursement_dispatcher_started", task_queue=TASK_QUEUE_PAYMENTS, outbox_retention_days=retention.days)
     return Dispatcher(task, stop_event, stats)
