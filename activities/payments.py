@@ -102,6 +102,7 @@ class DisbursementRequest:
     case_id: str
     as_of: str             # ISO date the money is passed on from
     business_key: str      # e.g. "disburse-3" for period 3
+    arrived_on: str = ""   # ISO date the money arrived (disbursement on arrival); "" = as_of
 
 
 @dataclass
@@ -114,7 +115,8 @@ class DisbursementOutcome:
 @activity.defn
 async def disburse(request: DisbursementRequest) -> DisbursementOutcome:
     reply = await _call(_stub().Disburse, pb.DisburseRequest(
-        idempotency_key=idempotency_key(request.business_key), case_id=request.case_id, as_of=request.as_of))
+        idempotency_key=idempotency_key(request.business_key), case_id=request.case_id, as_of=request.as_of,
+        arrived_on=request.arrived_on))
     return DisbursementOutcome(reply.amount_pence, reply.due_by, reply.bank_reference)
 
 

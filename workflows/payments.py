@@ -157,6 +157,11 @@ class DisbursementWorkflow:
         today = date.fromisoformat(request.today or request.received_on)
         due_by = add_working_days(received, 2)
         disbursement = DisbursementRequest(request.case_id, today.isoformat(), f"disburse-{request.bank_reference}")
+        # The ledger's due_by counts from the arrival too. Patched: the ledger keys the request with
+        # its due_by, so a workflow that sent its first request without the arrival date must send
+        # the same request again if it retries past its due time.
+        if workflow.patched("disbursement-due-from-arrival"):
+            disbursement.arrived_on = min(received, today).isoformat()
         try:
             done: DisbursementOutcome = await workflow.execute_activity(
                 disburse, disbursement, start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY,

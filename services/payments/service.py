@@ -317,8 +317,13 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         key = checks.text("idempotency_key", request.idempotency_key)
         case_id = checks.text("case_id", request.case_id)
         as_of = checks.day("as_of", request.as_of)
+        # Money passed on because it arrived is due within 2 working days of arriving, however
+        # late the disbursement starts; any other disbursement, of the day it is made.
+        arrived_on = checks.day("arrived_on", request.arrived_on, required=False)
+        if arrived_on and as_of and arrived_on > as_of:
+            checks.violations.append(("arrived_on", "is after as_of (money is passed on after it arrives)"))
         checks.done()
-        due_by = add_working_days(as_of, DISBURSE_WITHIN_WORKING_DAYS)
+        due_by = add_working_days(arrived_on or as_of, DISBURSE_WITHIN_WORKING_DAYS)
         async with self._pool.connection() as conn:
             started = await ledger.start_disbursement(conn, key, case_id, as_of, due_by)
         if started is None:

@@ -113,6 +113,14 @@ async def disbursed(pool, case_id: str) -> list[int]:
         return [row[0] for row in await cur.fetchall()]
 
 
+async def ledger_due_by(pool, case_id: str) -> list[str]:
+    """The due times the ledger recorded with the case's disbursements."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT detail->>'due_by' FROM transactions"
+                                 " WHERE case_id = %s AND kind = 'disbursement' ORDER BY transaction_id", (case_id,))
+        return [row[0] for row in await cur.fetchall()]
+
+
 async def result_of(client: Client, case_id: str, bank_reference: str) -> DisbursementResult:
     handle = client.get_workflow_handle(disbursement_workflow_id(case_id, bank_reference),
                                         result_type=DisbursementResult)
@@ -121,7 +129,8 @@ async def result_of(client: Client, case_id: str, bank_reference: str) -> Disbur
 
 async def record_history(client: Client, workflow_id: str, name: str) -> None:
     """CMS_RECORD_HISTORIES=1 saves the history for test_payments_replay (patches
-    'disbursement-on-time-when-paid', 'disbursement-continues-past-due')."""
+    'disbursement-on-time-when-paid', 'disbursement-continues-past-due' in v2_*;
+    'disbursement-due-from-arrival' too in v3_*)."""
     if os.environ.get("CMS_RECORD_HISTORIES") == "1":
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         (Path(__file__).with_name("histories") / f"{name}.json").write_text(history.to_json())
@@ -153,7 +162,7 @@ async def test_money_arriving_between_due_dates_goes_out_within_two_working_days
     assert await outbox(pool, case_id) == [(note.bank_reference, True, workflow_id)]
     balance = await service.stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-09"))
     assert balance.payable_to_receiving_parent_pence == 0
-    await record_history(temporal.client, workflow_id, "v2_disbursement_on_arrival")
+    await record_history(temporal.client, workflow_id, "v3_disbursement_on_arrival")
 
 
 async def test_a_disbursement_started_after_its_due_time_is_reported_late(service, pool, temporal, case_id) -> None:
@@ -166,6 +175,8 @@ async def test_a_disbursement_started_after_its_due_time_is_reported_late(servic
     assert await dispatch_pending(pool, temporal.dispatcher_client, temporal.settings) == 1
     result = await result_of(temporal.client, case_id, note.bank_reference)
     assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", False)
+    # Paid out on Wednesday 14th; the ledger too counts from Friday's arrival (not due Friday 16th).
+    assert await ledger_due_by(pool, case_id) == ["2026-01-13"]
 
 
 async def _retrying_past_due(handle) -> bool:
@@ -192,7 +203,7 @@ async def test_a_disbursement_past_its_due_time_still_goes_out_and_is_reported_l
         payment_activities.set_payments_address(service.address)
     result = await handle.result()
     assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", False)
-    await record_history(temporal.client, handle.id, "v2_disbursement_overdue")
+    await record_history(temporal.client, handle.id, "v3_disbursement_overdue")
     assert await disbursed(pool, case_id) == [4800]
     async with pool.connection() as conn:   # started by hand: no dispatcher should start it again
         await conn.execute("UPDATE disbursement_outbox SET started_at = now() WHERE case_id = %s", (case_id,))

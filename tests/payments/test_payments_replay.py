@@ -1,8 +1,9 @@
 """Recorded histories of the payment workflows replay cleanly against the current code.
 
-Recorded from test_payments_workflows.py with CMS_RECORD_HISTORIES=1 (prefix v1_). A change that
-would break running workflows fails here: put it behind `workflow.patched(...)` and record new
-histories alongside the old ones."""
+Recorded with CMS_RECORD_HISTORIES=1 from test_payments_workflows.py (prefix v1_) and
+test_disbursement_on_arrival.py (v2_; v3_ since the patch 'disbursement-due-from-arrival'). A
+change that would break running workflows fails here: put it behind `workflow.patched(...)` and
+record new histories alongside the old ones."""
 
 import json
 from pathlib import Path
@@ -20,7 +21,9 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 async def test_histories_are_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {"v1_collection_missed", "v1_collection_paid", "v1_disbursement",
-                                           "v1_direct_pay_missed"}
+                                           "v1_direct_pay_missed", "v2_disbursement_on_arrival",
+                                           "v2_disbursement_overdue", "v3_disbursement_on_arrival",
+                                           "v3_disbursement_overdue"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
