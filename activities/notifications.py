@@ -168,6 +168,7 @@ _CASE_TEMPLATES = {
     "annual_review": "annual_review",
     "closure": "case_closed",
     "service_type_change": "service_type_change",  # Direct Pay to Collect & Pay
+    "payment_schedule": "payment_schedule",        # with every new schedule (the next payments)
 }
 
 

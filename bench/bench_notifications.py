@@ -41,8 +41,10 @@ _VARIABLES = {
     "calculation_decision": {"effective_date": "2026-04-01", "weekly_amount": 8412,
                              "explanation": ["Gross weekly income: £594.52", "Basic rate, 2 children: 16%",
                                              "Weekly amount: £84.12"]},
-    "payment_schedule": {"instalment": 36452, "frequency": "monthly", "first_due_on": "2026-04-28",
-                         "method": "direct debit"},
+    "payment_schedule": {"effective_date": "2026-04-01", "next_payment_pence": 36452, "next_due_on": "2026-04-01",
+                         "instalment_pence": 36453, "frequency_words": "every month",
+                         "how_paid": "to the Child Maintenance Service by direct debit",
+                         "payment_note": "If you cannot pay on a date, tell us before it."},
     "payment_missed": {"amount": 36452, "due_on": "2026-05-28", "arrears": 36452},
     "payment_received": {"amount": 36452, "received_on": "2026-04-28"},
 }

@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
+    from domain.payments.letters import DatedRate, schedule_letter_facts
     from domain.payments.schedule import Frequency, period_containing, period_start
     from workflows.case_changes import CaseWorkflowChanges
     from workflows.change_messages import ReportedChange  # noqa: F401  the converter resolves its type hints here
@@ -139,6 +140,9 @@ ASSESSMENT_SLA_DAYS = 28
 # (CaseState.review_hmrc_annual_pence), and a child who stops qualifying inside that window is
 # recalculated then, on the figure in force, before the review's recalculation on the new one.
 REVIEW_INCOME_PATCH = "review-income-on-review-date"
+# Patch: every new schedule comes with a payment schedule letter (the next payment and the regular
+# one, as payments charges them) to the paying parent, and on Direct Pay to the receiving parent.
+SCHEDULE_LETTER_PATCH = "payment-schedule-letter"
 
 
 def new_state(case: CaseInput, now: datetime) -> CaseState:
@@ -462,10 +466,30 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         texts = [step.text for step in result.explanation]
         key = f"{template}-{effective_on.isoformat()}-{s.schedule_version + 1}"
         await self._send([self._notice(s.paying_parent_id, template, key, facts, texts),
-                          self._notice(s.receiving_parent_id, template, key, facts, texts)])
+                          self._notice(s.receiving_parent_id, template, key, facts, texts),
+                          *self._schedule_letters(effective_on, result, key)])
         self._log("parents_notified", "Both parents notified with the explanation")
         await self._hand_schedule_to_payments(effective_on, result)
         return s.liability
+
+    def _schedule_letters(self, effective_on: date, result: CalculationResult, key: str) -> list[CaseNotice]:
+        """The payment schedule letters for the version about to be handed to payments (patch
+        "payment-schedule-letter"), in the same write as the calculation letters. None for a
+        version superseded at once (the earlier dates of a change applied out of date order) or in
+        a run that began before the liability history was kept."""
+        s = self._s
+        history = self._rates_with(effective_on, result)
+        if history is None or self._inputs_as_of is not None or not workflow.patched(SCHEDULE_LETTER_PATCH):
+            return []
+        dated = _dated(history)
+        service_type = self._schedule_service_type()
+        recipients = [(s.paying_parent_id, True)]
+        if service_type == "direct_pay":
+            recipients.append((s.receiving_parent_id, False))
+        # Its own idempotency key: the calculation letter to the same parent has `key` already.
+        return [self._notice(party, "payment_schedule", f"{key}/schedule", schedule_letter_facts(
+                    s.payment_frequency, service_type, dated, effective_on, self._today(), to_paying_parent=paying))
+                for party, paying in recipients]
 
     def _calculate(self, effective_on: date) -> CalculationResult:
         s = self._s
@@ -482,8 +506,8 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
 
     async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult) -> None:
         s = self._s
+        s.rates = self._rates_with(effective_on, result)
         s.schedule_version += 1
-        self._remember_rate(effective_on, result)
         plan = lifecycle.payment_plan(result.paying_parent_pays_pence, s.payment_frequency, effective_on)
         if s.phase == "assessment":
             await self._enter("PaymentSchedule", sync=False)
@@ -505,19 +529,24 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                 seconds_per_day=s.seconds_per_day,
             ),
         )
-        self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, "
-                              f"first payment {_pounds(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}")
+        if s.rates is None:  # a run that began before the liability history was kept
+            upcoming = f"first payment {_pounds(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}"
+        else:  # as payments charges it (the plan's own first date is the end of the first period)
+            ahead = schedule_letter_facts(s.payment_frequency, self._schedule_service_type(), _dated(s.rates),
+                                          effective_on, self._today(), to_paying_parent=True)
+            upcoming = f"next payment {_pounds(int(ahead['next_payment_pence']))} due {ahead['next_due_on']}"
+        self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, {upcoming}")
 
-    def _remember_rate(self, effective_on: date, result: CalculationResult) -> None:
-        """Keeps the liability history as payments will hold it (this version replaces every
-        entry from its date on), from the first schedule; state only, no command."""
+    def _rates_with(self, effective_on: date, result: CalculationResult) -> list[RateInForce] | None:
+        """The liability history as payments will hold it once this version is handed over (it
+        replaces every entry from its date on), kept from the first schedule; None in a run that
+        began before the history was kept (state only: no command depends on it but the letters)."""
         s = self._s
-        if s.schedule_version == 1:
-            s.rates = []
-        if s.rates is None:
-            return  # a run that began before the history was kept: nothing to add to
+        kept = [] if s.schedule_version == 0 else s.rates
+        if kept is None:
+            return None
         on = effective_on.isoformat()
-        s.rates = [rate for rate in s.rates if rate.effective_from < on] + [RateInForce(
+        return [rate for rate in kept if rate.effective_from < on] + [RateInForce(
             on, result.weekly_liability_pence, result.paying_parent_pays_pence - result.weekly_liability_pence)]
 
     # --- move to Collect & Pay (patch "collect-and-pay-switch") ------------------------------
@@ -1038,3 +1067,8 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         if s.phase in ("closed",):
             return "the case is closed"
         return ""
+
+
+def _dated(history: list[RateInForce]) -> list[DatedRate]:
+    return [DatedRate(date.fromisoformat(r.effective_from), r.weekly_liability_pence, r.weekly_fee_pence)
+            for r in history]

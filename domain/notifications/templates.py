@@ -63,11 +63,11 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
     Template(
         "payment_schedule",
         "Your payment schedule",
-        "Dear {recipient.full_name},\n\nPayments of {instalment|money} are due {frequency}, "
-        "starting on {first_due_on|date}, by {method}.\n\nIf you cannot pay on a date, tell us "
-        "before it, so we can agree a new date with you." + _FOOTER,
-        "CMS: payments of {instalment|money} are due {frequency} from {first_due_on|date}. "
-        "Ref {case_reference}.",
+        "Dear {recipient.full_name},\n\nThis is the payment schedule from {effective_date|date}. The "
+        "next payment is {next_payment_pence|money}, due on {next_due_on|date}. After that, "
+        "{instalment_pence|money} is due {frequency_words}, {how_paid}.\n\n{payment_note}" + _FOOTER,
+        "CMS: next payment {next_payment_pence|money} due {next_due_on|date}, then "
+        "{instalment_pence|money} {frequency_words}. Ref {case_reference}.",
     ),
     Template(
         "payment_received",

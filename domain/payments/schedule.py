@@ -136,6 +136,16 @@ def instalment(frequency: Frequency, first_start: date, rates: tuple[Rate, ...],
     return Instalment(p, round_half_up(amount), round_half_up(fee))
 
 
+def next_instalments(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], on_or_after: date,
+                     count: int = 2, due_offset_days: int = 0) -> list[Instalment]:
+    """The next `count` instalments whose payment falls due on or after `on_or_after`: what a
+    payment schedule letter states (the same arithmetic payments charges by)."""
+    index = 0 if on_or_after <= first_start else period_containing(frequency, first_start, on_or_after)
+    if period(frequency, first_start, index, due_offset_days).due_date < on_or_after:
+        index += 1
+    return [instalment(frequency, first_start, rates, i, due_offset_days) for i in range(index, index + count)]
+
+
 def schedule(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], count: int,
              due_offset_days: int = 0) -> list[Instalment]:
     return [instalment(frequency, first_start, rates, i, due_offset_days) for i in range(count)]

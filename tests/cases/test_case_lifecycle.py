@@ -73,7 +73,17 @@ async def test_application_to_first_annual_review_through_continue_as_new(case_e
         assert schedules == [("2025-01-12", 34666, "2025-02-11"), ("2026-01-12", 52000, "2026-02-11")]
         notices = conn.execute("SELECT template, count(*) FROM case_api.notices WHERE case_id = %s "
                                "GROUP BY template ORDER BY template", (case_id,)).fetchall()
-        assert notices == [("annual_review", 2), ("calculation", 2), ("notice_of_application", 1)]
+        assert notices == [("annual_review", 2), ("calculation", 2), ("notice_of_application", 1),
+                           ("payment_schedule", 4)]
+        # Each schedule's letter states the payments as payments charges them: due on the first day
+        # of each month from the initial effective date, 52 weeks spread over 12 (£346.66, £346.67, ...).
+        letters = conn.execute(
+            "SELECT recipient_party_id, body->'facts'->>'next_due_on', body->'facts'->>'next_payment_pence', "
+            "body->'facts'->>'instalment_pence' FROM case_api.notices WHERE case_id = %s "
+            "AND template = 'payment_schedule' ORDER BY created_at, recipient_party_id", (case_id,)).fetchall()
+        assert [row[1:] for row in letters] == [("2025-01-12", "34666", "34667")] * 2 + [
+            ("2026-01-12", "52000", "52000")] * 2
+        assert {row[0] for row in letters} == {f"pp-{case_id}", f"rp-{case_id}"}  # Direct Pay: both parents
         kinds = [k for (k,) in conn.execute("SELECT kind FROM case_api.timeline WHERE case_id = %s ORDER BY seq",
                                             (case_id,))]
         assert "note" in kinds and kinds.count("calculation") == 2

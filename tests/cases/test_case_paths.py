@@ -77,7 +77,9 @@ async def test_missing_information_for_28_days_gives_a_default_decision_until_it
         templates = [t for (t,) in conn.execute(
             "SELECT template FROM case_api.notices WHERE case_id = %s AND recipient_party_id = %s ORDER BY created_at",
             (case_id, f"rp-{case_id}"))]
-    assert templates == ["default_decision", "recalculation"]
+    # With each decision's letter, a payment schedule letter (Direct Pay: to both parents).
+    assert [t for t in templates if t != "payment_schedule"] == ["default_decision", "recalculation"]
+    assert templates.count("payment_schedule") == 2
     await record_history(handle, "case_default_decision")
 
 

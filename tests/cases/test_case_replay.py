@@ -5,7 +5,9 @@ then renamed with the code version's prefix: v1_ before the "local-record-activi
 after it, v3_ after "parallel-address-and-hmrc", v4_ after "first-record-as-activity", v5_ with
 "payment-events" (a case told of missed and part payments), v6_ after "one-decision-write", v7_
 with "collect-and-pay-switch": a Direct Pay case moved to Collect & Pay by two missed payments, and
-a safeguarding flag followed by a caseworker's move).
+a safeguarding flag followed by a caseworker's move), v8_ with "review-income-on-review-date", v9_
+with "payment-schedule-letter" (a payment schedule letter with every schedule) and the liability
+history kept in the state.
 A change to the workflow that would break running cases fails here: such changes go behind
 `workflow.patched(...)`; then record new histories alongside the old ones (never replace them
 while cases started on the old code may still be running)."""
@@ -37,6 +39,10 @@ async def test_histories_are_recorded() -> None:
         assert {f"{version}_case_first_year", f"{version}_case_after_first_review", f"{version}_case_closed_at_20"} <= names
     # v7: with collect-and-pay-switch (the automatic move, and flag_safeguarding then a caseworker's move).
     assert {"v5_case_payment_events", "v7_case_direct_pay_switch", "v7_case_flag_safeguarding"} <= names
+    # v9: with payment-schedule-letter, every lifecycle scenario again.
+    assert {f"v9_case_{name}" for name in ("first_year", "after_first_review", "closed_at_20", "default_decision",
+                                           "hold_and_close", "payment_events", "direct_pay_switch",
+                                           "flag_safeguarding", "review_window_child_stop")} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -20,7 +20,10 @@ v3_*: also with "change-out-of-order-arrears" (test_change_clearance_order.py): 
 out-of-order scenarios, the earlier-dated change now stating what it adds for payments already
 due from the whole liability history; and with "change-out-of-order-default-rate"
 (test_change_order_default.py): a case on a default decision whose income came with a change,
-the earlier-dated change's period recalculated as a default decision."""
+the earlier-dated change's period recalculated as a default decision.
+
+v4_*: the three v3 scenarios again with "payment-schedule-letter" (a payment schedule letter with
+each schedule version, none for a version superseded at once)."""
 
 from __future__ import annotations
 
@@ -47,7 +50,9 @@ async def test_every_scenario_is_recorded() -> None:
     assert {path.stem for path in RECORDED} >= {f"v1_{name}" for name in SCENARIOS} | {
         "v2_changes_cleared_out_of_date_order", "v2_change_dated_before_one_already_cleared",
         "v2_income_change_in_review_window", "v3_changes_cleared_out_of_date_order",
-        "v3_change_dated_before_one_already_cleared", "v3_default_decision_change_dated_before_the_income"}
+        "v3_change_dated_before_one_already_cleared", "v3_default_decision_change_dated_before_the_income",
+        "v4_changes_cleared_out_of_date_order", "v4_change_dated_before_one_already_cleared",
+        "v4_default_decision_change_dated_before_the_income"}
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)

@@ -131,3 +131,25 @@ async def test_direct_pay_letter_states_the_arrears_and_payments_posts_nothing(w
         ledger = await (await conn.execute("SELECT count(*) FROM payments.charges WHERE case_id = %s", (case_id,))).fetchone()
     assert ledger[0] == 0  # Direct Pay: payments keeps the schedule, not a ledger of what is owed
     await record_case_history(client, f"case-{case_id}", None, "v1_backdated_increase_direct_pay")
+
+
+async def test_the_payment_schedule_letter_states_what_the_ledger_will_charge(with_payments, change_pool) -> None:
+    """Patch "payment-schedule-letter": after the backdated increase the paying parent's letter
+    gives the next payment and the regular one after it; payments' own view of the schedule (its
+    next payment the day before each due date) has the same dates and amounts, fee included."""
+    env, client, queue, address = with_payments
+    case_id, _ = await case_with_backdated_increase(env, client, queue, address, "collect_and_pay")
+    facts = await row_when(change_pool, (
+        "SELECT body->'facts'->>'next_due_on', body->'facts'->>'next_payment_pence', body->'facts'->>'instalment_pence',"
+        " body->'facts'->>'frequency_words' FROM case_api.notices WHERE case_id = %s AND template = 'payment_schedule'"
+        " AND recipient_party_id = 'pp-1' AND body->'facts'->>'effective_date' = '2025-02-01'"), (case_id,))
+    next_due, next_payment, regular, words = date.fromisoformat(facts[0]), int(facts[1]), int(facts[2]), facts[3]
+    await row_when(change_pool, "SELECT 1 FROM payments.schedules WHERE case_id = %s AND version = 2", (case_id,))
+    assert (next_due, words) == (date(2025, 5, 12), "every month")  # the first due date after 20 April
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = payments_pb2_grpc.PaymentsServiceStub(channel)
+        ahead = await stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of=str(next_due - timedelta(days=1))))
+        after = await stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of=next_due.isoformat()))
+    assert (ahead.next_payment_due, ahead.next_payment_pence) == (next_due.isoformat(), next_payment)
+    assert (after.next_payment_due, after.next_payment_pence) == ("2025-06-12", regular)
+    assert next_payment in (monthly(12800) + monthly(2560), monthly(12800) + monthly(2560) + 1)  # £128 + 20% a week

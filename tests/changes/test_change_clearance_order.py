@@ -36,9 +36,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 START, REPORTED_ON = date(2025, 1, 10), date(2025, 3, 5)
 HMRC_ANNUAL = 2_600_000
 NEW_WEEKLY_INCOME = 65_000   # £498.63 a week before: +30%
-# v3: with "change-out-of-order-arrears" (the v2 recordings, before it, stay and replay too).
-HISTORY = "v3_changes_cleared_out_of_date_order"
-SEQUENTIAL_HISTORY = "v3_change_dated_before_one_already_cleared"
+# v4: also with "payment-schedule-letter" (the v2 and v3 recordings, before it, stay and replay too).
+HISTORY = "v4_changes_cleared_out_of_date_order"
+SEQUENTIAL_HISTORY = "v4_change_dated_before_one_already_cleared"
 
 
 class Hmrc:
@@ -93,6 +93,15 @@ async def versions(pool, case_id: str, count: int) -> list[tuple[str, int]]:
             return [tuple(row) for row in rows]
         await asyncio.sleep(0.05)
     raise AssertionError(f"{count} schedule versions never came: {rows}")
+
+
+async def schedule_letters_to_paying_parent(pool, case_id: str) -> list[str]:
+    """The dates the paying parent's payment schedule letters count from, in the order written."""
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(
+            "SELECT body->'facts'->>'effective_date' FROM case_api.notices WHERE case_id = %s"
+            " AND template = 'payment_schedule' AND recipient_party_id = 'pp-1' ORDER BY created_at", (case_id,))).fetchall()
+    return [row[0] for row in rows]
 
 
 async def arrears_stated(pool, case_id: str) -> int:
@@ -162,6 +171,10 @@ async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_cli
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == BOTH
     assert await case.query(CaseWorkflow.open_changes) == []
+    # A payment schedule letter with each schedule the parents live under, not with the version
+    # for the earlier date that the later one superseded at once: the first, the income's, both.
+    assert await schedule_letters_to_paying_parent(change_pool, out_of_order_id) == [
+        "2025-01-12", "2025-03-01", "2025-03-01"]
     await record_case_history(client, case.id, None, HISTORY)
 
 

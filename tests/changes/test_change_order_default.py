@@ -29,7 +29,7 @@ from tests.changes.test_change_clearance_order import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-HISTORY = "v3_default_decision_change_dated_before_the_income"
+HISTORY = "v4_default_decision_change_dated_before_the_income"
 
 
 class HmrcFindsNothing:

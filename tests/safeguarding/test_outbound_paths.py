@@ -259,7 +259,7 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
             notify = stub_for(notify_channel)
             for _ in range(600):
                 letters = (await notify.ListForCase(pb.ListForCaseRequest(case_id=case_id))).notifications
-                if len(letters) >= 3 and all(n.status == "delivered" for n in letters):
+                if len(letters) >= 4 and all(n.status == "delivered" for n in letters):
                     break
                 await asyncio.sleep(0.05)
             await client.get_workflow_handle(created.workflow_id).terminate("test finished")
@@ -272,10 +272,11 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
-    # The notice of application to the paying parent, then both parents' calculation letters.
+    # The notice of application to the paying parent, both parents' calculation letters and the paying
+    # parent's payment schedule (on Collect & Pay the receiving parent has the statement instead).
     sent = sorted((n.recipient_party_id, n.template) for n in letters)
     assert sent == [(pp_id, "calculation_decision"), (pp_id, "notice_to_paying_parent"),
-                    (rp_id, "calculation_decision")]
+                    (pp_id, "payment_schedule"), (rp_id, "calculation_decision")]
     assert {n.status for n in letters} == {"delivered"}
     # The protected party (rp) gets letters only.
     assert {n.channel for n in letters if n.recipient_party_id == rp_id} == {pb.CHANNEL_LETTER}
