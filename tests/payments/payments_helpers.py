@@ -1,9 +1,25 @@
 """Helpers shared by the payments tests (a unique module name: test folders have no packages)."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from cms.db.migrate import apply_migrations
 from services import SERVICES_BY_NAME
+
+
+@asynccontextmanager
+async def payments_pool(database_url: str, max_size: int = 4) -> AsyncIterator[AsyncConnectionPool]:
+    """A pool on `database_url` with the payments schema first on the search path, as the service has."""
+    pool = AsyncConnectionPool(database_url, min_size=1, max_size=max_size, open=False,
+                               kwargs={"options": "-c search_path=payments,public"})
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 def fresh_database(database_url: str, name: str) -> str:

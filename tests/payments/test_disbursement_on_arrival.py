@@ -14,7 +14,6 @@ import grpc
 import psycopg
 import pytest
 import pytest_asyncio
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -34,7 +33,7 @@ from services.payments.service import register
 from workflows.payments import ALL_WORKFLOWS, DisbursementInput, DisbursementResult, DisbursementWorkflow
 
 from payments_forwarder import Forwarder
-from payments_helpers import deliver, fresh_database, new_schedule
+from payments_helpers import deliver, fresh_database, new_schedule, payments_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -64,11 +63,8 @@ async def service(outbox_db: str):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def pool(outbox_db: str):
-    pool = AsyncConnectionPool(outbox_db, min_size=1, max_size=6, open=False,
-                               kwargs={"options": "-c search_path=payments,public"})
-    await pool.open(wait=True)
-    yield pool
-    await pool.close()
+    async with payments_pool(outbox_db, max_size=6) as pool:
+        yield pool
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import pytest_asyncio
-from psycopg_pool import AsyncConnectionPool
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
@@ -21,7 +20,7 @@ from services.payments import ledger
 from services.payments.disbursements import (DEFAULT_RETENTION_DAYS, RETENTION_ENV, DispatcherStats, Retention,
                                              purge_dispatched, retention_days, run_dispatcher, start_dispatcher)
 
-from payments_helpers import fresh_database
+from payments_helpers import fresh_database, payments_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -36,11 +35,8 @@ def retention_db(database_url: str) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def pool(retention_db: str):
-    pool = AsyncConnectionPool(retention_db, min_size=1, max_size=4, open=False,
-                               kwargs={"options": "-c search_path=payments,public"})
-    await pool.open(wait=True)
-    yield pool
-    await pool.close()
+    async with payments_pool(retention_db, max_size=4) as pool:
+        yield pool
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
