@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,6 +28,12 @@ from cms.infra.processes import free_port
 from cms.temporal import connect_when_ready
 from cms.infra.temporal_server import start_dev_server, temporal_test_server
 from services import SERVICES
+
+# Property tests share the machine with the servers above, so an example may take longer than
+# Hypothesis's default 200 ms deadline for reasons that are not the code's: no deadline (timing
+# belongs in `make bench`), and a failure prints the blob that reproduces it.
+hypothesis_settings.register_profile("cms", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("cms")
 
 
 @pytest.fixture(scope="session")
