@@ -62,7 +62,7 @@ def list_cases(
             instant = datetime.fromisoformat(sla_before.replace("Z", "+00:00"))
         except ValueError:
             typer.echo(f"error: --sla-before: {sla_before!r} is not an ISO date-time", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(2) from None
         request.sla_due_before.FromDatetime(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
     reply = _call("ListCases", request)
     table = Table("stage", "service type", "caseworker", "SLA due")
@@ -84,6 +84,13 @@ def show_case(
     """Shows a case and its timeline."""
     from google.protobuf.json_format import MessageToDict
 
+    from domain.money import format_pence
+
+    if not (staff or party):
+        # The service would refuse it too; say it in the command's own terms.
+        typer.echo("error: say who is reading: --staff STAFF_ID --reason \"...\" (audited), "
+                   "or --party PARTY_ID to see the case as that parent would", err=True)
+        raise typer.Exit(2)
     case_pb2 = _case_pb2()
     case = _call("GetCase", case_pb2.GetCaseRequest(case_id=case_id, staff_id=staff, reason=reason,
                                                     viewer_party_id=party))
@@ -101,8 +108,9 @@ def show_case(
     console.print(f"applied {case.application_date}  initial effective date {case.initial_effective_date or '-'}  "
                   f"next review {case.next_review_date or '-'}")
     if case.HasField("liability"):
-        console.print(f"liability: {liability.rate} rate, {liability.weekly_liability_pence / 100:.2f} a week "
-                      f"from {liability.effective_date} (paying parent pays {liability.paying_parent_pays_pence / 100:.2f})")
+        console.print(f"liability: {liability.rate} rate, {format_pence(liability.weekly_liability_pence)} a week "
+                      f"from {liability.effective_date} (paying parent pays "
+                      f"{format_pence(liability.paying_parent_pays_pence)})")
     for label, person in (("receiving parent", case.receiving_parent), ("paying parent", case.paying_parent)):
         console.print(f"{label}: {person.full_name} ({person.party_id}) {person.address}")
     table = Table("day", "kind", "what happened")

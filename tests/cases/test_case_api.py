@@ -211,6 +211,10 @@ async def test_cmsctl_drives_a_case(case_api, monkeypatch) -> None:
     assert json.loads(result.output)["case"]["stage"] == "Active"
     missing_reason = await cmsctl("show", case_id, "--staff", "cw-3")
     assert missing_reason.exit_code == 2 and "reason" in missing_reason.output
+    nobody = await cmsctl("show", case_id)
+    assert nobody.exit_code == 2 and "--staff" in nobody.output and "--party" in nobody.output
+    plain = await cmsctl("show", case_id, "--staff", "cw-3", "--reason", "training")
+    assert plain.exit_code == 0 and "£60.00 a week" in plain.output, plain.output
 
 
 async def test_demo_seeding_is_valid_and_idempotent(case_api) -> None:
