@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
+    from domain.money import format_pence
     from domain.payments.letters import DatedRate, schedule_letter_facts
     from domain.payments.schedule import Frequency, period_containing, period_start
     from workflows.case_changes import CaseWorkflowChanges
@@ -163,10 +164,6 @@ def new_state(case: CaseInput, now: datetime) -> CaseState:
         application_date=application,
         max_events_per_run=case.max_events_per_run,
     )
-
-
-def _pounds(pence: int) -> str:
-    return f"£{pence // 100:,}.{pence % 100:02d}"
 
 
 @workflow.defn(name="CaseWorkflow")
@@ -456,7 +453,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         )
         if result.rate == "default" and template != COLLECT_AND_PAY_TEMPLATE:
             template = "default_decision"
-        self._log("calculation", f"{reason}: {result.rate} rate, {_pounds(result.weekly_liability_pence)} a week "
+        self._log("calculation", f"{reason}: {result.rate} rate, {format_pence(result.weekly_liability_pence)} a week "
                                  f"from {effective_on.isoformat()}")
         facts = {"effective_date": effective_on.isoformat(), "rate": result.rate,
                  "weekly_liability_pence": str(result.weekly_liability_pence),
@@ -530,11 +527,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             ),
         )
         if s.rates is None:  # a run that began before the liability history was kept
-            upcoming = f"first payment {_pounds(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}"
+            upcoming = f"first payment {format_pence(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}"
         else:  # as payments charges it (the plan's own first date is the end of the first period)
             ahead = schedule_letter_facts(s.payment_frequency, self._schedule_service_type(), _dated(s.rates),
                                           effective_on, self._today(), to_paying_parent=True)
-            upcoming = f"next payment {_pounds(int(ahead['next_payment_pence']))} due {ahead['next_due_on']}"
+            upcoming = f"next payment {format_pence(int(ahead['next_payment_pence']))} due {ahead['next_due_on']}"
         self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, {upcoming}")
 
     def _rates_with(self, effective_on: date, result: CalculationResult) -> list[RateInForce] | None:
@@ -1034,15 +1031,15 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             return
         s.payment_event_ids = (s.payment_event_ids + [event.event_id])[-PAYMENT_EVENTS_REMEMBERED:]
         s.arrears_pence = event.arrears_pence
-        due = f"{_pounds(event.due_pence)} due {event.due_date}"
+        due = f"{format_pence(event.due_pence)} due {event.due_date}"
         if event.kind == "part_paid":
-            self._log("payment_part_paid", f"Part payment: {_pounds(event.paid_pence)} of {due}; "
-                                           f"arrears {_pounds(event.arrears_pence)}")
+            self._log("payment_part_paid", f"Part payment: {format_pence(event.paid_pence)} of {due}; "
+                                           f"arrears {format_pence(event.arrears_pence)}")
             return
         s.missed_payments += 1
         what = "Direct Pay payment reported missed" if event.kind == "direct_pay_missed" else "Missed payment"
-        self._log("payment_missed", f"{what}: {_pounds(event.paid_pence)} paid of {due}; "
-                                    f"arrears {_pounds(event.arrears_pence)}")
+        self._log("payment_missed", f"{what}: {format_pence(event.paid_pence)} paid of {due}; "
+                                    f"arrears {format_pence(event.arrears_pence)}")
         if event.kind == "direct_pay_missed" and workflow.patched(COLLECT_AND_PAY_SWITCH_PATCH):
             self._direct_pay_missed(event, what)
             return
