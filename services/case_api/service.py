@@ -31,6 +31,7 @@ from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api.changes import ChangeRpcs
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
+from services.case_api.sla_metrics import start_sla_metrics
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     STRICT_DATA_CONVERTER,
@@ -183,14 +184,22 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
 class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChange, ReviewChange, GetSlaReport
     def __init__(self, pool: AsyncConnectionPool, settings: Settings, client: Client | None = None,
                  task_queue: str = TASK_QUEUE_CASES, publish_search_attributes: bool = True,
-                 notifications_address: str | None = None):
+                 notifications_address: str | None = None, business_metrics: bool = False):
         self._pool = pool
+        # SLA gauges for Prometheus, refreshed from change_records in this event loop while
+        # metrics are served (CMS_METRICS) or when `business_metrics` forces them (tests).
+        self.sla_metrics = start_sla_metrics(pool, force=business_metrics)
         # Set: parties are registered with the notifications service before the workflow starts.
         self._notifications = notifications_address
         self._settings = settings
         self._client = client
         self._task_queue = task_queue
         self._publish = publish_search_attributes
+
+    async def aclose(self) -> None:
+        """serve() calls this on a graceful stop, before the pool closes."""
+        if self.sla_metrics is not None:
+            await self.sla_metrics.aclose()
 
     async def _temporal(self) -> Client:
         # Connected on first use: the service starts (and reports health) before Temporal is up.
@@ -434,10 +443,12 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         return case_pb2.SignalCaseResponse(accepted=True, outcome=outcome)
 
 
-async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings) -> None:
+async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings,
+                   business_metrics: bool = False) -> CaseService:
     # CMS_CASE_NOTICES_VIA_NOTIFICATIONS=1 (make run): letters go through the notifications
     # service, which must know the parties first.
     notifications = settings.address_of("notifications") \
         if os.environ.get("CMS_CASE_NOTICES_VIA_NOTIFICATIONS") == "1" else None
-    case_pb2_grpc.add_CaseServiceServicer_to_server(
-        CaseService(pool, settings, notifications_address=notifications), server)
+    service = CaseService(pool, settings, notifications_address=notifications, business_metrics=business_metrics)
+    case_pb2_grpc.add_CaseServiceServicer_to_server(service, server)
+    return service

@@ -26,6 +26,7 @@ from domain.rulesets import RuleSetError, rule_set, rules_for
 from services.common.errors import FieldViolations, abort_invalid
 from services.payments import ledger
 from services.payments.bank import BankAdapter, FakeBank
+from services.payments.business_metrics import start_payments_metrics
 from services.payments.disbursements import start_dispatcher
 
 log = structlog.get_logger("payments")
@@ -122,7 +123,8 @@ def _schedule_reply(schedule: ledger.ScheduleRow, duplicate: bool, adjustments: 
 
 
 class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
-    def __init__(self, pool: AsyncConnectionPool, settings: Settings, bank: BankAdapter):
+    def __init__(self, pool: AsyncConnectionPool, settings: Settings, bank: BankAdapter,
+                 business_metrics: bool = False):
         self._pool = pool
         self._settings = settings
         self._bank = bank
@@ -130,9 +132,14 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         # DisbursementWorkflow per payment (transactional outbox; on when
         # CMS_PAYMENTS_DISBURSE_ON_ARRIVAL=1). Started here, inside the serving event loop.
         self.dispatcher = start_dispatcher(pool, settings)
+        # Gauges of suspense, the outbox, arrears and the last reconciliation, refreshed from the
+        # ledger while metrics are served (CMS_METRICS) or when `business_metrics` forces them.
+        self.business_metrics = start_payments_metrics(pool, force=business_metrics)
 
     async def aclose(self) -> None:
         """serve() calls this on a graceful stop, before the pool closes."""
+        if self.business_metrics is not None:
+            await self.business_metrics.aclose()
         if self.dispatcher is not None:
             await self.dispatcher.aclose()
 
@@ -393,9 +400,10 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
 
 
 async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings: Settings,
-                   bank: BankAdapter | None = None) -> PaymentsService:
+                   bank: BankAdapter | None = None, business_metrics: bool = False) -> PaymentsService:
     # Development uses a fake bank without a statement of its own (see FakeBank.reports_balance);
     # tests pass the FakeBank that emitted their payments; production passes a real adapter here.
-    service = PaymentsService(pool, settings, bank if bank is not None else FakeBank(reports_balance=False))
+    service = PaymentsService(pool, settings, bank if bank is not None else FakeBank(reports_balance=False),
+                              business_metrics=business_metrics)
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(service, server)
     return service
