@@ -53,6 +53,23 @@ class Settings:
         return f"{self.grpc_host}:{self.port_of(service)}"
 
 
+def positive_from_env(name: str, default: int | float, kind: type = int) -> int | float:
+    """A positive whole number (`kind` int) or number (float) from the environment variable `name`,
+    `default` when it is unset; any other value raises ValueError, so the service refuses to start
+    rather than guess."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        wanted = "a whole number, at least 1" if kind is int else "a positive number"
+        raise ValueError(f"{name}={raw!r}: must be {wanted}")
+    return value
+
+
 def load_settings() -> Settings:
     postgres_port = _env_int("POSTGRES_PORT", 5433)
     temporal_port = _env_int("TEMPORAL_PORT", 7233)

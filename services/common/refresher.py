@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import Counter, Gauge
 
+from cms.config import positive_from_env
+
 log = structlog.get_logger("business_metrics")
 
 INTERVAL_ENV = "CMS_BUSINESS_METRICS_SECONDS"
@@ -44,16 +46,7 @@ def metrics_enabled() -> bool:
 
 def refresh_interval() -> float:
     """CMS_BUSINESS_METRICS_SECONDS (default 60); a bad value stops the service starting."""
-    raw = os.environ.get(INTERVAL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: must be a positive number of seconds")
-    return seconds
+    return float(positive_from_env(INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS, float))
 
 
 @dataclass

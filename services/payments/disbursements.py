@@ -40,7 +40,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from cms.config import TASK_QUEUE_PAYMENTS, Settings
+from cms.config import TASK_QUEUE_PAYMENTS, Settings, positive_from_env
 from cms.temporal import connect
 from workflows.payments import DisbursementInput, DisbursementWorkflow
 
@@ -244,16 +244,7 @@ def enabled() -> bool:
 
 def retention_days() -> int:
     """CMS_DISBURSEMENT_OUTBOX_RETENTION_DAYS (default 35); a bad value stops the service starting."""
-    raw = os.environ.get(RETENTION_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETENTION_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise ValueError(f"{RETENTION_ENV}={raw!r}: must be a whole number of days, at least 1")
-    return days
+    return int(positive_from_env(RETENTION_ENV, DEFAULT_RETENTION_DAYS, int))
 
 
 def start_dispatcher(pool: AsyncConnectionPool, settings: Settings, force: bool = False) -> Dispatcher | None:
