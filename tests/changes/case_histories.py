@@ -14,6 +14,11 @@ async def record_case_history(client, workflow_id: str, run_id: str | None, name
     """Saves one run's history (`run_id`, or the latest run) as case_histories/<name>.json."""
     if os.environ.get("CMS_RECORD_HISTORIES") != "1":
         return
+    target = HISTORIES / f"{name}.json"
+    if target.exists():
+        # A recorded history stands for cases still running on the code that wrote it: record
+        # under a new version prefix instead of replacing it.
+        return
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+    target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
