@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from domain.calculation import calculate, parse_request
 from domain.money import format_pence, round_half_up
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
+
+if TYPE_CHECKING:
+    from domain.payments.schedule import Rate
 
 INCOME_TOLERANCE = Fraction(25, 100)
 # How far ahead a change may be reported (reg 18(2): a change expected to happen).
@@ -566,15 +569,16 @@ def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmo
     parent for payments already made. Assumes the old amounts were in force from the start of
     the first period it touches (an earlier recalculation dated after `effective_date` is not
     seen; :func:`arrears_between_rates` takes the whole history instead)."""
+    from domain.payments.schedule import Rate, rates_after_change
+
     if effective_date >= today or today < schedule_start:
         return 0
-    before = ((schedule_start, old),)
-    after = ((schedule_start, old), (effective_date, new)) if effective_date > schedule_start else ((schedule_start, new),)
+    before = (Rate(schedule_start, old.liability_pence, old.fee_pence),)
+    after = rates_after_change(before, Rate(max(effective_date, schedule_start), new.liability_pence, new.fee_pence))
     return arrears_between_rates(frequency, schedule_start, before, after, today)
 
 
-def arrears_between_rates(frequency: str, schedule_start: date,
-                          before: Sequence[tuple[date, WeeklyAmounts]], after: Sequence[tuple[date, WeeklyAmounts]],
+def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence[Rate], after: Sequence[Rate],
                           today: date) -> int:
     """What moving from the liability history `before` to `after` (each a list of amounts in force
     from a date until the next one) adds (+) or takes off (−) for the payments already due by
@@ -586,9 +590,9 @@ def arrears_between_rates(frequency: str, schedule_start: date,
     if today < schedule_start:
         return 0
 
-    def rates(history: Sequence[tuple[date, WeeklyAmounts]]) -> tuple[Rate, ...]:
-        return tuple(Rate(max(on, schedule_start), amounts.liability_pence, amounts.fee_pence)
-                     for on, amounts in sorted(history, key=lambda item: item[0]))
+    def rates(history: Sequence[Rate]) -> tuple[Rate, ...]:
+        return tuple(Rate(max(rate.effective_from, schedule_start), rate.weekly_pence, rate.weekly_fee_pence)
+                     for rate in sorted(history, key=lambda rate: rate.effective_from))
 
     cadence = Frequency(frequency)
     due = list(range(period_containing(cadence, schedule_start, today) + 1))

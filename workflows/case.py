@@ -60,9 +60,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.calculation import CalculationResult, ReceivingParent, calculate, default_decision, parse_request
     from domain.calculation import Child as CalcChild
     from domain.money import format_pence
-    from domain.payments.letters import DatedRate, schedule_letter_facts
-    from domain.payments.schedule import Frequency, period_containing, period_start
-    from workflows.case_changes import CaseWorkflowChanges
+    from domain.payments.letters import schedule_letter_facts
+    from domain.payments.schedule import Frequency, next_instalments, period_containing, period_start
+    from workflows.case_changes import CaseWorkflowChanges, as_rates
     from workflows.change_messages import ReportedChange  # noqa: F401  the converter resolves its type hints here
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
     from workflows.case_messages import (
@@ -462,30 +462,30 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                  **(extra_facts or {})}
         texts = [step.text for step in result.explanation]
         key = f"{template}-{effective_on.isoformat()}-{s.schedule_version + 1}"
+        rates = self._rates_with(effective_on, result)
         await self._send([self._notice(s.paying_parent_id, template, key, facts, texts),
                           self._notice(s.receiving_parent_id, template, key, facts, texts),
-                          *self._schedule_letters(effective_on, result, key)])
+                          *self._schedule_letters(effective_on, rates, key)])
         self._log("parents_notified", "Both parents notified with the explanation")
-        await self._hand_schedule_to_payments(effective_on, result)
+        await self._hand_schedule_to_payments(effective_on, result, rates)
         return s.liability
 
-    def _schedule_letters(self, effective_on: date, result: CalculationResult, key: str) -> list[CaseNotice]:
-        """The payment schedule letters for the version about to be handed to payments (patch
-        "payment-schedule-letter"), in the same write as the calculation letters. None for a
-        version superseded at once (the earlier dates of a change applied out of date order) or in
-        a run that began before the liability history was kept."""
+    def _schedule_letters(self, effective_on: date, rates: list[RateInForce] | None, key: str) -> list[CaseNotice]:
+        """The payment schedule letters for the version about to be handed to payments, whose
+        liability history is `rates` (patch "payment-schedule-letter"), in the same write as the
+        calculation letters. None for a version superseded at once (the earlier dates of a change
+        applied out of date order) or in a run that began before the liability history was kept."""
         s = self._s
-        history = self._rates_with(effective_on, result)
-        if history is None or self._inputs_as_of is not None or not workflow.patched(SCHEDULE_LETTER_PATCH):
+        if rates is None or self._inputs_as_of is not None or not workflow.patched(SCHEDULE_LETTER_PATCH):
             return []
-        dated = _dated(history)
+        history = as_rates(rates)
         service_type = self._schedule_service_type()
         recipients = [(s.paying_parent_id, True)]
         if service_type == "direct_pay":
             recipients.append((s.receiving_parent_id, False))
         # Its own idempotency key: the calculation letter to the same parent has `key` already.
         return [self._notice(party, "payment_schedule", f"{key}/schedule", schedule_letter_facts(
-                    s.payment_frequency, service_type, dated, effective_on, self._today(), to_paying_parent=paying))
+                    s.payment_frequency, service_type, history, effective_on, self._today(), to_paying_parent=paying))
                 for party, paying in recipients]
 
     def _calculate(self, effective_on: date) -> CalculationResult:
@@ -501,9 +501,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         # Includes what changes of circumstances set (benefit, stated income): workflows.case_changes.
         return calculate(parse_request(self._calculation_inputs()), effective_date=effective_on)
 
-    async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult) -> None:
+    async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult,
+                                         rates: list[RateInForce] | None) -> None:
+        """Hands the new schedule version to payments; `rates` is the liability history with it."""
         s = self._s
-        s.rates = self._rates_with(effective_on, result)
+        s.rates = rates
         s.schedule_version += 1
         plan = lifecycle.payment_plan(result.paying_parent_pays_pence, s.payment_frequency, effective_on)
         if s.phase == "assessment":
@@ -529,9 +531,11 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
         if s.rates is None:  # a run that began before the liability history was kept
             upcoming = f"first payment {format_pence(plan.first_instalment_pence)} due {plan.first_due_date.isoformat()}"
         else:  # as payments charges it (the plan's own first date is the end of the first period)
-            ahead = schedule_letter_facts(s.payment_frequency, self._schedule_service_type(), _dated(s.rates),
-                                          effective_on, self._today(), to_paying_parent=True)
-            upcoming = f"next payment {format_pence(int(ahead['next_payment_pence']))} due {ahead['next_due_on']}"
+            history = as_rates(s.rates)
+            ahead = next_instalments(Frequency(s.payment_frequency), history[0].effective_from, history,
+                                     self._today(), count=1)[0]
+            upcoming = (f"next payment {format_pence(ahead.amount_pence + ahead.fee_pence)} "
+                        f"due {ahead.period.due_date.isoformat()}")
         self._log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, {upcoming}")
 
     def _rates_with(self, effective_on: date, result: CalculationResult) -> list[RateInForce] | None:
@@ -1065,7 +1069,3 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
             return "the case is closed"
         return ""
 
-
-def _dated(history: list[RateInForce]) -> list[DatedRate]:
-    return [DatedRate(date.fromisoformat(r.effective_from), r.weekly_liability_pence, r.weekly_fee_pence)
-            for r in history]

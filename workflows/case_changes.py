@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calculation import CalculationResult, ReceivingParent, default_decision
     from domain.calculation import Child as CalcChild
     from domain.money import format_pence
+    from domain.payments.schedule import Rate
     from workflows.change import ChangeInput, ChangeOutcome, ChangeWorkflow, ReportedChange, change_workflow_id
 
 
@@ -503,7 +504,7 @@ class CaseWorkflowChanges(CaseChanges):
             return False
         if effective < today:
             arrears = rules.arrears_between_rates(s.payment_frequency, date.fromisoformat(s.initial_effective_date),
-                                                  _history(rates_before), _history(s.rates), today)
+                                                  as_rates(rates_before), as_rates(s.rates), today)
             await self._tell_backdated_arrears(outcome, arrears, effective)
         return True
 
@@ -592,11 +593,11 @@ class CaseWorkflowChanges(CaseChanges):
                                          shared_care_nights=child_nights))
 
 
-def _history(rates: list[Any]) -> list[tuple[date, rules.WeeklyAmounts]]:
-    """The case's liability history (workflows.case_messages.RateInForce) as dated weekly amounts."""
-    return [(date.fromisoformat(rate.effective_from), rules.WeeklyAmounts(rate.weekly_liability_pence,
-                                                                          rate.weekly_fee_pence))
-            for rate in rates]
+def as_rates(history: list[Any]) -> tuple[Rate, ...]:
+    """The case's liability history (workflows.case_messages.RateInForce, kept as JSON-friendly
+    strings in the state) as the schedule arithmetic takes it."""
+    return tuple(Rate(date.fromisoformat(rate.effective_from), rate.weekly_liability_pence, rate.weekly_fee_pence)
+                 for rate in history)
 
 
 def _weekly_amounts(liability: Any) -> rules.WeeklyAmounts:

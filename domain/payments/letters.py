@@ -12,7 +12,6 @@ the calculation letter and the statement instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 from domain.payments.schedule import Frequency, Rate, next_instalments
@@ -21,25 +20,15 @@ FREQUENCY_WORDS = {"weekly": "every week", "fortnightly": "every 2 weeks", "four
                    "monthly": "every month"}
 
 
-@dataclass(frozen=True)
-class DatedRate:
-    """A weekly liability and the paying parent's weekly collection fee from a date (case calendar)."""
-
-    effective_from: date
-    weekly_liability_pence: int
-    weekly_fee_pence: int = 0
-
-
-def schedule_letter_facts(frequency: str, service_type: str, history: Sequence[DatedRate], effective_from: date,
+def schedule_letter_facts(frequency: str, service_type: str, history: Sequence[Rate], effective_from: date,
                           today: date, to_paying_parent: bool) -> dict[str, str]:
     """The letter's facts (strings; money in pence, dates ISO) for one parent. `history` is the
     liability as payments holds it with the new version in it; its first entry starts the schedule."""
     if not history:
         raise ValueError("a payment schedule needs at least one liability")
     cadence = Frequency(frequency)
-    ordered = sorted(history, key=lambda rate: rate.effective_from)
-    rates = tuple(Rate(r.effective_from, r.weekly_liability_pence, r.weekly_fee_pence) for r in ordered)
-    upcoming, following = next_instalments(cadence, ordered[0].effective_from, rates, today)
+    ordered = tuple(sorted(history, key=lambda rate: rate.effective_from))
+    upcoming, following = next_instalments(cadence, ordered[0].effective_from, ordered, today)
     with_fee = to_paying_parent  # the receiving parent (Direct Pay only) is paid the maintenance alone
     return {
         "effective_date": effective_from.isoformat(),
@@ -67,9 +56,9 @@ def _note(service_type: str, to_paying_parent: bool) -> str:
             "instead (Collect & Pay).")
 
 
-def _penny_note(cadence: Frequency, latest: DatedRate, with_fee: bool) -> str:
+def _penny_note(cadence: Frequency, latest: Rate, with_fee: bool) -> str:
     """Monthly instalments spread 52 weeks over 12 months, so they can differ by a penny."""
-    weeklies = (latest.weekly_liability_pence, latest.weekly_fee_pence if with_fee else 0)
+    weeklies = (latest.weekly_pence, latest.weekly_fee_pence if with_fee else 0)
     if cadence is Frequency.MONTHLY and any((52 * weekly) % 12 for weekly in weeklies):
         return " Monthly amounts can differ by a penny, so that a year's payments add up to exactly 52 weeks."
     return ""
