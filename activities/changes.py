@@ -14,7 +14,7 @@ set-based queries. `seed_change_records` fills the table with synthetic rows to 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -285,7 +285,7 @@ async def seed_change_records(pool: AsyncConnectionPool, n: int, now: datetime |
                               FROM generate_series(1, %(n)s::bigint) AS i) AS spread) AS rows
             ON CONFLICT DO NOTHING
             """,
-            {"n": n, "now": now or datetime.now(timezone.utc)},
+            {"n": n, "now": now or datetime.now(UTC)},
         )
 
 

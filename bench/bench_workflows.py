@@ -27,9 +27,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.adapters.hmrc import FakeHmrc
-from bench.bare_workflow import BareWorkflow, bare_activity
 from activities.context import set_db_pool
 from activities.hmrc import set_hmrc_adapter
+from bench.bare_workflow import BareWorkflow, bare_activity
 from cms.config import TASK_QUEUE_CASES
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres

@@ -172,7 +172,7 @@ async def run_feed(settings: Settings, stop: asyncio.Event) -> None:
                 log.warning("demo_bank_feed_paused", error=error.code().name)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=tick)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

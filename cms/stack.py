@@ -207,7 +207,7 @@ async def run_stack(stop: asyncio.Event) -> None:
             stack.check_children()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         say("stopping …")
     finally:

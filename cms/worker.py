@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.context import set_db_pool
-from cms.config import ALL_TASK_QUEUES, TASK_QUEUE_CASES, Settings, load_settings
+from cms.config import ALL_TASK_QUEUES, Settings, load_settings
 from cms.errors import StartupError
 from cms.infra.postgres import check_reachable
 from cms.log import configure_logging

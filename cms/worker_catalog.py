@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from activities import case_decision, case_notifications, case_payments, case_records, hmrc
-from activities.changes import CHANGE_ACTIVITIES
 from activities import notifications as notification_activities
 from activities import payments as payment_activities
+from activities.changes import CHANGE_ACTIVITIES
 from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_NOTIFICATIONS, TASK_QUEUE_PAYMENTS
 from workflows import payments as payment_workflows
 from workflows.case import CaseWorkflow

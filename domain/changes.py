@@ -24,11 +24,12 @@ a change that can reveal where someone lives or works, or when the rules cannot 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from domain.calculation import calculate, parse_request
 from domain.money import format_pence, round_half_up

@@ -7,8 +7,8 @@ can reports and tests. No clocks here: "today" is always an argument.
 from __future__ import annotations
 
 import calendar as _calendar
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 # reg 12: a posted notice must reach the paying parent at least 2 days before the initial

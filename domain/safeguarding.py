@@ -13,7 +13,7 @@ to reach the other), but the profile adds the audit and the stricter channel rul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
 PROTECTED_FIELDS: frozenset[str] = frozenset({

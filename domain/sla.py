@@ -12,10 +12,10 @@ reference the SQL is proved equal to (tests/changes/test_sla_sql.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Iterable
 
 SLA_DAYS = 28
 WINDOW_DAYS = 28  # "the last 4 weeks" of clearances

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -25,8 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
-from cms.temporal import connect_when_ready
 from cms.infra.temporal_server import start_dev_server, temporal_test_server
+from cms.temporal import connect_when_ready
 from services import SERVICES
 
 # Property tests share the machine with the servers above, so an example may take longer than

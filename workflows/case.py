@@ -63,8 +63,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments.letters import schedule_letter_facts
     from domain.payments.schedule import Frequency, next_instalments, period_containing, period_start
     from workflows.case_changes import CaseWorkflowChanges, as_rates
-    from workflows.change_messages import ReportedChange  # noqa: F401  the converter resolves its type hints here
-    from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
     from workflows.case_messages import (
         COLLECT_AND_PAY_REASONS,
         PAYMENT_EVENTS_REMEMBERED,
@@ -76,23 +74,25 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         CaseView,
         ChildFacts,
-        ClosureRecord,
         CloseRequest,
-        RateInForce,
         CloseResult,
+        ClosureRecord,
         CollectAndPayRequest,
         EducationEnded,
         HoldRequest,
-        SafeguardingFlag,
         IncomeReport,
         LiabilityRecord,
         ManualReviewRequest,
         NoteRequest,
         NoteResult,
+        RateInForce,
         ReleaseRequest,
+        SafeguardingFlag,
         ServiceSwitch,
         TimelineEvent,
     )
+    from workflows.change_messages import ReportedChange  # noqa: F401  the converter resolves its type hints here
+    from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
 # Re-exported so callers import the workflow and its messages from one place.
 __all__ = ["CaseWorkflow", "CaseInput", "CaseState", "NoteRequest", "NoteResult", "CaseQuery"]
@@ -673,7 +673,7 @@ class CaseWorkflow(CaseWorkflowChanges):  # report_change update, change_cleared
                 return False
             try:
                 await workflow.wait_condition(lambda: stop() or self._dirty, timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return stop()
             if self._dirty and not stop():
                 await self._sync()

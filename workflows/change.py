@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -39,12 +38,12 @@ with workflow.unsafe.imports_passed_through():
     from domain import changes as rules
     from domain.calculation import calculate, parse_request
     from workflows.change_messages import (  # noqa: F401  re-exported: callers import them from here
-        ReportedChange,
         ChangeInput,
-        ReviewDecision,
-        ReviewAnswer,
-        ChangeStatus,
         ChangeOutcome,
+        ChangeStatus,
+        ReportedChange,
+        ReviewAnswer,
+        ReviewDecision,
         change_workflow_id,
     )
 
@@ -147,7 +146,7 @@ class ChangeWorkflow:
         try:
             await workflow.wait_condition(lambda: self._review is not None, timeout=max(remaining, 0.001))
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return self._review is not None
 
     async def _queue(self, team: str, status: str, escalated_at: str | None = None,

@@ -48,9 +48,20 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.payments import (DirectPaymentOutcome, DirectPaymentReport, DisbursementOutcome,
-                                     DisbursementRequest, PeriodOutcome, PeriodRef, ReconciliationOutcome,
-                                     charge_period, check_period, disburse, reconcile, report_direct_payment)
+    from activities.payments import (
+        DirectPaymentOutcome,
+        DirectPaymentReport,
+        DisbursementOutcome,
+        DisbursementRequest,
+        PeriodOutcome,
+        PeriodRef,
+        ReconciliationOutcome,
+        charge_period,
+        check_period,
+        disburse,
+        reconcile,
+        report_direct_payment,
+    )
     from domain.payments.working_days import add_working_days
 
 PAYMENT_EVENT_SIGNAL = "payment_event"

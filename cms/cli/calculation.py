@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
 import typer
 
@@ -45,7 +45,7 @@ def _fail(field: str, message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
 
 # --- rule sets and input ------------------------------------------------------------
 
-def load_rules(rules: Optional[str], effective_date: Optional[str], option: str = "--rules") -> RuleSet:
+def load_rules(rules: str | None, effective_date: str | None, option: str = "--rules") -> RuleSet:
     """--rules (a packaged id or a JSON file) wins over --effective-date; else the current set."""
     try:
         if rules:
@@ -70,7 +70,7 @@ def load_rules(rules: Optional[str], effective_date: Optional[str], option: str 
         raise CliError(option if rules else "--effective-date", str(exc)) from None
 
 
-def read_input(file: Optional[str]) -> str:
+def read_input(file: str | None) -> str:
     if file is None or file == "-":
         return sys.stdin.read()
     try:
@@ -169,10 +169,10 @@ def _calculate_one(text: str, rules: RuleSet, explain: bool) -> None:
 
 
 def calculate_command(
-    file: Optional[str] = typer.Argument(None, help="Request file (JSON, or JSON Lines with --jsonl); - or omitted for stdin."),
+    file: str | None = typer.Argument(None, help="Request file (JSON, or JSON Lines with --jsonl); - or omitted for stdin."),
     jsonl: bool = typer.Option(False, "--jsonl", help="Read JSON Lines; write one result (or error object) per line, in order."),
-    effective_date: Optional[str] = typer.Option(None, "--effective-date", help="Decision's effective date (YYYY-MM-DD): chooses the rule set in force."),
-    rules: Optional[str] = typer.Option(None, "--rules", help="Rule set id (e.g. gb-2012, gb-2012-fees-2pct) or a rule set JSON file; wins over --effective-date."),
+    effective_date: str | None = typer.Option(None, "--effective-date", help="Decision's effective date (YYYY-MM-DD): chooses the rule set in force."),
+    rules: str | None = typer.Option(None, "--rules", help="Rule set id (e.g. gb-2012, gb-2012-fees-2pct) or a rule set JSON file; wins over --effective-date."),
     no_explanation: bool = typer.Option(False, "--no-explanation", help="Leave out the explanation (the fast batch path; figures are identical)."),
     workers: int = typer.Option(0, "--workers", help="Processes for big --jsonl batches (0: one per core)."),
 ) -> None:
@@ -227,7 +227,7 @@ def _what_if_table(summary: WhatIfSummary, baseline: RuleSet, new: RuleSet):
 def what_if_command(
     rules: str = typer.Option(..., "--rules", help="The new rule set: a packaged id or a rule set JSON file."),
     cases: str = typer.Option(..., "--cases", help="Caseload as JSON Lines (one calculation request a line); - for stdin."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline rule set (default: the set now in force)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Baseline rule set (default: the set now in force)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
     workers: int = typer.Option(0, "--workers", help="Processes (0: one per core)."),
 ) -> None:

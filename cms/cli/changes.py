@@ -8,7 +8,7 @@ waiting for review) exits 3; an unreachable service exits 1.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -23,7 +23,7 @@ def _call(method: str, request: Any) -> Any:
     return rpc.call("case_api", case_pb2_grpc.CaseServiceStub, method, request)
 
 
-def _json_object(text: Optional[str], option: str) -> str:
+def _json_object(text: str | None, option: str) -> str:
     if not text:
         return ""
     try:
@@ -49,7 +49,7 @@ def report(
                              "flat_rate_benefit_stopped, address, employment, service_type, close_request"),
     reported_date: str = typer.Option("", "--reported-date", help="ISO date reported; default today on the case calendar."),
     effective_date: str = typer.Option(..., "--effective-date", help="ISO date it happened or will happen."),
-    details: Optional[str] = typer.Option(None, "--details", help='JSON object, e.g. \'{"weekly_income_pence": 61000}\''),
+    details: str | None = typer.Option(None, "--details", help='JSON object, e.g. \'{"weekly_income_pence": 61000}\''),
     reported_by: str = typer.Option("paying_parent", "--reported-by"),
     disputed: bool = typer.Option(False, "--disputed", help="The other parent disputes the evidence."),
     idempotency_key: str = typer.Option("", "--idempotency-key", help="Resubmitting with the same key returns the first result."),
@@ -73,7 +73,7 @@ def review(
     outcome: str = typer.Option(..., "--outcome", help="apply or reject"),
     reason: str = typer.Option(..., "--reason", help="Why, in words the parents can read."),
     reviewer: str = typer.Option(..., "--reviewer", help="Your caseworker id."),
-    corrected_details: Optional[str] = typer.Option(None, "--corrected-details", help="JSON object: details as verified."),
+    corrected_details: str | None = typer.Option(None, "--corrected-details", help="JSON object: details as verified."),
 ) -> None:
     from cms.case.v1 import case_pb2
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
-
-from cms.cli import rpc
 from rich.console import Console
 from rich.table import Column, Table
+
+from cms.cli import rpc
 
 app = typer.Typer(help="Caseworker commands: list and show cases, notes, holds, reviews, SLA.",
                   no_args_is_help=True, add_completion=False)
@@ -63,7 +63,7 @@ def list_cases(
         except ValueError:
             typer.echo(f"error: --sla-before: {sla_before!r} is not an ISO date-time", err=True)
             raise typer.Exit(2) from None
-        request.sla_due_before.FromDatetime(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
+        request.sla_due_before.FromDatetime(instant if instant.tzinfo else instant.replace(tzinfo=UTC))
     reply = _call("ListCases", request)
     table = Table("stage", "service type", "caseworker", "SLA due")
     table.columns.insert(0, Column("case", no_wrap=True, min_width=16))

@@ -20,7 +20,6 @@ import typer
 
 from cms.cli import rpc
 
-
 payments_app = typer.Typer(help="Payments: suspense items, assigning them to cases, balances and statements.",
                            no_args_is_help=True, add_completion=False)
 

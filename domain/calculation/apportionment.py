@@ -8,7 +8,7 @@ receiving parent, so the result is deterministic.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def apportion(total_pence: int, weights: Sequence[int]) -> list[int]:

@@ -7,11 +7,11 @@ the CLI can run them in several processes over chunks of a file and merge the re
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .engine import calculate
-from .fast import CompiledRules, FastResult, calculate_fast, fast_result_to_json
+from .fast import CompiledRules, FastResult, calculate_fast
 from .request import ValidationError, parse_request
 
 RATE_BANDS = ("nil", "flat", "reduced", "basic", "basic_plus", "default")
@@ -127,7 +127,7 @@ class BandChange:
         self.liability_changed += new[3] != base[3]
         self.band_moved += new[0] != base[0]
 
-    def merge(self, other: "BandChange") -> None:
+    def merge(self, other: BandChange) -> None:
         for name in ("cases", "payer_up", "payer_down", "payer_total_change", "receiver_up", "receiver_down",
                      "receiver_total_change", "liability_changed", "band_moved"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -154,7 +154,7 @@ class WhatIfSummary:
             total.merge(band)
         return total
 
-    def merge(self, other: "WhatIfSummary") -> None:
+    def merge(self, other: WhatIfSummary) -> None:
         for name, band in other.bands.items():
             self.bands.setdefault(name, BandChange()).merge(band)
         self.errors += other.errors

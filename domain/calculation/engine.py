@@ -7,9 +7,10 @@ holds the two together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Sequence
+from typing import Any
 
 from domain.rulesets import RuleSet, current_rules, rules_for
 

@@ -7,9 +7,9 @@ has nothing location-revealing to redact here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 from domain.money import format_pence as money
 from domain.money import format_percent as percent

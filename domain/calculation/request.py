@@ -8,8 +8,9 @@ the field by its path, e.g. ``receiving_parents[1].children[0].shared_care_night
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 NIL_RATE_REASONS = frozenset({"prisoner", "child", "care_home", "work_based_training", "under_18_on_benefits"})
 SERVICE_TYPES = ("direct_pay", "collect_and_pay")

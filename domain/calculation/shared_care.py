@@ -11,9 +11,9 @@ is ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 from domain.money import round_half_up
 from domain.rulesets import RuleSet

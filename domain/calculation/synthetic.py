@@ -8,7 +8,8 @@ about a third on Collect & Pay, a sizeable flat-rate minority). No personal data
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _NIL_REASONS = ("prisoner", "child", "care_home", "work_based_training", "under_18_on_benefits")
 _SHARED_CARE_NIGHTS = (0, 26, 51, 52, 60, 103, 104, 120, 155, 156, 170, 174, 175, 182, 365)

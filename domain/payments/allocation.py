@@ -4,9 +4,9 @@ Whatever is left is an overpayment, held as a credit for the paying parent."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
-from typing import Hashable
 
 MAINTENANCE, FEE, ENFORCEMENT = "maintenance", "fee", "enforcement"
 COMPONENTS = (MAINTENANCE, FEE, ENFORCEMENT)

@@ -8,12 +8,13 @@ only file access in ``domain`` (package data, not user files).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 _DATA_FILES = ("gb_2012_scheme.json", "gb_2012_fees_2pct.json")
 
@@ -180,7 +181,7 @@ def _check_shapes(rules: RuleSet) -> None:
         raise RuleSetError("income.days_in_year and rates.rate_rounding_pence must be positive")
 
 
-@lru_cache(maxsize=None)
+@cache
 def packaged_rule_sets() -> tuple[RuleSet, ...]:
     """All rule sets shipped with the package, oldest effective date first."""
     package = resources.files(__name__)

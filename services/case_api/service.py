@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -41,10 +41,10 @@ from workflows.case_messages import (
     CloseRequest,
     CollectAndPayRequest,
     HoldRequest,
-    SafeguardingFlag,
     ManualReviewRequest,
     NoteRequest,
     ReleaseRequest,
+    SafeguardingFlag,
     unknown_keys,
 )
 
@@ -176,7 +176,7 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
     stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(timezone.utc))
+    stamp.FromDatetime(value.astimezone(UTC))
     return stamp
 
 
@@ -212,7 +212,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
     # CreateApplication --------------------------------------------------------------------
     async def CreateApplication(self, request, context):
         try:
-            applied = validate_application(request, datetime.now(timezone.utc).date())
+            applied = validate_application(request, datetime.now(UTC).date())
         except FieldViolations as error:
             await abort_invalid(context, error)
             return
@@ -373,7 +373,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         if request.needs_caseworker_only:
             clauses.append("NeedsCaseworker = true")
         if request.HasField("sla_due_before"):
-            before = request.sla_due_before.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            before = request.sla_due_before.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             clauses.append(f"SlaDueAt < '{before}'")
         client = await self._temporal()
         pages = client.list_workflows(" AND ".join(clauses), page_size=request.page_size or 100,

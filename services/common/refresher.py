@@ -77,7 +77,7 @@ async def refresh_once(source: str, refresh: Callable[[], Awaitable[None]], stat
     """One refresh; a failure is logged and counted, never raised."""
     try:
         await refresh()
-    except Exception as error:  # noqa: BLE001 - whatever failed, keep the last values and carry on
+    except Exception as error:
         stats.failures += 1
         # The type and the driver's message only: the queries are aggregates, no row is quoted.
         stats.last_error = f"{type(error).__name__}: {error}"[:300]
@@ -96,7 +96,7 @@ async def run_refresher(source: str, refresh: Callable[[], Awaitable[None]], int
         await refresh_once(source, refresh, stats)
         try:
             await asyncio.wait_for(stop_event.wait(), timeout=interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from prometheus_client import Gauge
 from psycopg import AsyncConnection
@@ -86,7 +86,7 @@ class PaymentsFigures:
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()   # as GetBalance's default as_of
+    return datetime.now(UTC).date()   # as GetBalance's default as_of
 
 
 async def _one(conn: AsyncConnection, sql: str, params: dict | None = None) -> tuple:

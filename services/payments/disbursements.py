@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -123,7 +123,7 @@ async def dispatch_pending(pool: AsyncConnectionPool, client: Client, settings: 
             rows = [PendingDisbursement(*found) for found in await cur.fetchall()]
             if not rows:
                 return 0
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             outcomes = await asyncio.gather(*(_start(client, row, settings, now) for row in rows),
                                             return_exceptions=True)
             started = [(row.outbox_id, outcome) for row, outcome in zip(rows, outcomes) if isinstance(outcome, str)]
@@ -204,14 +204,14 @@ async def run_dispatcher(pool: AsyncConnectionPool, settings: Settings, stop_eve
             while (count := await dispatch_pending(pool, client, settings)) > 0:
                 stats.dispatched += count
             backoff = poll_seconds
-        except Exception as error:  # noqa: BLE001 - whatever failed, the rows wait: pause and retry
+        except Exception as error:
             stats.failed_passes += 1
             stats.last_error = str(error)
             log.warning("disbursement_dispatch_paused", error=str(error), retry_in_seconds=backoff)
             wait, backoff = backoff, min(backoff * 2, max_backoff_seconds)
         try:
             await asyncio.wait_for(stop_event.wait(), timeout=wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -219,7 +219,7 @@ async def _purge(pool: AsyncConnectionPool, retention: Retention, stats: Dispatc
     # Housekeeping: a failure waits for the next interval and never holds up dispatching.
     try:
         stats.purged += await purge_dispatched(pool, retention)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         log.warning("disbursement_outbox_purge_failed", error=str(error))
 
 

@@ -28,8 +28,17 @@ from psycopg.types.json import Jsonb
 
 from domain.payments.allocation import ENFORCEMENT, FEE, MAINTENANCE, Allocation, Debt, allocate
 from domain.payments.fees import receiving_parent_fee
-from domain.payments.schedule import (Frequency, Rate, Segment, adjustments_at, instalment_at, period_at,
-                                      period_containing_at, rates_after_change, segments_after)
+from domain.payments.schedule import (
+    Frequency,
+    Rate,
+    Segment,
+    adjustments_at,
+    instalment_at,
+    period_at,
+    period_containing_at,
+    rates_after_change,
+    segments_after,
+)
 from domain.rulesets import rule_set
 
 SUSPENSE = "suspense"

@@ -9,7 +9,7 @@ wire (a float cannot be sent), and must be positive where money moves.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import grpc
 import structlog
@@ -81,7 +81,7 @@ class _Checks:
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def _result(posted: ledger.Posted) -> pb.PostingResult:

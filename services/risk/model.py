@@ -67,7 +67,7 @@ class RiskModel:
     version: str
 
     @classmethod
-    def load_or_train(cls, path: Path) -> "RiskModel":
+    def load_or_train(cls, path: Path) -> RiskModel:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -14,10 +14,10 @@ from fractions import Fraction
 
 import psycopg
 import pytest
+from case_helpers import record_history
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError
 
-from case_helpers import record_history
 from domain.lifecycle import add_months
 from domain.money import round_half_up
 from workflows.case import CaseWorkflow

@@ -17,9 +17,9 @@ from activities import case_payments
 from activities import payments as payment_activities
 from cms.config import TASK_QUEUE_CASES, load_settings
 from cms.infra.processes import free_port
+from cms.worker_catalog import activities_for
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
-from cms.worker_catalog import activities_for
 from workflows.case import CaseWorkflow
 from workflows.case_messages import STRICT_DATA_CONVERTER, Calendar, CaseInput, ChildFacts
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS

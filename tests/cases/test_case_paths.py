@@ -8,16 +8,14 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from case_helpers import record_history
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities import case_notifications
 from activities.case_notifications import set_notice_sender
-
-from case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
-    SafeguardingFlag,
     CaseInput,
     ChildFacts,
     CloseRequest,
@@ -26,6 +24,7 @@ from workflows.case_messages import (
     IncomeReport,
     NoteRequest,
     ReleaseRequest,
+    SafeguardingFlag,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

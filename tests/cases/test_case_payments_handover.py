@@ -17,7 +17,7 @@ from cms.config import load_settings
 from cms.infra.processes import free_port
 from services.common.server import serve
 from services.payments.service import register as register_payments
-from workflows.case_messages import ChildFacts, CaseInput
+from workflows.case_messages import CaseInput, ChildFacts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -13,8 +13,8 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
-
 from case_helpers import HISTORIES, record_history
+
 from domain.calculation import calculate, parse_request
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts

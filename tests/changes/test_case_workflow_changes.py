@@ -15,11 +15,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
+from tests.changes.case_worker import case_worker
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange
-
-from tests.changes.case_worker import case_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -23,12 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
 from domain.calculation import calculate, parse_request
+from tests.changes.case_histories import record_case_history
+from tests.changes.case_worker import case_worker
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
-
-from tests.changes.case_histories import record_case_history
-from tests.changes.case_worker import case_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -11,9 +11,9 @@ from dataclasses import replace
 import grpc
 import pytest
 import typer
-from typer.testing import CliRunner
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
 from activities.changes import CHANGE_ACTIVITIES
 from cms.case.v1 import case_pb2, case_pb2_grpc

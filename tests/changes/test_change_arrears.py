@@ -22,12 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters.hmrc import HmrcIncome
 from cms.payments.v1 import payments_pb2 as pb
 from cms.payments.v1 import payments_pb2_grpc
+from tests.changes.case_histories import record_case_history
+from tests.changes.case_worker import case_worker_with_payments
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange
-
-from tests.changes.case_histories import record_case_history
-from tests.changes.case_worker import case_worker_with_payments
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

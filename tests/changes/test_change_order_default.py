@@ -20,12 +20,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
 from domain.calculation import Child, ReceivingParent, calculate, default_decision, parse_request
-from workflows.case import CaseWorkflow
-
 from tests.changes.case_histories import HISTORIES, record_case_history
 from tests.changes.case_worker import case_worker
-from tests.changes.test_change_clearance_order import (
-    NEW_WEEKLY_INCOME, in_force, income, shared_care, two_changes, versions)
+from tests.changes.test_change_clearance_order import NEW_WEEKLY_INCOME, in_force, income, shared_care, two_changes, versions
+from workflows.case import CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -22,12 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from cms.payments.v1 import payments_pb2 as pb
 from cms.payments.v1 import payments_pb2_grpc
+from tests.changes.case_worker import case_worker_with_payments
+from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReviewDecision
-
-from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
-from tests.changes.case_worker import case_worker_with_payments
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -13,9 +13,6 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from workflows.case import CaseWorkflow
-from workflows.change import ChangeWorkflow, ReportedChange
-
 from tests.changes.case_histories import HISTORIES, record_case_history
 from tests.changes.case_worker import case_worker
 from tests.changes.test_change_annual_review import (
@@ -26,6 +23,8 @@ from tests.changes.test_change_annual_review import (
     until_history,
     weekly,
 )
+from workflows.case import CaseWorkflow
+from workflows.change import ChangeWorkflow, ReportedChange
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -232,7 +232,7 @@ def test_a_change_during_annual_review_is_folded_in_without_tolerance() -> None:
 # --- SLA view ----------------------------------------------------------------------------------
 
 def test_age_bands_and_on_time_share() -> None:
-    now = datetime(2025, 6, 30, tzinfo=timezone.utc)
+    now = datetime(2025, 6, 30, tzinfo=UTC)
     day = 86_400.0
 
     def item(n: int, age: float, cleared_age: float | None = None) -> SlaItem:

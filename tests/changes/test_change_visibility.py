@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import Client
@@ -44,7 +44,7 @@ async def test_open_change_is_listed_for_its_queue_then_cleared(dev_temporal: Cl
             ChangeWorkflow.run, ChangeInput(case_id=case_id, n=1, change=change, current_inputs=INPUTS,
                                             seconds_per_day=3600, today="2025-06-01"),
             id=change_workflow_id(case_id, 1), task_queue=queue)
-        soon_after_due = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        soon_after_due = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
         await eventually(dev_temporal, "CaseStage = 'ChangeReview' AND NeedsCaseworker = true AND "
                                        f"AssignedTeam = 'changes-disputes' AND SlaDueAt < '{soon_after_due}'", handle.id)
         await handle.execute_update(ChangeWorkflow.review_decision,

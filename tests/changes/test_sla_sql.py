@@ -4,7 +4,7 @@ edge, the 28-day due time and the 4-week window, on real and fast calendars, tie
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -16,7 +16,7 @@ from domain.sla import AGE_BANDS, SLA_DAYS, WINDOW_DAYS, SlaItem, band_starts, s
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-NOW = datetime(2025, 6, 30, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 # Real and fast calendars whose day is a whole number of microseconds (as every calendar in use is
 # to the microsecond the database keeps), so both sides see the same instants.
 CALENDARS = (86_400.0, 3_600.0, 60.0, 2.0, 1.0, 0.5, 0.25)

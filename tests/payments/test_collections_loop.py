@@ -6,15 +6,14 @@ import uuid
 
 import pytest
 import pytest_asyncio
+from payments_case_stub import CaseStub
+from payments_helpers import new_schedule
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import payments as payment_activities
 from cms.payments.v1 import payments_pb2 as pb
 from workflows.payments import ALL_WORKFLOWS, CollectionCycleResult, CollectionsInput, CollectionsWorkflow, PlannedPeriod
-
-from payments_case_stub import CaseStub
-from payments_helpers import new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -14,6 +14,8 @@ import grpc
 import psycopg
 import pytest
 import pytest_asyncio
+from payments_forwarder import Forwarder
+from payments_helpers import deliver, fresh_database, new_schedule, payments_pool
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -27,13 +29,16 @@ from cms.temporal import connect
 from services.common.server import serve_in_background
 from services.payments import ledger
 from services.payments.bank import FakeBank
-from services.payments.disbursements import (ENABLE_ENV, DispatcherStats, disbursement_workflow_id,
-                                             dispatch_pending, run_dispatcher, start_dispatcher)
+from services.payments.disbursements import (
+    ENABLE_ENV,
+    DispatcherStats,
+    disbursement_workflow_id,
+    dispatch_pending,
+    run_dispatcher,
+    start_dispatcher,
+)
 from services.payments.service import register
 from workflows.payments import ALL_WORKFLOWS, DisbursementInput, DisbursementResult, DisbursementWorkflow
-
-from payments_forwarder import Forwarder
-from payments_helpers import deliver, fresh_database, new_schedule, payments_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import pytest_asyncio
+from payments_helpers import fresh_database, payments_pool
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
 from domain.payments.schedule import Frequency
 from domain.rulesets import rules_for
 from services.payments import ledger
-from services.payments.disbursements import (DEFAULT_RETENTION_DAYS, RETENTION_ENV, DispatcherStats, Retention,
-                                             purge_dispatched, retention_days, run_dispatcher, start_dispatcher)
-
-from payments_helpers import fresh_database, payments_pool
+from services.payments.disbursements import (
+    DEFAULT_RETENTION_DAYS,
+    RETENTION_ENV,
+    DispatcherStats,
+    Retention,
+    purge_dispatched,
+    retention_days,
+    run_dispatcher,
+    start_dispatcher,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -62,7 +69,7 @@ async def outbox(pool, payment_id: int):
 
 async def add_rows(pool, payment_id: int, label: str, count: int, *, created_days_ago: float,
                    started_days_ago: float | None) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     started_at = None if started_days_ago is None else now - timedelta(days=started_days_ago)
     async with pool.connection() as conn:
         await conn.execute(

@@ -8,8 +8,17 @@ from hypothesis import strategies as st
 
 from domain.payments.allocation import ENFORCEMENT, FEE, MAINTENANCE, Debt, allocate, allocation_order
 from domain.payments.fees import enforcement_charge, receiving_parent_fee
-from domain.payments.schedule import (PERIODS_PER_YEAR, Frequency, Rate, adjustments, instalment, period,
-                                      period_containing, rates_after_change, schedule)
+from domain.payments.schedule import (
+    PERIODS_PER_YEAR,
+    Frequency,
+    Rate,
+    adjustments,
+    instalment,
+    period,
+    period_containing,
+    rates_after_change,
+    schedule,
+)
 from domain.payments.statement import LedgerEvent, render_text, statement_lines
 from domain.payments.working_days import add_working_days, bank_holidays, is_working_day
 from domain.rulesets import rule_set

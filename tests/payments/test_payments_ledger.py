@@ -7,11 +7,10 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from payments_helpers import deliver, new_schedule
 
 from cms.payments.v1 import payments_pb2 as pb
 from services.common.errors import field_violations_of
-
-from payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -39,8 +38,9 @@ async def test_bad_input_is_invalid_argument_naming_each_field(payments_stub, ca
 
 
 async def test_float_amounts_cannot_reach_the_ledger() -> None:
-    from activities.payments import require_pence
     from temporalio.exceptions import ApplicationError
+
+    from activities.payments import require_pence
 
     for bad in (12.5, 10.0, -1, 0, True, "100"):
         with pytest.raises(ApplicationError):
@@ -119,7 +119,6 @@ async def test_the_database_refuses_updates_deletes_and_unbalanced_or_late_legs(
        duplicate_share=st.floats(0, 0.9))
 async def test_duplicates_and_reordering_never_change_the_books(payments_stub, fake_bank, amounts, seed,
                                                                  duplicate_share) -> None:
-    import itertools
     case_id = f"prop-{seed}-{next(_ids)}"
     await new_schedule(payments_stub, case_id)
     for index in range(3):
@@ -221,6 +220,7 @@ async def test_concurrent_deliveries_of_one_notification_post_once(payments_stub
 async def test_reconciliation_reports_a_payment_the_bank_has_but_the_ledger_lost(database_url) -> None:
     """Its own database: the shared one must stay reconciled for the other tests."""
     from payments_helpers import fresh_database
+
     from services.payments import ledger
     from services.payments.bank import FakeBank
 

@@ -3,23 +3,29 @@ their activities: a missed period is signalled to the case workflow, collected m
 
 import os
 import uuid
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from payments_case_stub import CaseStub
+from payments_helpers import deliver, new_schedule
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import payments as payment_activities
 from activities.payments import DirectPaymentReport
 from cms.payments.v1 import payments_pb2 as pb
-from workflows.payments import (ALL_WORKFLOWS, CollectionCycleInput, CollectionCycleWorkflow, DirectPayReportInput,
-                                DirectPayReportWorkflow, DisbursementInput, DisbursementWorkflow,
-                                ReconciliationWorkflow)
-
-from payments_case_stub import CaseStub
-from payments_helpers import deliver, new_schedule
+from workflows.payments import (
+    ALL_WORKFLOWS,
+    CollectionCycleInput,
+    CollectionCycleWorkflow,
+    DirectPayReportInput,
+    DirectPayReportWorkflow,
+    DisbursementInput,
+    DisbursementWorkflow,
+    ReconciliationWorkflow,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

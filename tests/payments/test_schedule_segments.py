@@ -15,8 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.payments.schedule import (Frequency, Rate, Segment, adjustments_at, instalment_at, period_at,
-                                      period_containing_at, segments_after)
+from domain.payments.schedule import (
+    Frequency,
+    Rate,
+    Segment,
+    adjustments_at,
+    instalment_at,
+    period_at,
+    period_containing_at,
+    segments_after,
+)
 
 _frequencies = st.sampled_from(list(Frequency))
 _WEEKS = {Frequency.WEEKLY: 1, Frequency.FORTNIGHTLY: 2, Frequency.FOUR_WEEKLY: 4}

@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-import pytest
 
 from cms.config import REPO_ROOT
 from cms.infra.processes import free_port
