@@ -103,7 +103,7 @@ class GrpcPayments(RecordingPayments):
         import grpc
         from temporalio.exceptions import ApplicationError
 
-        from cms.payments.v1 import payments_pb2_grpc
+        from cms_proto.payments.v1 import payments_pb2_grpc
 
         async with grpc.aio.insecure_channel(self._address) as channel:
             try:
@@ -116,7 +116,7 @@ class GrpcPayments(RecordingPayments):
                 raise
 
     async def create_schedule(self, request: ScheduleRequest) -> None:
-        from cms.payments.v1 import payments_pb2 as pb
+        from cms_proto.payments.v1 import payments_pb2 as pb
 
         await super().create_schedule(request)
         schedule = await self._call("CreateSchedule", pb.CreateScheduleRequest(
@@ -149,7 +149,7 @@ class GrpcPayments(RecordingPayments):
             start_signal="schedule_changed", start_signal_args=[plan])
 
     async def stop_schedule(self, request: StopScheduleRequest) -> None:
-        from cms.payments.v1 import payments_pb2 as pb
+        from cms_proto.payments.v1 import payments_pb2 as pb
 
         await super().stop_schedule(request)
         await self._call("StopSchedule", pb.StopScheduleRequest(

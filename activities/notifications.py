@@ -44,8 +44,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from cms.config import load_settings
-from cms.notifications.v1 import notifications_pb2 as pb
-from cms.notifications.v1 import notifications_pb2_grpc
+from cms_proto.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2_grpc
 
 _CHANNELS = {"": pb.CHANNEL_UNSPECIFIED, "email": pb.CHANNEL_EMAIL, "sms": pb.CHANNEL_SMS, "letter": pb.CHANNEL_LETTER}
 _CHANNEL_NAMES = {value: name for name, value in _CHANNELS.items()}

@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from cms.config import load_settings
-from cms.payments.v1 import payments_pb2 as pb
-from cms.payments.v1 import payments_pb2_grpc
+from cms_proto.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2_grpc
 
 _NOT_RETRYABLE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                   grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.NOT_FOUND}

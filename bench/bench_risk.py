@@ -16,7 +16,7 @@ from cms.config import load_settings
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
-from cms.risk.v1 import risk_pb2, risk_pb2_grpc
+from cms_proto.risk.v1 import risk_pb2, risk_pb2_grpc
 from domain.risk import PaymentFeatures, to_vector
 from services import SERVICES_BY_NAME
 from services.common.server import serve_in_background

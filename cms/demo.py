@@ -15,8 +15,8 @@ from datetime import date, timedelta
 import grpc
 from temporalio.client import Client
 
-from cms.case.v1 import case_pb2, case_pb2_grpc
 from cms.config import Settings
+from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 
 
 def _child(child_id: str, born: date, education: bool = False, nights: int = 0) -> case_pb2.Child:

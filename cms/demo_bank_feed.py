@@ -29,8 +29,8 @@ import structlog
 
 from cms.config import Settings, load_settings
 from cms.log import configure_logging
-from cms.payments.v1 import payments_pb2 as pb
-from cms.payments.v1 import payments_pb2_grpc
+from cms_proto.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2_grpc
 from services.payments.bank import BankNotification, FakeBank
 
 log = structlog.get_logger("demo_bank_feed")

@@ -18,7 +18,7 @@ from cms.cli.rpc import EXIT_BAD_INPUT
 
 def _call(method: str, request: Any) -> Any:
     """One CaseService call; a failed call prints why and exits (cms.cli.rpc)."""
-    from cms.case.v1 import case_pb2_grpc
+    from cms_proto.case.v1 import case_pb2_grpc
 
     return rpc.call("case_api", case_pb2_grpc.CaseServiceStub, method, request)
 
@@ -54,7 +54,7 @@ def report(
     disputed: bool = typer.Option(False, "--disputed", help="The other parent disputes the evidence."),
     idempotency_key: str = typer.Option("", "--idempotency-key", help="Resubmitting with the same key returns the first result."),
 ) -> None:
-    from cms.case.v1 import case_pb2
+    from cms_proto.case.v1 import case_pb2
 
     response = _call("ReportChange", case_pb2.ReportChangeRequest(
         case_id=case_id, kind=kind, reported_date=reported_date, effective_date=effective_date,
@@ -75,7 +75,7 @@ def review(
     reviewer: str = typer.Option(..., "--reviewer", help="Your caseworker id."),
     corrected_details: str | None = typer.Option(None, "--corrected-details", help="JSON object: details as verified."),
 ) -> None:
-    from cms.case.v1 import case_pb2
+    from cms_proto.case.v1 import case_pb2
 
     response = _call("ReviewChange", case_pb2.ReviewChangeRequest(
         case_id=case_id, change_no=change_no, outcome=outcome, reason=reason, reviewer=reviewer,
@@ -90,7 +90,7 @@ def sla(
     """Open changes by age band, on-time clearance over the last 4 weeks, breaches, oldest items."""
     from google.protobuf.json_format import MessageToDict
 
-    from cms.case.v1 import case_pb2
+    from cms_proto.case.v1 import case_pb2
 
     report = _call("GetSlaReport", case_pb2.GetSlaReportRequest(oldest=oldest))
     if as_json:

@@ -36,13 +36,13 @@ console = Console()
 
 def _call(method: str, request: Any) -> Any:
     """One CaseService call; a failed call prints why and exits (cms.cli.rpc)."""
-    from cms.case.v1 import case_pb2_grpc
+    from cms_proto.case.v1 import case_pb2_grpc
 
     return rpc.call("case_api", case_pb2_grpc.CaseServiceStub, method, request, timeout=30)
 
 
 def _case_pb2():
-    from cms.case.v1 import case_pb2
+    from cms_proto.case.v1 import case_pb2
 
     return case_pb2
 

@@ -26,7 +26,7 @@ payments_app = typer.Typer(help="Payments: suspense items, assigning them to cas
 
 def _call(method: str, request: Any) -> Any:
     """One PaymentsService call; a failed call prints why and exits (cms.cli.rpc)."""
-    from cms.payments.v1 import payments_pb2_grpc
+    from cms_proto.payments.v1 import payments_pb2_grpc
 
     return rpc.call("payments", payments_pb2_grpc.PaymentsServiceStub, method, request, timeout=30)
 
@@ -54,7 +54,7 @@ def list_suspense(
     from rich.console import Console
     from rich.table import Table
 
-    from cms.payments.v1 import payments_pb2 as pb
+    from cms_proto.payments.v1 import payments_pb2 as pb
 
     reply = _call("ListSuspense", pb.ListSuspenseRequest(as_of=as_of, limit=limit))
     if as_json:
@@ -76,7 +76,7 @@ def assign(
                                         help="default assign/<reference>/<case>: running the command again is safe"),
 ) -> None:
     """Assigns a suspense payment to its case: allocated as a payment would be, once."""
-    from cms.payments.v1 import payments_pb2 as pb
+    from cms_proto.payments.v1 import payments_pb2 as pb
 
     reply = _call("AssignSuspensePayment", pb.AssignSuspensePaymentRequest(
         idempotency_key=idempotency_key or f"assign/{bank_reference}/{case_id}", bank_reference=bank_reference,
@@ -94,7 +94,7 @@ def balance(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """A case's arrears, credit, paid to date, next payment, and what the receiving parent is due."""
-    from cms.payments.v1 import payments_pb2 as pb
+    from cms_proto.payments.v1 import payments_pb2 as pb
 
     reply = _call("GetBalance", pb.GetBalanceRequest(case_id=case_id, as_of=as_of))
     if as_json:
@@ -120,7 +120,7 @@ def statement(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """The statement both parents can read: what fell due, what was paid, the running balance."""
-    from cms.payments.v1 import payments_pb2 as pb
+    from cms_proto.payments.v1 import payments_pb2 as pb
 
     reply = _call("GetStatement", pb.GetStatementRequest(case_id=case_id, from_date=from_date, to_date=to_date))
     if as_json:

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.changes import load_sla_report
-from cms.case.v1 import case_pb2
+from cms_proto.case.v1 import case_pb2
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_changes import ChangeReceipt
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id

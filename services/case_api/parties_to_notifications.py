@@ -15,8 +15,8 @@ import json
 import grpc
 from psycopg_pool import AsyncConnectionPool
 
-from cms.notifications.v1 import notifications_pb2 as pb
-from cms.notifications.v1 import notifications_pb2_grpc
+from cms_proto.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2_grpc
 
 # Party details notifications renders letters with (the read model's columns of case_api.parties).
 DETAIL_FIELDS = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")

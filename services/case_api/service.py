@@ -24,9 +24,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cms.case.v1 import case_pb2, case_pb2_grpc
 from cms.config import TASK_QUEUE_CASES, Settings
 from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api.changes import ChangeRpcs

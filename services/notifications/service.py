@@ -19,8 +19,8 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import Settings
-from cms.notifications.v1 import notifications_pb2 as pb
-from cms.notifications.v1 import notifications_pb2_grpc
+from cms_proto.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2_grpc
 from domain.notifications import ChannelError, ContactPreferences, RenderError
 from domain.safeguarding import AuditEntry, SafeguardingProfile, Viewer, audit_entry_for_read, redact_for_viewer
 from services.common.errors import FieldViolations, abort_invalid

@@ -16,8 +16,8 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import Settings
-from cms.payments.v1 import payments_pb2 as pb
-from cms.payments.v1 import payments_pb2_grpc
+from cms_proto.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2_grpc
 from domain.payments.fees import enforcement_charge
 from domain.payments.schedule import PERIODS_PER_YEAR, Frequency
 from domain.payments.statement import render_text, statement_lines

@@ -13,7 +13,7 @@ import grpc
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import Settings
-from cms.risk.v1 import risk_pb2, risk_pb2_grpc
+from cms_proto.risk.v1 import risk_pb2, risk_pb2_grpc
 from domain.risk import PaymentFeatures, band_of, starts_early_intervention, to_vector, validate
 from services.common.errors import FieldViolations, abort_invalid
 from services.risk.model import RiskModel

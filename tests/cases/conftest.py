@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from case_helpers import ScriptedHmrc
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -18,6 +17,7 @@ from activities.context import set_db_pool
 from activities.hmrc import set_hmrc_adapter
 from cms.config import TASK_QUEUE_CASES
 from cms.worker_catalog import activities_for
+from tests.cases.case_helpers import ScriptedHmrc
 from workflows.case import CaseWorkflow
 from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput
 

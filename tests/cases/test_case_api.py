@@ -14,9 +14,9 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from cms.case.v1 import case_pb2, case_pb2_grpc
 from cms.config import TASK_QUEUE_CASES, load_settings
 from cms.worker_catalog import activities_for
+from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain.safeguarding import REDACTED
 from services.case_api.service import CaseService
 from services.common.errors import field_violations_of

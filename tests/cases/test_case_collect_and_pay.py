@@ -14,12 +14,12 @@ from fractions import Fraction
 
 import psycopg
 import pytest
-from case_helpers import record_history
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError
 
 from domain.lifecycle import add_months
 from domain.money import round_half_up
+from tests.cases.case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     CaseInput,
@@ -296,9 +296,9 @@ async def test_signal_case_and_cmsctl_move_a_case(case_env, monkeypatch) -> None
     import grpc
     from typer.testing import CliRunner
 
-    from cms.case.v1 import case_pb2, case_pb2_grpc
     from cms.cli.cmsctl import app
     from cms.config import load_settings
+    from cms_proto.case.v1 import case_pb2, case_pb2_grpc
     from services.case_api.service import CaseService
 
     server = grpc.aio.server()

@@ -21,8 +21,8 @@ from activities import payments as payment_activities
 from activities.payments import DirectPaymentReport
 from cms.config import TASK_QUEUE_CASES, load_settings
 from cms.infra.processes import free_port
-from cms.payments.v1 import payments_pb2, payments_pb2_grpc
 from cms.worker_catalog import activities_for
+from cms_proto.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
 from workflows.case import CaseWorkflow

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from case_helpers import record_history
 
+from tests.cases.case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts, NoteRequest
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from case_helpers import record_history
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities import case_notifications
 from activities.case_notifications import set_notice_sender
+from tests.cases.case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     CaseInput,

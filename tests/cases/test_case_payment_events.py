@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
-from case_helpers import record_history
 
+from tests.cases.case_helpers import record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, CaseQuery, ChildFacts
 from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent

@@ -13,9 +13,9 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
-from case_helpers import HISTORIES, record_history
 
 from domain.calculation import calculate, parse_request
+from tests.cases.case_helpers import HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 

@@ -16,10 +16,10 @@ from temporalio.worker import Worker
 from typer.testing import CliRunner
 
 from activities.changes import CHANGE_ACTIVITIES
-from cms.case.v1 import case_pb2, case_pb2_grpc
 from cms.cli import changes as change_cli
 from cms.config import load_settings
 from cms.infra.processes import free_port
+from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from services.case_api.changes import ChangeRpcs
 from services.common.errors import field_violations_of
 from services.common.server import serve

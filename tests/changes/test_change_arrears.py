@@ -20,8 +20,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
-from cms.payments.v1 import payments_pb2 as pb
-from cms.payments.v1 import payments_pb2_grpc
+from cms_proto.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2_grpc
 from tests.changes.case_histories import record_case_history
 from tests.changes.case_worker import case_worker_with_payments
 from workflows.case import CaseWorkflow

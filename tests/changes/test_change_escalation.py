@@ -11,11 +11,11 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from test_change_workflow import record, reported, start, wait_for_stage
 
 from activities.changes import CHANGE_ACTIVITIES
 from cms.infra.temporal_server import temporal_test_server
 from domain.changes import SENIOR_TEAM
+from tests.changes.test_change_workflow import record, reported, start, wait_for_stage
 from workflows.change import ChangeWorkflow, ReviewDecision
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -20,8 +20,8 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from cms.payments.v1 import payments_pb2 as pb
-from cms.payments.v1 import payments_pb2_grpc
+from cms_proto.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2_grpc
 from tests.changes.case_worker import case_worker_with_payments
 from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
 from workflows.case import CaseWorkflow

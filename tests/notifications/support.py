@@ -13,8 +13,8 @@ import grpc
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
-from cms.notifications.v1 import notifications_pb2 as pb
-from cms.notifications.v1 import notifications_pb2_grpc
+from cms_proto.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2_grpc
 from services.common.server import serve_in_background
 from services.notifications.service import make_register
 

@@ -16,7 +16,7 @@ from activities.notifications import (
     set_party_details,
     set_safeguarding_profile,
 )
-from cms.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2 as pb
 from tests.notifications.support import PP_DETAILS, RP_DETAILS, variables_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -8,7 +8,7 @@ from datetime import datetime, time
 import grpc
 import pytest
 
-from cms.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2 as pb
 from domain.notifications.channels import UK
 from services.common.errors import field_violations_of
 from tests.notifications.support import PP_DETAILS, RP_DETAILS, set_up_case, variables_for

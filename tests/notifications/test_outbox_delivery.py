@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import REPO_ROOT
-from cms.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2 as pb
 from domain.notifications import ContactPreferences
 from services.notifications import repository as repo
 from services.notifications.compose import compose

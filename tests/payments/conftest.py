@@ -12,14 +12,14 @@ import grpc
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from payments_helpers import fresh_database
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
-from cms.payments.v1 import payments_pb2_grpc
+from cms_proto.payments.v1 import payments_pb2_grpc
 from services.common.server import serve
 from services.payments.bank import FakeBank
 from services.payments.service import register
+from tests.payments.payments_helpers import fresh_database
 
 _counter = itertools.count(1)
 

@@ -34,7 +34,7 @@ def fresh_database(database_url: str, name: str) -> str:
 
 async def deliver(stub, notification):
     """Feeds one bank notification to the service, as the bank-feed reader does."""
-    from cms.payments.v1 import payments_pb2 as pb
+    from cms_proto.payments.v1 import payments_pb2 as pb
 
     if notification.kind == "return":
         return await stub.RecordBankReturn(pb.RecordBankReturnRequest(
@@ -48,7 +48,7 @@ async def deliver(stub, notification):
 
 async def new_schedule(stub, case_id, *, weekly=5000, fee=1000, effective="2026-01-05", frequency=None,
                        service_type="collect_and_pay", key=None):
-    from cms.payments.v1 import payments_pb2 as pb
+    from cms_proto.payments.v1 import payments_pb2 as pb
 
     return await stub.CreateSchedule(pb.CreateScheduleRequest(
         idempotency_key=key or f"{case_id}/schedule-{effective}", case_id=case_id, service_type=service_type,

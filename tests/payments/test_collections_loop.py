@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from payments_case_stub import CaseStub
-from payments_helpers import new_schedule
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import payments as payment_activities
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
+from tests.payments.payments_case_stub import CaseStub
+from tests.payments.payments_helpers import new_schedule
 from workflows.payments import ALL_WORKFLOWS, CollectionCycleResult, CollectionsInput, CollectionsWorkflow, PlannedPeriod
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

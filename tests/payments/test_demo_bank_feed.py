@@ -5,10 +5,10 @@ a duplicate notification that posts once."""
 import random
 
 import pytest
-from payments_helpers import new_schedule
 
 from cms.demo_bank_feed import Behaviour, DemoBankFeed, choose_behaviour, demo_case_ids
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
+from tests.payments.payments_helpers import new_schedule
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,11 +8,11 @@ from datetime import date
 
 import grpc
 import pytest
-from payments_helpers import deliver, new_schedule
 
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
 from domain.payments.working_days import add_working_days
 from services.common.errors import field_violations_of
+from tests.payments.payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -14,8 +14,6 @@ import grpc
 import psycopg
 import pytest
 import pytest_asyncio
-from payments_forwarder import Forwarder
-from payments_helpers import deliver, fresh_database, new_schedule, payments_pool
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -23,9 +21,9 @@ from temporalio.worker import Worker
 from activities import payments as payment_activities
 from cms.config import TASK_QUEUE_PAYMENTS, load_settings
 from cms.infra.processes import free_port
-from cms.payments.v1 import payments_pb2 as pb
-from cms.payments.v1 import payments_pb2_grpc
 from cms.temporal import connect
+from cms_proto.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments import ledger
 from services.payments.bank import FakeBank
@@ -38,6 +36,8 @@ from services.payments.disbursements import (
     start_dispatcher,
 )
 from services.payments.service import register
+from tests.payments.payments_forwarder import Forwarder
+from tests.payments.payments_helpers import deliver, fresh_database, new_schedule, payments_pool
 from workflows.payments import ALL_WORKFLOWS, DisbursementInput, DisbursementResult, DisbursementWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

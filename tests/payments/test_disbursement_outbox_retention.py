@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from payments_helpers import fresh_database, payments_pool
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
@@ -28,6 +27,7 @@ from services.payments.disbursements import (
     run_dispatcher,
     start_dispatcher,
 )
+from tests.payments.payments_helpers import fresh_database, payments_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

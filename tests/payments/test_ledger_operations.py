@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from payments_helpers import deliver, new_schedule
 
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
 from services.common.errors import field_violations_of
+from tests.payments.payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 _ids = itertools.count()

@@ -7,11 +7,11 @@ import json
 from datetime import date
 
 import pytest
-from payments_helpers import deliver, new_schedule
 from typer.testing import CliRunner
 
 from cms.cli.cmsctl import app
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
+from tests.payments.payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,10 +7,10 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from payments_helpers import deliver, new_schedule
 
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
 from services.common.errors import field_violations_of
+from tests.payments.payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -219,10 +219,9 @@ async def test_concurrent_deliveries_of_one_notification_post_once(payments_stub
 
 async def test_reconciliation_reports_a_payment_the_bank_has_but_the_ledger_lost(database_url) -> None:
     """Its own database: the shared one must stay reconciled for the other tests."""
-    from payments_helpers import fresh_database
-
     from services.payments import ledger
     from services.payments.bank import FakeBank
+    from tests.payments.payments_helpers import fresh_database
 
     url = fresh_database(database_url, "payments_reconciliation_tests")
     bank = FakeBank(seed=11)

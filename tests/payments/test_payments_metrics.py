@@ -14,7 +14,6 @@ from datetime import date
 
 import pytest
 import pytest_asyncio
-from payments_helpers import fresh_database, payments_pool
 from prometheus_client import REGISTRY
 
 from cms.config import load_settings
@@ -25,6 +24,7 @@ from services.common.server import serve_in_background
 from services.payments import ledger
 from services.payments import service as payments_service
 from services.payments.business_metrics import SOURCE, PaymentsMetrics
+from tests.payments.payments_helpers import fresh_database, payments_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -11,9 +11,9 @@ of +5200 maintenance and +1040 fee.
 from datetime import date
 
 import pytest
-from payments_helpers import deliver, new_schedule
 
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
+from tests.payments.payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from payments_case_stub import CaseStub
-from payments_helpers import deliver, new_schedule
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import payments as payment_activities
 from activities.payments import DirectPaymentReport
-from cms.payments.v1 import payments_pb2 as pb
+from cms_proto.payments.v1 import payments_pb2 as pb
+from tests.payments.payments_case_stub import CaseStub
+from tests.payments.payments_helpers import deliver, new_schedule
 from workflows.payments import (
     ALL_WORKFLOWS,
     CollectionCycleInput,

@@ -9,7 +9,7 @@ import pytest
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
-from cms.risk.v1 import risk_pb2, risk_pb2_grpc
+from cms_proto.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common.errors import field_violations_of
 from services.common.server import serve_in_background
 from services.risk.service import register

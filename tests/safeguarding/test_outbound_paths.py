@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cms.config import REPO_ROOT
 from cms.infra.processes import free_port
-from cms.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1 import notifications_pb2 as pb
 from domain.notifications import TEMPLATES
 from tests.notifications.support import (
     PP_DETAILS,
@@ -200,9 +200,9 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     import activities.context as activity_context
     from activities import case_notifications
     from activities import notifications as notification_activities
-    from cms.case.v1 import case_pb2, case_pb2_grpc
     from cms.config import TASK_QUEUE_CASES, load_settings
     from cms.worker_catalog import activities_for
+    from cms_proto.case.v1 import case_pb2, case_pb2_grpc
     from services.case_api.service import CaseService
     from workflows.case import CaseWorkflow
     from workflows.case_messages import STRICT_DATA_CONVERTER
