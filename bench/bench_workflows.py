@@ -39,7 +39,8 @@ from cms.temporal import connect_when_ready
 from cms.worker_catalog import activities_for
 from services import SERVICES
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, Calendar, CaseInput, ChildFacts
+from workflows.case_messages import Calendar, CaseInput, ChildFacts
+from workflows.converter import STRICT_DATA_CONVERTER
 
 CONCURRENCY = 50
 

@@ -25,7 +25,7 @@ async def connect(settings: Settings, ready_within: float = 0.0) -> Client:
     """A client (and, through it, the worker) decoding with the strict converter: a message typed
     into the Temporal UI with an unknown key is rejected instead of the key being dropped.
     `ready_within`: for a server started a moment ago, keep trying that long until it serves."""
-    from workflows.case_messages import STRICT_DATA_CONVERTER
+    from workflows.converter import STRICT_DATA_CONVERTER
 
     options = {"namespace": settings.temporal_namespace, "data_converter": STRICT_DATA_CONVERTER}
     try:

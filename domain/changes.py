@@ -617,3 +617,21 @@ __all__ = [
     "check_against_case", "decide", "fold_into_review", "in_effective_order", "income_change_counts",
     "liability_adjustment_pence", "liability_json", "parse_change", "review_reason", "shared_care_band",
 ]
+
+
+def backdated_arrears_words(arrears_pence: int, effective: date, service_type: str) -> str:
+    """What a letter tells both parents when a change dated in the past also changes payments
+    already due: by how much, and how that is settled on the case's service type."""
+    amount = format_pence(abs(arrears_pence))
+    since = f"The new amount applies from {effective.isoformat()}, so it also changes the payments already due"
+    if service_type == "collect_and_pay":
+        if arrears_pence > 0:
+            return (f"{since}: {amount} more is owed for them, collection fee included. It is added to the paying "
+                    "parent's account as arrears and shows on the statement.")
+        return (f"{since}: {amount} less was owed for them, collection fee included. It is credited to the paying "
+                "parent's account and shows on the statement.")
+    if arrears_pence > 0:
+        return (f"{since}: {amount} more is owed for them. On Direct Pay the paying parent pays this to the "
+                "receiving parent directly, on top of the new regular amount.")
+    return (f"{since}: {amount} less was owed for them. On Direct Pay the parents settle this between them, "
+            "for example by reducing the next payments.")

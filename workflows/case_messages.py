@@ -2,8 +2,10 @@
 
 Every caseworker message is plain JSON a person can type into the Temporal UI's signal/update
 form, e.g. `{"text": "called the paying parent", "author": "cw-17"}` for `add_note`.
-Classes marked `__strict_json__` reject unknown keys when decoded with `STRICT_DATA_CONVERTER`
-(the default converter silently ignores them, so a typo would otherwise be lost).
+Classes marked `__strict_json__` reject unknown keys when decoded with the strict data converter
+of workflows/converter.py (the default converter silently ignores them, so a typo would otherwise
+be lost). Like every message module, this one imports only the standard library and other message
+modules, so a client, the API or the converter can load the types without the workflows.
 
 No personal data here beyond what the process needs (party ids are opaque, children carry a
 date of birth for the qualifying dates); names, addresses and incomes of parties live in the
@@ -16,15 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import temporalio.converter
-from temporalio.converter import (
-    CompositePayloadConverter,
-    DefaultPayloadConverter,
-    JSONPlainPayloadConverter,
-    JSONTypeConverter,
-)
-
-from workflows.case_changes import ChangeLedger
+from workflows.change_messages import ChangeLedger
 
 TIMELINE_KEPT_IN_STATE = 30
 # A repeated delivery of a payment event comes soon after the first: remembering the last few
@@ -321,36 +315,6 @@ class CaseView:
     missed_payments: int = 0
     # A decided move to Collect & Pay still to be taken into the schedule, or the move made.
     collect_and_pay_switch: ServiceSwitch | None = None
-
-
-# --- strict decoding --------------------------------------------------------------------------
-class _RejectUnknownKeys(JSONTypeConverter):
-    def to_typed_value(self, hint: type, value: Any) -> Any:
-        if getattr(hint, "__strict_json__", False) and isinstance(value, dict):
-            allowed = {f.name for f in dataclasses.fields(hint)}
-            unknown = sorted(set(value) - allowed)
-            if unknown:
-                raise TypeError(f"unknown field(s) {', '.join(unknown)}; "
-                                f"{hint.__name__} takes {', '.join(sorted(allowed))}")
-        return JSONTypeConverter.Unhandled
-
-
-class _StrictJSONPlain(JSONPlainPayloadConverter):
-    def __init__(self) -> None:
-        super().__init__(custom_type_converters=[_RejectUnknownKeys()])
-
-
-class StrictPayloadConverter(CompositePayloadConverter):
-    def __init__(self) -> None:
-        super().__init__(*(
-            _StrictJSONPlain() if isinstance(c, JSONPlainPayloadConverter) else c
-            for c in DefaultPayloadConverter.default_encoding_payload_converters
-        ))
-
-
-STRICT_DATA_CONVERTER = dataclasses.replace(
-    temporalio.converter.default(), payload_converter_class=StrictPayloadConverter
-)
 
 
 def unknown_keys(message_type: type, payload: dict) -> list[str]:

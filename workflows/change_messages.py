@@ -8,6 +8,7 @@ dataclass definitions were most of what re-importing the workflow module cost ea
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,3 +105,53 @@ class ChangeOutcome:
 
 def change_workflow_id(case_id: str, n: int) -> str:
     return f"case-{case_id}/change-{n}"
+
+
+# --- what the case workflow keeps about its changes -------------------------------------------
+@dataclass
+class ChangeReceipt:
+    change_no: int
+    workflow_id: str
+    already_existed: bool
+    needs_caseworker: bool
+    assigned_team: str
+    sla_due_at: str          # ISO instant
+
+
+@dataclass
+class ReportedAgainst:
+    """The case a change was reported against: which annual review came next, and the paying
+    parent's weekly income in the liability then in force (None: no liability yet, or a default)."""
+
+    reviews_done: int
+    review_date: str
+    weekly_income_pence: int | None
+    in_review: bool = False   # reported while that review was in progress
+
+
+@dataclass
+class ChangeLedger:
+    """What the case knows about its changes; carried whole across continue-as-new."""
+
+    last_no: int = 0
+    receipts: dict[str, ChangeReceipt] = field(default_factory=dict)   # idempotency key -> first answer
+    open: list[int] = field(default_factory=list)
+    # Inputs before the changes below, and the changes that counted: replaying them in
+    # effective-date order gives the case's inputs whatever order they cleared in.
+    base_inputs: dict[str, Any] | None = None
+    applied: list[dict[str, Any]] = field(default_factory=list)        # {"n": int, "change": raw change}
+    cleared: list[int] = field(default_factory=list)
+    # Annual reviews done when base_inputs was taken: a later review took the applied changes in.
+    base_reviews: int = 0
+    # Per open change (str(n)): the case as it was reported, for folding it into a review.
+    reported_before: dict[str, ReportedAgainst] = field(default_factory=dict)
+    # Whether the paying parent's income was known when base_inputs was taken (False: a default
+    # decision, the income shown as £0 in them); None in ledgers kept before this was recorded.
+    base_income_known: bool | None = None
+
+    def rebase(self, inputs: dict[str, Any], reviews: int = 0, income_known: bool | None = None) -> None:
+        """Start again from `inputs`: nothing in flight, or an annual review took the applied changes in."""
+        self.base_inputs = copy.deepcopy(inputs)
+        self.base_reviews = reviews
+        self.base_income_known = income_known
+        self.applied = []

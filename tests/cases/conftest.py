@@ -19,7 +19,8 @@ from cms.config import TASK_QUEUE_CASES
 from cms.worker_catalog import activities_for
 from tests.cases.case_helpers import ScriptedHmrc
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, CaseInput
+from workflows.case_messages import CaseInput
+from workflows.converter import STRICT_DATA_CONVERTER
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

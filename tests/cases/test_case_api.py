@@ -21,7 +21,7 @@ from domain.safeguarding import REDACTED
 from services.case_api.service import CaseService
 from services.common.errors import field_violations_of
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER
+from workflows.converter import STRICT_DATA_CONVERTER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -26,7 +26,8 @@ from cms_proto.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, Calendar, CaseInput, ChildFacts
+from workflows.case_messages import Calendar, CaseInput, ChildFacts
+from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
 from workflows.payments import DirectPayReportInput, DirectPayReportWorkflow
 

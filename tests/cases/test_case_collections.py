@@ -21,7 +21,8 @@ from cms.worker_catalog import activities_for
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER, Calendar, CaseInput, ChildFacts
+from workflows.case_messages import Calendar, CaseInput, ChildFacts
+from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

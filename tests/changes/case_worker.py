@@ -21,7 +21,7 @@ from cms.infra.temporal_server import temporal_test_server
 from cms.worker_catalog import activities_for, workflows_for
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
-from workflows.case_messages import STRICT_DATA_CONVERTER
+from workflows.converter import STRICT_DATA_CONVERTER
 
 
 @asynccontextmanager

@@ -36,7 +36,7 @@ from temporalio.worker import Replayer
 import activities.case_records  # noqa: F401  (loads the rule sets outside the sandbox, as the worker does)
 from tests.changes.case_histories import HISTORIES
 from workflows.case import CaseWorkflow
-from workflows.case_messages import STRICT_DATA_CONVERTER
+from workflows.converter import STRICT_DATA_CONVERTER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

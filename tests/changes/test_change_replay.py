@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.case_messages import STRICT_DATA_CONVERTER
+from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.change import ChangeWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -205,7 +205,7 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     from cms_proto.case.v1 import case_pb2, case_pb2_grpc
     from services.case_api.service import CaseService
     from workflows.case import CaseWorkflow
-    from workflows.case_messages import STRICT_DATA_CONVERTER
+    from workflows.converter import STRICT_DATA_CONVERTER
 
     case_fields = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
     key = f"safe-{uuid.uuid4().hex[:8]}"
