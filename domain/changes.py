@@ -29,14 +29,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.calculation import calculate, parse_request
 from domain.money import format_pence, round_half_up
+from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
-
-if TYPE_CHECKING:
-    from domain.payments.schedule import Rate
 
 INCOME_TOLERANCE = Fraction(25, 100)
 # How far ahead a change may be reported (reg 18(2): a change expected to happen).
@@ -570,7 +568,6 @@ def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmo
     parent for payments already made. Assumes the old amounts were in force from the start of
     the first period it touches (an earlier recalculation dated after `effective_date` is not
     seen; :func:`arrears_between_rates` takes the whole history instead)."""
-    from domain.payments.schedule import Rate, rates_after_change
 
     if effective_date >= today or today < schedule_start:
         return 0
@@ -586,7 +583,6 @@ def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence
     `today`, period by period as payments charges them, collection fee included. A change applied
     after changes dated later than it recalculates several dates at once (workflows.case_changes,
     patch "change-out-of-order-arrears"): only the whole histories give what it changed."""
-    from domain.payments.schedule import Frequency, Rate, adjustments, period_containing
 
     if today < schedule_start:
         return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from workflows.change_messages import ChangeLedger
 
@@ -24,14 +23,6 @@ TIMELINE_KEPT_IN_STATE = 30
 # A repeated delivery of a payment event comes soon after the first: remembering the last few
 # dozen ids is enough, and keeps the carried state small.
 PAYMENT_EVENTS_REMEMBERED = 50
-# Why a case moves from Direct Pay to Collect & Pay (SPEC 4.5 step 3); the text each reason puts
-# in the timeline and the parents' letters. Both parents see those: a safeguarding reason says
-# that the service decided, never why (the reason stays with staff, as for flag_safeguarding).
-COLLECT_AND_PAY_REASONS = {
-    "direct_pay_missed": "Direct Pay payments were reported missed",
-    "receiving_parent_request": "the receiving parent asked for it",
-    "safeguarding": "the Child Maintenance Service decided it is needed for this case",
-}
 
 
 # --- input and carried state ------------------------------------------------------------------
@@ -83,7 +74,7 @@ class ClosureRecord:
 class ServiceSwitch:
     """A decided move from Direct Pay to Collect & Pay, from the start of a collection period."""
 
-    reason: str            # a key of COLLECT_AND_PAY_REASONS
+    reason: str            # a key of domain.service_type.COLLECT_AND_PAY_REASONS
     actor: str             # a staff id, or "system" for the automatic move after repeated misses
     decided_on: str        # ISO case date
     effective_from: str    # ISO case date: the first collection period on Collect & Pay
@@ -237,7 +228,7 @@ class CollectAndPayRequest:
     `{"reason": "direct_pay_missed", "actor": "cw-17", "note": "second missed payment"}`."""
 
     __strict_json__ = True
-    reason: str      # one of COLLECT_AND_PAY_REASONS
+    reason: str      # one of domain.service_type.COLLECT_AND_PAY_REASONS
     actor: str
     note: str = ""   # kept with staff
 

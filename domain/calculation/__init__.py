@@ -16,6 +16,7 @@ from .request import (
     PayingParent,
     ReceivingParent,
     ValidationError,
+    as_service_type,
     parse_request,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "ReceivingParentAmount",
     "Step",
     "ValidationError",
+    "as_service_type",
     "calculate",
     "default_decision",
     "parse_request",

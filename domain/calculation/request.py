@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 NIL_RATE_REASONS = frozenset({"prisoner", "child", "care_home", "work_based_training", "under_18_on_benefits"})
 SERVICE_TYPES = ("direct_pay", "collect_and_pay")
 MAX_NIGHTS = 366  # a leap year
 
 ServiceType = Literal["direct_pay", "collect_and_pay"]
+
+
+def as_service_type(value: str) -> ServiceType:
+    """`value` as a ServiceType (a case keeps it as plain text in its state); ValueError otherwise."""
+    if value not in SERVICE_TYPES:
+        raise ValueError(f"service type must be one of {', '.join(SERVICE_TYPES)}, not {value!r}")
+    return cast(ServiceType, value)  # checked against SERVICE_TYPES just above
 
 _REQUEST_FIELDS = frozenset({"paying_parent", "receiving_parents", "service_type"})
 _PAYING_PARENT_FIELDS = frozenset({

@@ -22,8 +22,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.changes import load_sla_report
 from cms_proto.case.v1 import case_pb2
 from services.common.errors import FieldViolations, abort_invalid
-from workflows.case_changes import ChangeReceipt
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id
+from workflows.change_messages import ChangeReceipt
 
 MAX_OLDEST = 500
 

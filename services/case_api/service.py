@@ -33,7 +33,19 @@ from services.case_api.changes import ChangeRpcs
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.case_api.sla_metrics import start_sla_metrics
 from services.common.errors import FieldViolations, abort_invalid
-from workflows.case_messages import Calendar, CaseInput, ChildFacts, CloseRequest, CollectAndPayRequest, HoldRequest, ManualReviewRequest, NoteRequest, ReleaseRequest, SafeguardingFlag, unknown_keys
+from workflows.case_messages import (
+    Calendar,
+    CaseInput,
+    ChildFacts,
+    CloseRequest,
+    CollectAndPayRequest,
+    HoldRequest,
+    ManualReviewRequest,
+    NoteRequest,
+    ReleaseRequest,
+    SafeguardingFlag,
+    unknown_keys,
+)
 from workflows.converter import STRICT_DATA_CONVERTER
 
 STAGES = ("Application", "Assessment", "PaymentSchedule", "Active", "AnnualReview", "Closed")

@@ -162,7 +162,9 @@ async def test_history_bound_continues_as_new_with_state_carried(case_env, datab
     assert view.runs >= 2, "a long history continues as new between reviews"
     assert (view.stage, view.initial_effective_date, view.liability.weekly_liability_pence) == ("Active", "2025-01-12", 6000)
     first = case_env["client"].get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
-    assert len((await first.fetch_history()).events) <= 130
+    # The bound is checked between steps, so a run ends a few events past it: the step that crossed
+    # it (a note's update and the read-model write) and the closing continue-as-new.
+    assert len((await first.fetch_history()).events) <= 135
     with psycopg.connect(database_url) as conn:
         notes = conn.execute("SELECT count(*) FROM case_api.timeline WHERE case_id = %s AND kind = 'note'",
                              (case_id,)).fetchone()

@@ -13,8 +13,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.change import ChangeWorkflow
+from workflows.converter import STRICT_DATA_CONVERTER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
