@@ -42,6 +42,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from cms.config import TASK_QUEUE_PAYMENTS, Settings, positive_from_env
 from cms.temporal import connect
+from services.payments.ledger import outbox
+from services.payments.ledger.outbox import PendingDisbursement
 from workflows.payments import DisbursementInput, DisbursementWorkflow
 
 log = structlog.get_logger("payments.disbursements")
@@ -58,15 +60,6 @@ PURGE_MAX_BATCHES = 20     # per purge: a large backlog is worked off over sever
 _START_TIMEOUT = timedelta(seconds=10)
 _UK = ZoneInfo("Europe/London")
 _REAL_DAY_SECONDS = 86400.0
-
-
-@dataclass(frozen=True)
-class PendingDisbursement:
-    outbox_id: int
-    bank_reference: str
-    case_id: str
-    received_on: date
-    created_at: datetime
 
 
 def disbursement_workflow_id(case_id: str, bank_reference: str) -> str:
@@ -105,42 +98,26 @@ async def _start(client: Client, row: PendingDisbursement, settings: Settings, n
     return workflow_id
 
 
-_CLAIM = ("SELECT outbox_id, bank_reference, case_id, received_on, created_at FROM disbursement_outbox"
-          " WHERE started_at IS NULL ORDER BY outbox_id LIMIT %s FOR UPDATE SKIP LOCKED")
-_STAMP = ("UPDATE disbursement_outbox SET started_at = now(), workflow_id = u.workflow_id"
-          " FROM unnest(%s::bigint[], %s::text[]) AS u(outbox_id, workflow_id)"
-          " WHERE disbursement_outbox.outbox_id = u.outbox_id")
-
-
 async def dispatch_pending(pool: AsyncConnectionPool, client: Client, settings: Settings,
                            limit: int = BATCH_SIZE) -> int:
     """Starts a DisbursementWorkflow for each pending outbox row (up to `limit`); returns how many
     rows it stamped as started. Rows whose start failed stay pending and the first such error is
     raised after the others are stamped, so the caller can back off."""
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            cur = await conn.execute(_CLAIM, (limit,))
-            rows = [PendingDisbursement(*found) for found in await cur.fetchall()]
-            if not rows:
-                return 0
-            now = datetime.now(UTC)
-            outcomes = await asyncio.gather(*(_start(client, row, settings, now) for row in rows),
-                                            return_exceptions=True)
-            started = [(row.outbox_id, outcome) for row, outcome in zip(rows, outcomes) if isinstance(outcome, str)]
-            if started:
-                await conn.execute(_STAMP, ([i for i, _ in started], [w for _, w in started]))
+    async with pool.connection() as conn, conn.transaction():
+        rows = await outbox.claim_pending(conn, limit)
+        if not rows:
+            return 0
+        now = datetime.now(UTC)
+        outcomes = await asyncio.gather(*(_start(client, row, settings, now) for row in rows),
+                                        return_exceptions=True)
+        started = [(row.outbox_id, outcome) for row, outcome in zip(rows, outcomes) if isinstance(outcome, str)]
+        if started:
+            await outbox.mark_started(conn, started)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if failures:
         log.warning("disbursement_start_failed", pending=len(failures), error=str(failures[0]))
         raise failures[0]
     return len(started)
-
-
-# One batch: the oldest started rows past retention. SKIP LOCKED: replicas purging at the same
-# time take different rows instead of waiting on each other.
-_PURGE = ("DELETE FROM disbursement_outbox WHERE outbox_id IN ("
-          "SELECT outbox_id FROM disbursement_outbox WHERE started_at IS NOT NULL AND started_at < now() - %s"
-          " ORDER BY started_at LIMIT %s FOR UPDATE SKIP LOCKED)")
 
 
 @dataclass(frozen=True)
@@ -158,9 +135,8 @@ async def purge_dispatched(pool: AsyncConnectionPool, retention: Retention) -> i
     many rows it deleted. Rows not yet started are never deleted, however old."""
     purged = 0
     for _ in range(retention.max_batches):
-        async with pool.connection() as conn:
-            cur = await conn.execute(_PURGE, (timedelta(days=retention.days), retention.batch_size))
-            deleted = cur.rowcount
+        async with pool.connection() as conn, conn.transaction():
+            deleted = await outbox.purge_started(conn, timedelta(days=retention.days), retention.batch_size)
         purged += deleted
         if deleted < retention.batch_size:
             break

@@ -1,4 +1,5 @@
-"""PaymentsService (cms.payments.v1): validation, then one ledger call per request.
+"""PaymentsService (cms.payments.v1): validation, then the ledger, in one database transaction
+per request (a disbursement takes two: the bank is called between them, outside any transaction).
 
 Bad input is INVALID_ARGUMENT with field violations and changes nothing; an unknown case for a
 read is NOT_FOUND; a request that contradicts the case's state is FAILED_PRECONDITION; an
@@ -9,10 +10,14 @@ wire (a float cannot be sent), and must be positive where money moves.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 import grpc
 import structlog
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import Settings
@@ -28,6 +33,16 @@ from services.payments import ledger
 from services.payments.bank import BankAdapter, FakeBank
 from services.payments.business_metrics import start_payments_metrics
 from services.payments.disbursements import start_dispatcher
+from services.payments.ledger import (
+    charges,
+    direct_pay,
+    payouts,
+    queries,
+    receipts,
+    reconciliation,
+    schedules,
+    suspense,
+)
 
 log = structlog.get_logger("payments")
 
@@ -78,6 +93,16 @@ class _Checks:
     def done(self) -> None:
         if self.violations:
             raise FieldViolations(self.violations)
+
+
+_T = TypeVar("_T")
+
+
+def _checked(value: _T | None) -> _T:
+    """A required field after `_Checks.done()`, which refuses a request without it."""
+    if value is None:
+        raise AssertionError("a required field passed the checks without a value")
+    return value
 
 
 def _today() -> date:
@@ -136,6 +161,13 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         # ledger while metrics are served (CMS_METRICS) or when `business_metrics` forces them.
         self.business_metrics = start_payments_metrics(pool, force=business_metrics)
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One database transaction: committed when the block ends, rolled back if it raises
+        (a refused request leaves nothing behind)."""
+        async with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
     async def aclose(self) -> None:
         """serve() calls this on a graceful stop, before the pool closes."""
         if self.business_metrics is not None:
@@ -149,8 +181,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         case_id = checks.text("case_id", request.case_id)
         as_of = checks.day("as_of", request.as_of, required=False) or _today()
         checks.done()
-        async with self._pool.connection() as conn:
-            found = await ledger.balance(conn, case_id, as_of)
+        async with self._transaction() as conn:
+            found = await queries.balance(conn, case_id, as_of)
         return pb.Balance(case_id=case_id, arrears_pence=found.arrears_pence, paid_to_date_pence=found.paid_to_date_pence,
                           next_payment_pence=found.next_payment_pence,
                           next_payment_due=found.next_payment_due.isoformat() if found.next_payment_due else "",
@@ -169,10 +201,10 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         if start > end:
             checks.violations.append(("from_date", "is after to_date"))
         checks.done()
-        async with self._pool.connection() as conn:
-            if await ledger.current_schedule(conn, case_id) is None:
+        async with self._transaction() as conn:
+            if await schedules.current_schedule(conn, case_id) is None:
                 raise ledger.NotFound(f"case {case_id} has no schedule")
-            opening, events = await ledger.statement_events(conn, case_id, start, end)
+            opening, events = await queries.statement_events(conn, case_id, start, end)
         lines = statement_lines(events, opening)
         return pb.Statement(
             case_id=case_id, opening_balance_pence=opening,
@@ -190,9 +222,10 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         if request.method == pb.METHOD_UNSPECIFIED:
             checks.violations.append(("method", "is required"))
         checks.done()
-        payment = ledger.IncomingPayment(key, request.case_id.strip(), amount, received_on, pb.Method.Name(request.method))
-        async with self._pool.connection() as conn:
-            posted = await ledger.record_incoming_payment(conn, payment)
+        payment = receipts.IncomingPayment(key, request.case_id.strip(), amount, _checked(received_on),
+                                           pb.Method.Name(request.method))
+        async with self._transaction() as conn:
+            posted = await receipts.record_incoming_payment(conn, payment)
         if posted.detail.get("account") == ledger.SUSPENSE and not posted.duplicate:
             log.warning("payment_to_suspense", bank_reference=key, amount_pence=amount,
                         reason=posted.detail.get("reason"))
@@ -205,8 +238,9 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         original = checks.text("original_bank_reference", request.original_bank_reference)
         on = checks.day("returned_on", request.returned_on)
         checks.done()
-        async with self._pool.connection() as conn:
-            return _result(await ledger.record_return(conn, key, original, on))
+        async with self._transaction() as conn:
+            posted = await receipts.record_return(conn, key, original, _checked(on))
+        return _result(posted)
 
     @_handled
     async def CreateSchedule(self, request, context):
@@ -237,11 +271,12 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         except RuleSetError as error:
             checks.violations.append(("rule_set_id", str(error)))
         checks.done()
-        schedule_request = ledger.ScheduleRequest(key, case_id, request.service_type, frequency,
-                                                  pb.Method.Name(request.method), effective, weekly, fee, rule_set_id,
-                                                  request.decision_ref or None, request.due_offset_days)
-        async with self._pool.connection() as conn:
-            schedule, duplicate, adjustments = await ledger.create_schedule(conn, schedule_request)
+        effective = _checked(effective)
+        schedule_request = schedules.ScheduleRequest(key, case_id, request.service_type, _checked(frequency),
+                                                     pb.Method.Name(request.method), effective, weekly, fee, rule_set_id,
+                                                     request.decision_ref or None, request.due_offset_days)
+        async with self._transaction() as conn:
+            schedule, duplicate, adjustments = await schedules.create_schedule(conn, schedule_request)
         return _schedule_reply(schedule, duplicate, adjustments, effective)
 
     @_handled
@@ -251,9 +286,10 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         case_id = checks.text("case_id", request.case_id)
         stop_from = checks.day("stop_from", request.stop_from)
         checks.done()
-        async with self._pool.connection() as conn:
-            schedule, duplicate, adjustments = await ledger.stop_schedule(conn, key, case_id, stop_from,
-                                                                          request.reason or "closed")
+        stop_from = _checked(stop_from)
+        async with self._transaction() as conn:
+            schedule, duplicate, adjustments = await schedules.stop_schedule(conn, key, case_id, stop_from,
+                                                                             request.reason or "closed")
         return _schedule_reply(schedule, duplicate, adjustments, stop_from)
 
     @_handled
@@ -267,9 +303,9 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         elif request.amount_pence:
             checks.violations.append(("amount_pence", "must be 0 when the payment was missed"))
         checks.done()
-        async with self._pool.connection() as conn:
-            duplicate, shortfall = await ledger.report_direct_payment(conn, key, case_id, due_date, request.received,
-                                                                     request.amount_pence)
+        async with self._transaction() as conn:
+            duplicate, shortfall = await direct_pay.report_direct_payment(conn, key, case_id, _checked(due_date),
+                                                                          request.received, request.amount_pence)
         return pb.DirectPaymentResult(duplicate=duplicate, shortfall_pence=shortfall)
 
     @_handled
@@ -284,11 +320,11 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         except (ValueError, RuleSetError) as error:
             checks.violations.append(("charge_kind", str(error)))
         checks.done()
-        async with self._pool.connection() as conn:
-            if await ledger.current_schedule(conn, case_id) is None:
+        async with self._transaction() as conn:
+            if await schedules.current_schedule(conn, case_id) is None:
                 raise ledger.NotFound(f"case {case_id} has no schedule")
-            posted = await ledger.post_enforcement_charge(conn, key, case_id, request.charge_kind, amount, on,
-                                                          request.decision_ref or None)
+            posted = await charges.post_enforcement_charge(conn, key, case_id, request.charge_kind, amount, on,
+                                                           request.decision_ref or None)
         return _result(posted)
 
     @_handled
@@ -297,8 +333,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         case_id = checks.text("case_id", request.case_id)
         index = checks.index("period_index", request.period_index)
         checks.done()
-        async with self._pool.connection() as conn:
-            posted = await ledger.charge_period(conn, case_id, index)
+        async with self._transaction() as conn:
+            posted = await charges.charge_period(conn, case_id, index)
             return await self._period_status(conn, case_id, index, posted)
 
     @_handled
@@ -307,12 +343,13 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         case_id = checks.text("case_id", request.case_id)
         index = checks.index("period_index", request.period_index)
         checks.done()
-        async with self._pool.connection() as conn:
+        async with self._transaction() as conn:
             return await self._period_status(conn, case_id, index, None)
 
-    async def _period_status(self, conn, case_id: str, index: int, posted: ledger.Posted | None) -> pb.PeriodStatus:
-        status = await ledger.period_status(conn, case_id, index)
-        found = await ledger.balance(conn, case_id, status.due_date)
+    async def _period_status(self, conn: AsyncConnection, case_id: str, index: int,
+                             posted: ledger.Posted | None) -> pb.PeriodStatus:
+        status = await queries.period_status(conn, case_id, index)
+        found = await queries.balance(conn, case_id, status.due_date)
         return pb.PeriodStatus(case_id=case_id, period_index=index, due_date=status.due_date.isoformat(),
                                due_pence=status.due_pence, paid_pence=status.paid_pence, status=status.status,
                                transaction_id=str(posted.transaction_id) if posted else "",
@@ -330,9 +367,10 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         if arrived_on and as_of and arrived_on > as_of:
             checks.violations.append(("arrived_on", "is after as_of (money is passed on after it arrives)"))
         checks.done()
+        as_of = _checked(as_of)
         due_by = add_working_days(arrived_on or as_of, DISBURSE_WITHIN_WORKING_DAYS)
-        async with self._pool.connection() as conn:
-            started = await ledger.start_disbursement(conn, key, case_id, as_of, due_by)
+        async with self._transaction() as conn:
+            started = await payouts.start_disbursement(conn, key, case_id, as_of, due_by)
         if started is None:
             return pb.DisbursementResult(amount_pence=0, due_by=due_by.isoformat())
         amount = int(started.detail["amount_pence"])
@@ -340,8 +378,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         # The instruction is in bank clearing (committed); the bank call and its settlement are
         # idempotent by reference, so a crash here is finished by the retry.
         sent = await asyncio.to_thread(self._bank.send_payment, reference, amount, as_of)
-        async with self._pool.connection() as conn:
-            await ledger.settle_disbursement(conn, f"{key}/settled", reference, case_id, sent.amount_pence, sent.on)
+        async with self._transaction() as conn:
+            await payouts.settle_disbursement(conn, f"{key}/settled", reference, case_id, sent.amount_pence, sent.on)
         return pb.DisbursementResult(amount_pence=amount, due_by=started.detail["due_by"], bank_reference=reference,
                                      duplicate=started.duplicate)
 
@@ -351,9 +389,9 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         as_of = checks.day("as_of", request.as_of, required=False) or _today()
         checks.done()
         bank_balance = await asyncio.to_thread(self._bank.closing_balance, as_of)
-        async with self._pool.connection() as conn:
-            report = await ledger.reconcile(conn, as_of, bank_balance)
-            await ledger.record_reconciliation(conn, report)
+        async with self._transaction() as conn:
+            report = await reconciliation.reconcile(conn, as_of, bank_balance)
+            await reconciliation.record_reconciliation(conn, report)
         if not report["ok"]:
             log.error("reconciliation_differences", as_of=as_of.isoformat(), differences=report["differences"])
         return pb.ReconciliationReport(
@@ -373,8 +411,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         if not 0 <= request.limit <= 1000:
             checks.violations.append(("limit", "must be between 1 and 1000 (0: the default, 100)"))
         checks.done()
-        async with self._pool.connection() as conn:
-            items = await ledger.suspense_items(conn, as_of, request.limit or 100)
+        async with self._transaction() as conn:
+            items = await suspense.suspense_items(conn, as_of, request.limit or 100)
         return pb.SuspenseList(items=[pb.SuspenseItem(bank_reference=i.bank_reference, claimed_case_id=i.claimed_case_id,
                                                       amount_pence=i.amount_pence, received_on=i.received_on.isoformat())
                                       for i in items],
@@ -389,8 +427,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         assigned_by = checks.text("assigned_by", request.assigned_by)
         on = checks.day("assigned_on", request.assigned_on, required=False) or _today()
         checks.done()
-        async with self._pool.connection() as conn:
-            posted = await ledger.assign_suspense(conn, key, reference.strip(), case_id.strip(), on, assigned_by.strip())
+        async with self._transaction() as conn:
+            posted = await suspense.assign_suspense(conn, key, reference.strip(), case_id.strip(), on, assigned_by.strip())
         if not posted.duplicate:
             log.info("suspense_assigned", bank_reference=reference, case_id=case_id, assigned_by=assigned_by,
                      amount_pence=posted.detail.get("amount_pence"))
