@@ -28,10 +28,10 @@ would be released at once and a failure could leave half of it.
   outbox          the disbursement outbox the dispatcher drains
   figures         payments-wide figures for the gauges
 
-The names below are the package's interface. Each write that used to be a transaction of its
-own still is one under the same name and signature (a savepoint when the caller already has a
-transaction), for callers holding a bare connection: scripts, tests, the bench. The service
-layer calls the modules' functions inside its own transaction instead.
+The names below are the package's interface. Each write operation is offered here as a
+transaction of its own, under its module function's name and signature (a savepoint when the
+caller already has a transaction), for callers holding a bare connection: scripts, tests, the
+bench. The service layer calls the modules' functions inside its own transaction instead.
 
 Beyond the chart of accounts in services/payments/__init__.py (0002_ledger_operations.sql):
   rp_overpaid (debit)      maintenance passed to the receiving parent that a bank return or a
