@@ -101,7 +101,7 @@ def _load(url: str, postings: int) -> None:
                                 " value_date, detail) FROM STDIN") as copy:
             for n in range(transactions):
                 copy.write_row((start + n, f"recon-{n}", "x", f"case-{n % 50_000}", "incoming_payment",
-                                first + timedelta(days=n % 365), '{"amount_pence": %d}' % (100 + n % 9000)))
+                                first + timedelta(days=n % 365), f'{{"amount_pence": {100 + n % 9000}}}'))
         with conn.cursor().copy("COPY postings (transaction_id, account, case_id, amount_pence) FROM STDIN") as copy:
             for n in range(transactions):
                 amount = 100 + n % 9000

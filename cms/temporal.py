@@ -65,9 +65,9 @@ async def wait_until_serving(client: Client, timeout: float = 30.0) -> None:
         try:
             await client.count_workflows()
             return
-        except RPCError:
+        except RPCError as error:
             if loop.time() > deadline:
-                raise StartupError(f"Temporal at {client.service_client.config.target_host} never became healthy")
+                raise StartupError(f"Temporal at {client.service_client.config.target_host} never became healthy") from error
             await asyncio.sleep(0.5)
 
 

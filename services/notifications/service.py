@@ -156,7 +156,6 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
                 row, created = await repo.enqueue(conn, composed.prepared)
         except FieldViolations as error:
             await abort_invalid(context, error)
-            raise AssertionError("unreachable")
         if created:
             log.info("notification_queued", notification_id=row.notification_id, case_id=row.case_id,
                      template=row.template, channel=row.channel)
@@ -174,7 +173,6 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
                         request.reason, ("address", "postcode"))])
         except FieldViolations as error:
             await abort_invalid(context, error)
-            raise AssertionError("unreachable")
         log.info("notification_previewed", case_id=request.case_id, template=request.template,
                  channel=rendered.channel)
         return pb.PreviewResponse(subject=rendered.subject, body=rendered.body,

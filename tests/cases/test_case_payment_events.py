@@ -30,7 +30,7 @@ def _read_model_sla(database_url: str, case_id: str):
 
 async def test_missed_and_part_payments_are_recorded_once_and_a_missed_one_goes_to_collections(
         case_env, database_url) -> None:
-    client, env = case_env["client"], case_env["env"]
+    env = case_env["env"]
     case_id = f"pay-{uuid.uuid4().hex[:8]}"
     paying = f"pp-{case_id}"
     case_env["hmrc"].incomes[paying] = {"2025-01-01": 2_600_000}
