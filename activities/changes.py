@@ -2,9 +2,10 @@
 
 Each writes to `case_api.change_records`, keyed by (case_id, change_no), so a retry or a replay
 never records twice: the first write of a fact wins (`COALESCE`, `ON CONFLICT DO NOTHING`).
-The payment schedule change and the notice to both parents are recorded here as instructions
-with an idempotency key derived from the workflow ID; the payments and notifications services
-take them from there (see the final report of issue 7 for that wiring).
+The payment schedule change and the notice to both parents are recorded here, with an
+idempotency key derived from the workflow ID, as the record of what the change decided; the case
+workflow, told by the change's `change_cleared` signal, sends the new schedule to payments and
+the letters to both parents through its own recalculation (workflows/case_changes.py).
 
 `load_sla_report` is the repository the SLA view (CaseService.GetSlaReport, `cmsctl sla`) reads:
 open changes by age band, clearances of the last four weeks, breaches and the oldest items, in two

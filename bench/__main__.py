@@ -2,7 +2,7 @@
 
 Each module `bench/bench_<area>.py` exposes `run(quick: bool) -> list[dict]` with rows
 {"benchmark", "value", "unit", "baseline", "ratio", "target"}. `BENCH_QUICK=1` shrinks them.
-Results are also written to bench/results/latest.json for issue notes.
+Results are also written to bench/results/latest.json, so a run can be compared with an earlier one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Changes of circumstances benchmarks (issue 7), on a headless Temporal dev server and an
+"""Changes of circumstances benchmarks (SPEC.md 5), on a headless Temporal dev server and an
 embedded PostgreSQL started for this run, with an in-process worker.
 
 Rows:
@@ -35,6 +35,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity, workflow
 
@@ -87,7 +88,8 @@ class BareWorkflow:
 
 def _sample_change(rng: random.Random, review: bool) -> ReportedChange:
     kind = rng.choice(["income", "nights", "benefit", "roc", "address", "education"])
-    details, change_kind = {}, kind
+    details: dict[str, Any] = {}
+    change_kind = kind
     if kind == "income":
         change_kind, details = "paying_parent_income", {"weekly_income_pence": rng.randint(20_000, 80_000)}
     elif kind == "nights":
@@ -211,7 +213,9 @@ async def _cleared_count(pool: AsyncConnectionPool, run: str) -> int:
     async with pool.connection() as conn:
         cursor = await conn.execute("SELECT count(*) FROM case_api.change_records"
                                     " WHERE case_id LIKE %s AND status = 'cleared'", (f"{run}%",))
-        return int((await cursor.fetchone())[0])
+        row = await cursor.fetchone()
+    assert row is not None, "count(*) gives a row"
+    return int(row[0])
 
 
 async def _wait_until_cleared(pool: AsyncConnectionPool, run: str, count: int) -> list[tuple[str, float, bool]]:

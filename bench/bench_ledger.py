@@ -53,7 +53,9 @@ async def _plain(conn: psycopg.AsyncConnection, count: int) -> float:
                 "INSERT INTO plain_transactions (idempotency_key, fingerprint, case_id, kind, value_date)"
                 " VALUES (%s, %s, %s, 'incoming_payment', %s) RETURNING transaction_id",
                 (f"plain-{n}", "x", f"bench-{n % 100}", date(2026, 1, 5)))
-            tid = (await cur.fetchone())[0]
+            inserted = await cur.fetchone()
+            assert inserted is not None, "INSERT ... RETURNING gives a row"
+            tid = inserted[0]
             await conn.execute(
                 "INSERT INTO plain_postings (transaction_id, account, case_id, amount_pence) "
                 "SELECT %s, a, c, v FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(a, c, v)",
@@ -96,12 +98,14 @@ def _load(url: str, postings: int) -> None:
     first = date(2025, 1, 1)
     with psycopg.connect(url, options="-c search_path=payments,public") as conn:
         conn.execute("SET session_replication_role = replica")   # bulk load only: triggers off
-        start = conn.execute("SELECT coalesce(max(transaction_id), 0) + 1 FROM transactions").fetchone()[0]
+        next_id = conn.execute("SELECT coalesce(max(transaction_id), 0) + 1 FROM transactions").fetchone()
+        assert next_id is not None, "an aggregate gives a row"
+        start = next_id[0]
         with conn.cursor().copy("COPY transactions (transaction_id, idempotency_key, fingerprint, case_id, kind,"
                                 " value_date, detail) FROM STDIN") as copy:
             for n in range(transactions):
                 copy.write_row((start + n, f"recon-{n}", "x", f"case-{n % 50_000}", "incoming_payment",
-                                first + timedelta(days=n % 365), '{"amount_pence": %d}' % (100 + n % 9000)))
+                                first + timedelta(days=n % 365), f'{{"amount_pence": {100 + n % 9000}}}'))
         with conn.cursor().copy("COPY postings (transaction_id, account, case_id, amount_pence) FROM STDIN") as copy:
             for n in range(transactions):
                 amount = 100 + n % 9000

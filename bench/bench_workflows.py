@@ -1,4 +1,4 @@
-"""Case lifecycle benchmarks (SPEC.md 5, issue 5), on a Temporal dev server started for the run
+"""Case lifecycle benchmarks (SPEC.md 5), on a Temporal dev server started for the run
 and an embedded PostgreSQL (the read model the case activities write).
 
 Rows:
@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.adapters.hmrc import FakeHmrc
@@ -87,6 +87,7 @@ async def _active_count(pool: AsyncConnectionPool, prefix: str) -> int:
     async with pool.connection() as conn:
         row = await (await conn.execute("SELECT count(*) FROM case_api.cases WHERE case_id LIKE %s AND stage = 'Active'",
                                         (f"{prefix}%",))).fetchone()
+    assert row is not None, "count(*) gives a row"
     return row[0]
 
 
@@ -119,7 +120,7 @@ async def _history_per_year(client: Client) -> tuple[int, int]:
         handle = await client.start_workflow(CaseWorkflow.run, _case(case_id, 0.01), id=f"case-{case_id}",
                                              task_queue=queue)
         first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
-        while (await first.describe()).status.name == "RUNNING":
+        while (await first.describe()).status == WorkflowExecutionStatus.RUNNING:
             await asyncio.sleep(0.2)
         history = await first.fetch_history()
         await client.get_workflow_handle(handle.id).terminate("bench done")

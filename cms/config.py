@@ -30,7 +30,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"error: environment variable {name}={raw!r} is not a whole number")
+        raise SystemExit(f"error: environment variable {name}={raw!r} is not a whole number") from None
 
 
 @dataclass(frozen=True)

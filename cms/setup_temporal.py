@@ -21,4 +21,4 @@ if __name__ == "__main__":
     try:
         asyncio.run(_main())
     except StartupError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None

@@ -228,7 +228,7 @@ def main() -> None:
         asyncio.run(runner())
     except StartupError as error:
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -27,11 +27,12 @@ async def connect(settings: Settings, ready_within: float = 0.0) -> Client:
     `ready_within`: for a server started a moment ago, keep trying that long until it serves."""
     from workflows.converter import STRICT_DATA_CONVERTER
 
-    options = {"namespace": settings.temporal_namespace, "data_converter": STRICT_DATA_CONVERTER}
+    namespace, address = settings.temporal_namespace, settings.temporal_address
     try:
         if ready_within:
-            return await connect_when_ready(settings.temporal_address, ready_within, **options)
-        return await Client.connect(settings.temporal_address, **options)
+            return await connect_when_ready(address, ready_within, namespace=namespace,
+                                            data_converter=STRICT_DATA_CONVERTER)
+        return await Client.connect(address, namespace=namespace, data_converter=STRICT_DATA_CONVERTER)
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "
@@ -65,9 +66,9 @@ async def wait_until_serving(client: Client, timeout: float = 30.0) -> None:
         try:
             await client.count_workflows()
             return
-        except RPCError:
+        except RPCError as error:
             if loop.time() > deadline:
-                raise StartupError(f"Temporal at {client.service_client.config.target_host} never became healthy")
+                raise StartupError(f"Temporal at {client.service_client.config.target_host} never became healthy") from error
             await asyncio.sleep(0.5)
 
 

@@ -82,7 +82,7 @@ def main() -> None:
     try:
         asyncio.run(_main())
     except StartupError as error:
-        raise SystemExit(f"error: worker: {error}")
+        raise SystemExit(f"error: worker: {error}") from None
 
 
 if __name__ == "__main__":

@@ -317,7 +317,7 @@ def _decide_income(change: Change, inputs: dict, context: CaseContext, new_pence
         effective = change.effective_date  # reg 18(4): from when it happened; late reporting -> arrears
     else:
         effective = _default_effective(change)
-    if in_review:
+    if context.annual_review_date is not None:   # in review: never before the review date
         effective = max(effective, context.annual_review_date)
     moved = f"from {format_pence(old)} to {format_pence(new_pence)} a week"
     if not counts:

@@ -13,12 +13,20 @@ PAYMENT_EVENT_KINDS = ("missed", "part_paid", "direct_pay_missed")
 
 
 class PaymentEventFacts(Protocol):
-    event_id: str
-    case_id: str
-    kind: str
-    due_pence: int
-    paid_pence: int
-    arrears_pence: int
+    """What the check reads of an event (read-only, so frozen records qualify too)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def due_pence(self) -> int: ...
+    @property
+    def paid_pence(self) -> int: ...
+    @property
+    def arrears_pence(self) -> int: ...
 
 
 def payment_event_problem(event: PaymentEventFacts, case_id: str, case_closed: bool) -> str:

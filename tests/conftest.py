@@ -28,6 +28,9 @@ from cms.infra.temporal_server import start_dev_server, temporal_test_server
 from cms.temporal import connect_when_ready
 from services import SERVICES
 
+# The notifications database fixtures, for the notifications and safeguarding tests.
+pytest_plugins = ["tests.notifications.fixtures"]
+
 # Property tests share the machine with the servers above, so an example may take longer than
 # Hypothesis's default 200 ms deadline for reasons that are not the code's: no deadline (timing
 # belongs in `make bench`), and a failure prints the blob that reproduces it.

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from multiprocessing import get_context
@@ -108,22 +109,27 @@ def worker_count(requested: int = 0) -> int:
 # Workers are forked with the compiled rule sets already in memory (see _init_worker), so
 # each task carries only a chunk of text and returns a chunk of text or a small summary.
 
-_WORKER: dict[str, object] = {}
+@dataclass
+class _WorkerState:
+    compiled: list[CompiledRules] = field(default_factory=list)   # one rule set, or baseline and new
+    explain: bool = False
+
+
+_WORKER = _WorkerState()
 
 
 def _init_worker(rules: Sequence[RuleSet], explain: bool) -> None:
-    _WORKER["compiled"] = [compile_rules(r) for r in rules]
-    _WORKER["explain"] = explain
+    _WORKER.compiled = [compile_rules(r) for r in rules]
+    _WORKER.explain = explain
 
 
 def _calculate_chunk(task: tuple[int, str]) -> tuple[str, int]:
-    compiled: list[CompiledRules] = _WORKER["compiled"]  # type: ignore[assignment]
-    out, errors = calculate_lines(task[1].split("\n"), compiled[0], explain=bool(_WORKER["explain"]))
+    out, errors = calculate_lines(task[1].split("\n"), _WORKER.compiled[0], explain=_WORKER.explain)
     return "\n".join(out), errors
 
 
 def _compare_chunk(task: tuple[int, str]) -> WhatIfSummary:
-    baseline, new = _WORKER["compiled"]  # type: ignore[misc]
+    baseline, new = _WORKER.compiled
     return compare_lines(task[1].split("\n"), baseline, new, first_line_number=task[0])
 
 

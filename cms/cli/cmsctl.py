@@ -16,7 +16,6 @@ input, 3 when the case refused the action as it stands, 1 when the service is un
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,7 +125,7 @@ def _action(case_id: str, action: str, actor: str, payload: dict[str, str]) -> N
     typer.echo(f"{case_id}: {reply.outcome}")
 
 
-def _actor_option(help_text: str = "your staff id") -> Callable:
+def _actor_option(help_text: str = "your staff id") -> Any:   # typer.Option's placeholder is typed Any
     return typer.Option(..., "--actor", "--author", help=help_text)
 
 

@@ -102,7 +102,7 @@ class ManagedProcess:
         except FileNotFoundError:
             raise StartupError(
                 f"{self.name}: cannot find {self.argv[0]}; run `make venv` (it installs it from requirements.lock)"
-            )
+            ) from None
         finally:
             log.close()
         return self

@@ -150,7 +150,7 @@ def rate_step(decision: RateDecision, income_used: int, nil_reason: str | None, 
         pieces.append(
             f"With {roc_text} income is first reduced by {percent(decision.roc_reduction)} to {money(adjusted)}."
         )
-    split = rules.basic_plus_above_pence
+    split = Fraction(rules.basic_plus_above_pence)
     formula = f"{percent(decision.percent or Fraction(0))} × {money(min(adjusted, split))}"
     if adjusted > split:
         formula += f" + {percent(decision.basic_plus_percent or Fraction(0))} × {money(adjusted - split)}"

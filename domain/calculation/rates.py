@@ -55,11 +55,11 @@ def adjusted_income(income_pence: int, roc: int, rules: RuleSet) -> Fraction:
 def basic_rate_exact(income_pence: int, qc: int, roc: int, rules: RuleSet) -> Fraction:
     """Sch 1 para 2(1)-(2): basic % of the first £800 of adjusted income, plus % above it."""
     adjusted = adjusted_income(income_pence, roc, rules)
-    split = rules.basic_plus_above_pence
+    split = Fraction(rules.basic_plus_above_pence)
     row = rules.qc_row(qc)
     return (
         min(adjusted, split) * rules.basic_rate_by_qc[row]
-        + max(adjusted - split, 0) * rules.basic_plus_rate_by_qc[row]
+        + max(adjusted - split, Fraction(0)) * rules.basic_plus_rate_by_qc[row]
     )
 
 

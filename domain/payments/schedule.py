@@ -7,8 +7,9 @@ penny: instalment k of a year is floor((k+1)·52W/12) − floor(k·52W/12), so a
 When a liability changes, the schedule is regenerated from the effective date: periods before it
 keep their amounts, a period straddling it is apportioned by days (one rounding, half up), later
 periods use the new rate. Periods already charged are not re-charged: the difference between the
-old and the new amount of each is an adjustment (SPEC issue 6). Periods are identified by index
-from the schedule start, so regeneration can neither lose nor double-count one.
+old and the new amount of each is an adjustment (arrears, or a credit, from a backdated change).
+Periods are identified by index from the schedule start, so regeneration can neither lose nor
+double-count one.
 """
 
 from __future__ import annotations

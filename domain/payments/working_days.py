@@ -39,10 +39,10 @@ def _easter_sunday(year: int) -> date:
     g = (b - f + 1) // 3
     h = (19 * a + b - d - g + 15) % 30
     i, k = c // 4, c % 4
-    l = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * l) // 451
-    month = (h + l - 7 * m + 114) // 31
-    day = (h + l - 7 * m + 114) % 31 + 1
+    to_sunday = (32 + 2 * e + 2 * i - h - k) % 7   # days from the Paschal full moon to the next Sunday
+    m = (a + 11 * h + 22 * to_sunday) // 451
+    month = (h + to_sunday - 7 * m + 114) // 31
+    day = (h + to_sunday - 7 * m + 114) % 31 + 1
     return date(year, month, day)
 
 

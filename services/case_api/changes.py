@@ -65,7 +65,6 @@ class ChangeRpcs:
             )
         except FieldViolations as error:
             await abort_invalid(context, error)
-            raise AssertionError("unreachable")
         client = await self._temporal_client()
         handle = client.get_workflow_handle(f"case-{request.case_id}")
         # By name: the case workflow gains this update from workflows.case_changes.CaseChanges.
@@ -87,7 +86,6 @@ class ChangeRpcs:
                                                                      "corrected_details_json"))
         except FieldViolations as error:
             await abort_invalid(context, error)
-            raise AssertionError("unreachable")
         client = await self._temporal_client()
         handle = client.get_workflow_handle(change_workflow_id(request.case_id, request.change_no))
         answer = await _updating(context, handle.execute_update(ChangeWorkflow.review_decision, decision))

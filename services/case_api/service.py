@@ -154,7 +154,7 @@ def parse_action_payload(action: str, payload_json: str, actor: str) -> object:
     problems = [(f"payload_json.{key}", "unknown field") for key in unknown_keys(message_type, payload)]
     if actor and actor_field not in payload:
         payload[actor_field] = actor
-    for name, kind in message_type.__annotations__.items():
+    for name in message_type.__annotations__:
         value = payload.get(name)
         if name not in payload and not _has_default(message_type, name):
             problems.append((f"payload_json.{name}", "required"))

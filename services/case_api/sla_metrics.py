@@ -1,4 +1,4 @@
-"""Prometheus gauges of the changes-of-circumstances SLA (issue 7, SPEC.md 4.6 and 5).
+"""Prometheus gauges of the 28-day target for changes of circumstances (SPEC.md 4.6 and 5).
 
 The numbers are the SLA view `cmsctl sla` and CaseService.GetSlaReport show
 (activities.changes.load_sla_report, from domain.sla's rules), refreshed from PostgreSQL by a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -34,13 +35,21 @@ def invalid_argument_status(violations: list[tuple[str, str]]) -> grpc.Status:
     )
 
 
-async def abort_invalid(context: grpc.aio.ServicerContext, error: FieldViolations) -> None:
+async def abort_invalid(context: grpc.aio.ServicerContext, error: FieldViolations) -> NoReturn:
+    """Ends the call with INVALID_ARGUMENT and the field violations; never returns."""
     await context.abort_with_status(invalid_argument_status(error.violations))
+    raise AssertionError("grpc.aio abort_with_status always raises")
+
+
+async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    """Ends the call with `code`; never returns, so code after it may rely on what it checked."""
+    await context.abort(code, message)
+    raise AssertionError("grpc.aio abort always raises")
 
 
 def field_violations_of(error: grpc.RpcError) -> list[tuple[str, str]]:
     """For clients and tests: the field violations carried by an INVALID_ARGUMENT error."""
-    metadata = error.trailing_metadata() or ()  # type: ignore[attr-defined]
+    metadata = error.trailing_metadata() or ()
     raw = next((value for key, value in metadata if key == "grpc-status-details-bin"), None)
     if raw is None:
         return []

@@ -40,7 +40,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             try:
                 return await inner(request, context)
             except BaseException:
-                code = context.code().name if context.code() else "UNKNOWN"  # type: ignore[union-attr]
+                code = context.code().name if context.code() else "UNKNOWN"
                 raise
             finally:
                 RPCS.labels(service, method, code).inc()

@@ -139,4 +139,4 @@ def main(service_name: str, register: Register) -> None:
     try:
         asyncio.run(serve(service_name, register))
     except StartupError as error:
-        raise SystemExit(f"error: {service_name}: {error}")
+        raise SystemExit(f"error: {service_name}: {error}") from None

@@ -23,7 +23,7 @@ from cms_proto.notifications.v1 import notifications_pb2 as pb
 from cms_proto.notifications.v1 import notifications_pb2_grpc
 from domain.notifications import ChannelError, ContactPreferences, RenderError
 from domain.safeguarding import AuditEntry, SafeguardingProfile, Viewer, audit_entry_for_read, redact_for_viewer
-from services.common.errors import FieldViolations, abort_invalid
+from services.common.errors import FieldViolations, abort, abort_invalid
 from services.notifications import repository as repo
 from services.notifications.compose import compose
 from services.notifications.dispatcher import (
@@ -60,7 +60,7 @@ def _require(violations: list[tuple[str, str]], request: Any, *names: str) -> No
             violations.append((name, "is required"))
 
 
-def _channel_of(value: int, field: str, violations: list[tuple[str, str]]) -> str:
+def _channel_of(value: pb.Channel.ValueType, field: str, violations: list[tuple[str, str]]) -> str:
     if value not in CHANNEL_NAMES:
         violations.append((field, f"unknown channel {value}"))
         return ""
@@ -156,7 +156,6 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
                 row, created = await repo.enqueue(conn, composed.prepared)
         except FieldViolations as error:
             await abort_invalid(context, error)
-            raise AssertionError("unreachable")
         if created:
             log.info("notification_queued", notification_id=row.notification_id, case_id=row.case_id,
                      template=row.template, channel=row.channel)
@@ -174,7 +173,6 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
                         request.reason, ("address", "postcode"))])
         except FieldViolations as error:
             await abort_invalid(context, error)
-            raise AssertionError("unreachable")
         log.info("notification_previewed", case_id=request.case_id, template=request.template,
                  channel=rendered.channel)
         return pb.PreviewResponse(subject=rendered.subject, body=rendered.body,
@@ -188,7 +186,7 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
         async with self._pool.connection() as conn:
             row = await repo.get_notification(conn, request.notification_id)
         if row is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no notification {request.notification_id}")
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no notification {request.notification_id}")
         return notification_pb(row)
 
     async def ListForCase(self, request: pb.ListForCaseRequest, context: grpc.aio.ServicerContext) -> pb.ListForCaseResponse:
@@ -230,7 +228,7 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
         async with self._pool.connection() as conn, conn.transaction():
             view = await repo.load_case_view(conn, request.case_id)
             if request.party_id not in view.parties:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"no party {request.party_id} on case {request.case_id}")
+                await abort(context, grpc.StatusCode.NOT_FOUND, f"no party {request.party_id} on case {request.case_id}")
             details = view.parties[request.party_id]
             entry = audit_entry_for_read(request.case_id, request.party_id, viewer,
                                          request.reason or "party viewing own details", details)

@@ -44,7 +44,9 @@ async def case_env(time_skipping_env: WorkflowEnvironment, case_pool, hmrc) -> A
     """A strict-converter client on the time-skipping server and a running case worker."""
     set_db_pool(case_pool)
     # Same connection and time-skipping interceptor as the environment's client, strict decoding.
-    client = Client(**{**time_skipping_env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    config = time_skipping_env.client.config()
+    config["data_converter"] = STRICT_DATA_CONVERTER
+    client = Client(**config)
     queue = f"{TASK_QUEUE_CASES}-test-{uuid.uuid4().hex[:6]}"
     started: list[str] = []
 

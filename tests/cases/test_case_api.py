@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import grpc
 import pytest
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def case_api(dev_temporal: Client, case_pool, hmrc):
-    client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
+    config = dev_temporal.config()
+    config["data_converter"] = STRICT_DATA_CONVERTER
+    client = Client(**config)
     queue = f"{TASK_QUEUE_CASES}-api-{uuid.uuid4().hex[:6]}"
     settings = replace(load_settings(), seconds_per_day=0.05)
     server = grpc.aio.server()
@@ -45,7 +48,7 @@ async def case_api(dev_temporal: Client, case_pool, hmrc):
 
 
 def application(key: str, paying: str, **overrides) -> case_pb2.CreateApplicationRequest:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         idempotency_key=key,
         receiving_parent=case_pb2.Party(party_id=f"rp-{key}", full_name="Alex Receiving", address="1 Safe Street",
                                         phone="07000 000001"),

@@ -4,6 +4,7 @@ time-skipping server with a real PostgreSQL read model; dates and amounts assert
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import psycopg
@@ -19,14 +20,12 @@ DAY = 86400
 
 
 def case_input(case_id: str, paying: str, **overrides) -> CaseInput:
-    values = dict(
+    return replace(CaseInput(
         case_id=case_id, application_date="2025-01-10", receiving_parent_id=f"rp-{case_id}",
         paying_parent_id=paying,
         children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
         publish_search_attributes=False,
-    )
-    values.update(overrides)
-    return CaseInput(**values)
+    ), **overrides)
 
 
 async def test_application_to_first_annual_review_through_continue_as_new(case_env, database_url) -> None:

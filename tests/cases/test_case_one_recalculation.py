@@ -120,5 +120,6 @@ async def test_a_change_clearing_while_the_case_moves_to_collect_and_pay_recalcu
     assert (move["service_type"], move["effective_from"]) == ("collect_and_pay", switch.effective_from)
     assert (move["weekly_liability_pence"], move["paying_parent_pays_weekly_pence"]) == \
         _weekly(NEW_WEEKLY_INCOME, "collect_and_pay", switch.effective_from)
+    assert view.liability is not None
     assert view.liability.paying_parent_pays_pence == move["paying_parent_pays_weekly_pence"]
     assert view.liability.effective_date == switch.effective_from

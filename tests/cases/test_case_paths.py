@@ -118,6 +118,7 @@ async def test_hmrc_permanent_failure_routes_the_case_to_a_caseworker(case_env, 
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT needs_caseworker, caseworker_reason, sla_due_at IS NOT NULL FROM case_api.cases "
                            "WHERE case_id = %s", (case_id,)).fetchone()
+    assert row is not None, f"case {case_id} is not in the read model"
     assert row[0] is True and "HMRC" in row[1] and row[2]
 
 

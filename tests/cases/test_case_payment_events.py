@@ -25,12 +25,14 @@ def _event(case_id: str, kind: str, n: int, paid: int, arrears: int, event_id: s
 
 def _read_model_sla(database_url: str, case_id: str):
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT sla_due_at FROM case_api.cases WHERE case_id = %s", (case_id,)).fetchone()[0]
+        row = conn.execute("SELECT sla_due_at FROM case_api.cases WHERE case_id = %s", (case_id,)).fetchone()
+    assert row is not None, f"case {case_id} is not in the read model"
+    return row[0]
 
 
 async def test_missed_and_part_payments_are_recorded_once_and_a_missed_one_goes_to_collections(
         case_env, database_url) -> None:
-    client, env = case_env["client"], case_env["env"]
+    env = case_env["env"]
     case_id = f"pay-{uuid.uuid4().hex[:8]}"
     paying = f"pp-{case_id}"
     case_env["hmrc"].incomes[paying] = {"2025-01-01": 2_600_000}
@@ -60,8 +62,10 @@ async def test_missed_and_part_payments_are_recorded_once_and_a_missed_one_goes_
 
     await env.sleep(timedelta(days=1))   # the read model catches up
     with psycopg.connect(database_url) as conn:
-        needs, reason = conn.execute("SELECT needs_caseworker, caseworker_reason FROM case_api.cases "
-                                     "WHERE case_id = %s", (case_id,)).fetchone()
+        row = conn.execute("SELECT needs_caseworker, caseworker_reason FROM case_api.cases "
+                           "WHERE case_id = %s", (case_id,)).fetchone()
+    assert row is not None, f"case {case_id} is not in the read model"
+    needs, reason = row
     assert needs and reason.startswith("Missed payment")
     # Now due 7 case days after the day the event arrived, instead of at the next review.
     contact_by = date.fromisoformat(view.today) + timedelta(days=7)

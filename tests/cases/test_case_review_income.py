@@ -73,7 +73,7 @@ async def test_the_review_window_history_is_recorded() -> None:
 
 
 async def test_last_child_stopping_in_the_review_window_closes_the_case_without_a_review(case_env, database_url) -> None:
-    client, env, hmrc = case_env["client"], case_env["env"], case_env["hmrc"]
+    env, hmrc = case_env["env"], case_env["hmrc"]
     case_id = f"rvc-{uuid.uuid4().hex[:8]}"
     paying = f"pp-{case_id}"
     hmrc.incomes[paying] = {"2025-01-01": OLD_HMRC, "2025-12-01": NEW_HMRC}

@@ -28,7 +28,9 @@ from workflows.converter import STRICT_DATA_CONVERTER
 async def case_worker(hmrc: object, queue_prefix: str) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
     """Yields (environment, strict client, task queue) with `hmrc` as the HMRC adapter."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
-    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    config = env.client.config()
+    config["data_converter"] = STRICT_DATA_CONVERTER
+    client = Client(**config)
     queue = f"{queue_prefix}-{uuid.uuid4().hex[:6]}"
     set_hmrc_adapter(hmrc)
     try:

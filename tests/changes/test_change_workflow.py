@@ -63,6 +63,7 @@ async def record(pool: AsyncConnectionPool, case_id: str, n: int = 1) -> dict:
             "weekly_liability_pence, adjustment_pence, payment_change, notice, reviewer "
             "FROM case_api.change_records WHERE case_id = %s AND change_no = %s", (case_id, n))
         row = await cursor.fetchone()
+    assert row is not None, f"no record of change {n} on case {case_id}"
     keys = ("status", "outcome", "on_time", "escalated", "breached", "team", "weekly", "adjustment", "payment",
             "notice", "reviewer")
     return dict(zip(keys, row))
@@ -74,6 +75,7 @@ async def test_automatic_change_clears_on_time_with_schedule_and_notice(
                          reported("paying_parent_income", {"weekly_income_pence": 60_000, "duty_to_report": True}))
     outcome: ChangeOutcome = await handle.result()
     assert (outcome.outcome, outcome.effective_date, outcome.on_time) == ("recalculated", "2025-05-01", True)
+    assert outcome.liability is not None
     assert outcome.weekly_liability_pence == outcome.liability["weekly_liability_pence"] > 0
     assert outcome.adjustment_pence > 0  # a month of the increase, owed as arrears
     row = await record(change_pool, outcome.case_id)

@@ -52,7 +52,9 @@ def bands() -> dict[str, float | None]:
 async def seed(pool: AsyncConnectionPool, rows=ROWS) -> None:
     async with pool.connection() as conn:
         await conn.execute("TRUNCATE case_api.change_records")
-        now = (await (await conn.execute("SELECT now()")).fetchone())[0]
+        clock = await (await conn.execute("SELECT now()")).fetchone()
+        assert clock is not None
+        now = clock[0]
         for case_id, age, cleared_ago, team, needs, day in rows:
             received = now - timedelta(seconds=age * day)
             cleared = None if cleared_ago is None else now - timedelta(seconds=cleared_ago * day)
@@ -86,7 +88,8 @@ async def test_an_empty_table_reads_zero_and_no_share_and_emptied_teams_show_zer
     await metrics.refresh()
     assert set(bands().values()) == {0}
     assert value("cms_changes_open_breached") == 0 and value("cms_changes_oldest_open_age_days") == 0
-    assert math.isnan(value("cms_changes_cleared_on_time_ratio"))   # nothing cleared: no share, not 0%
+    ratio = value("cms_changes_cleared_on_time_ratio")
+    assert ratio is not None and math.isnan(ratio)   # nothing cleared: no share, not 0%
     assert value("cms_changes_awaiting_caseworker", team="changes") == 0
     assert value("cms_changes_awaiting_caseworker", team="changes-senior") == 0
 
@@ -126,6 +129,7 @@ async def test_the_loop_survives_a_failed_refresh_and_refreshes_again(scratch_ca
         await (broken if attempts == 1 else working).refresh()
 
     refresher = start_refresher(SOURCE, first_fails, force=True, interval=0.05)
+    assert refresher is not None, "forced on"
     try:
         await _wait_for(lambda: refresher.stats.refreshes >= 1, "a refresh after the failure")
         assert refresher.stats.failures == 1 and not refresher.task.done()
@@ -159,6 +163,7 @@ async def test_the_case_api_refreshes_the_gauges_and_stops_the_loop_when_it_stop
                        ports={**settings.ports, "case_api": free_port()})
     running = await serve_in_background("case_api", register, settings)
     refresher = services[0].sla_metrics
+    assert refresher is not None, "business metrics are on"
     try:
         await _wait_for(lambda: refresher.stats.refreshes >= 1, "the service's first refresh")
         assert value("cms_changes_oldest_open_age_days") == 50

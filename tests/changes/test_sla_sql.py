@@ -32,6 +32,16 @@ def offsets(draw, day_us: int) -> int:
     return days * day_us + jitter
 
 
+def clearance_times(received: datetime, day_us: int) -> st.SearchStrategy[datetime | None]:
+    """Cleared some time after receipt (edges of the due time), or some time before now (edges of
+    the 4-week window), or not yet."""
+    return st.one_of(
+        st.none(),
+        offsets(day_us).map(lambda us: received + timedelta(microseconds=abs(us))),
+        offsets(day_us).map(lambda us: max(received, NOW - timedelta(microseconds=us))),
+        st.sampled_from([-1, 0, 1]).map(lambda us: NOW - timedelta(microseconds=WINDOW_DAYS * day_us + us)))
+
+
 @st.composite
 def items(draw) -> list[SlaItem]:
     keys = draw(st.lists(st.tuples(st.text("aAbB_-1", min_size=1, max_size=3), st.integers(1, 3)),
@@ -41,13 +51,7 @@ def items(draw) -> list[SlaItem]:
         seconds_per_day = draw(st.sampled_from(CALENDARS))
         day_us = int(seconds_per_day * 1_000_000)
         received = NOW - timedelta(microseconds=draw(offsets(day_us)))
-        # Cleared some time after receipt (edges of the due time), or some time before now (edges
-        # of the 4-week window), or not yet.
-        cleared = draw(st.one_of(
-            st.none(),
-            offsets(day_us).map(lambda us: received + timedelta(microseconds=abs(us))),
-            offsets(day_us).map(lambda us: max(received, NOW - timedelta(microseconds=us))),
-            st.sampled_from([-1, 0, 1]).map(lambda us: NOW - timedelta(microseconds=WINDOW_DAYS * day_us + us))))
+        cleared = draw(clearance_times(received, day_us))
         drawn.append(SlaItem(case_id, change_no, draw(st.sampled_from(["address", "shared_care_nights"])),
                              received, seconds_per_day, draw(st.sampled_from(["changes", "changes-senior"])),
                              draw(st.booleans()), cleared))

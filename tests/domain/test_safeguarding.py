@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import Any
 
 from domain.safeguarding import REDACTED, Viewer, protected_values, redact_for_viewer
 
@@ -12,7 +13,7 @@ class Party:
 
 
 def test_other_party_never_sees_protected_fields_in_nested_records() -> None:
-    record = {"paying_parent": {"full_name": "A", "address": "1 Safe St", "employer": "Acme"},
+    record: dict[str, Any] = {"paying_parent": {"full_name": "A", "address": "1 Safe St", "employer": "Acme"},
               "letters": [{"phone": "07700900000"}]}
     redacted = redact_for_viewer(record, "rp", Viewer(party_id="pp"))
     assert protected_values(record) == {"1 Safe St", "Acme", "07700900000"}

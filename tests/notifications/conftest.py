@@ -6,7 +6,6 @@ import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 
-from tests.notifications.fixtures import isolated_notifications_db, notifications_db  # noqa: F401
 from tests.notifications.support import start_service, stub_for
 
 

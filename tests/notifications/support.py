@@ -8,6 +8,7 @@ import re
 import zlib
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -30,7 +31,7 @@ PP_DETAILS = {
 }
 
 # Every template's variables, as a workflow would send them (money in pence, ISO dates).
-VARIABLES = {
+VARIABLES: dict[str, dict[str, Any]] = {
     "application_received": {"received_on": "2026-03-02"},
     "notice_to_paying_parent": {"effective_date": "2026-04-01"},
     "calculation_decision": {"effective_date": "2026-04-01", "weekly_amount": 8412,

@@ -1,4 +1,4 @@
-"""Ledger operations (issue 6 follow-up), through the gRPC service on real PostgreSQL:
+"""Ledger operations beyond collecting and paying out, through the gRPC service on real PostgreSQL:
 suspense assignment, a bank return after the money was passed on (an overpayment to the receiving
 parent, recovered from later collections), held credit against a liability increase and credit
 from a backdated decrease, and a change of collection frequency. Amounts are exact pence.

@@ -82,7 +82,7 @@ def test_a_change_mid_period_is_apportioned_by_days() -> None:
 
 def test_rates_must_be_whole_non_negative_pence() -> None:
     with pytest.raises(ValueError):
-        Rate(date(2026, 1, 1), 12.5)  # type: ignore[arg-type]
+        Rate(date(2026, 1, 1), 12.5)  # type: ignore[arg-type]  # a float on purpose: the run-time check must refuse it
     with pytest.raises(ValueError):
         Rate(date(2026, 1, 1), -1)
 

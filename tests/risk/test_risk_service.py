@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -16,9 +17,9 @@ from services.risk.service import register
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-RELIABLE = dict(payments_due_last_12=12, days_since_last_payment=5, weekly_liability_pence=5000,
+RELIABLE: dict[str, Any] = dict(payments_due_last_12=12, days_since_last_payment=5, weekly_liability_pence=5000,
                 method="deduction_from_earnings", frequency="monthly", case_age_days=900, collect_and_pay=True)
-FAILING = dict(payments_due_last_12=12, payments_missed_last_12=8, payments_part_last_12=2,
+FAILING: dict[str, Any] = dict(payments_due_last_12=12, payments_missed_last_12=8, payments_part_last_12=2,
                days_since_last_payment=90, arrears_pence=40000, weekly_liability_pence=5000,
                method="standing_order", frequency="monthly", income_changes_last_12=2,
                changes_reported_last_12=3, case_age_days=200, collect_and_pay=True)

@@ -145,20 +145,14 @@ async def test_no_outbound_path_of_the_notifications_service_discloses_the_other
 
 
 async def test_case_workflow_search_attributes_and_memo_hold_no_personal_data(dev_temporal) -> None:
-    """Adapts to the case workflow that exists: it must start for a safeguarded case and publish
-    its search attributes; its description (search attributes, memo) is then inspected."""
-    import dataclasses
-
+    """A safeguarded case starts and publishes its search attributes; its description (search
+    attributes, memo) is then inspected for any party's details."""
     from temporalio.worker import Worker
 
     from workflows.case import CaseInput, CaseWorkflow
 
     case_id = f"C-{uuid.uuid4().hex[:8]}"
-    fields = {f.name for f in dataclasses.fields(CaseInput)}
-    options = {"case_id": case_id}
-    if "domestic_abuse" in fields:
-        options["domestic_abuse"] = True
-    case_input = CaseInput(**options)
+    case_input = CaseInput(case_id=case_id, domestic_abuse=True)
     queue = f"safeguarding-{case_id}"
     # Only the workflow: its first task publishes the search attributes, then it waits on
     # activities nobody serves here, which is all this test needs.
