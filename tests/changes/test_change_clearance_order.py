@@ -27,7 +27,7 @@ from domain.calculation import calculate, parse_request
 from tests.changes.case_histories import HISTORIES, record_case_history
 from tests.changes.case_worker import case_worker
 from workflows.case import CaseWorkflow
-from workflows.case_messages import CaseInput, ChildFacts
+from workflows.case_messages import CaseInput, CaseQuery, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -103,6 +103,17 @@ async def schedule_letters_to_paying_parent(pool, case_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+async def arrears_recorded(case, n: int) -> None:
+    """Waits until the case has recorded what change `n` adds for payments already due: the case
+    takes a cleared change in after the change workflow ends, so its result alone is too early."""
+    for _ in range(300):
+        if any(event.kind == "change_arrears" and event.text.startswith(f"Change {n} ")
+               for event in await case.query(CaseWorkflow.timeline, CaseQuery(recent=30))):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"change {n} never recorded its arrears")
+
+
 async def arrears_stated(pool, case_id: str) -> int:
     """What the case's changes told the parents they add for payments already due, together."""
     async with pool.connection() as conn:
@@ -150,8 +161,10 @@ async def two_changes(env, client, queue, pool, first: ReportedChange, waits: Re
 async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_client, change_pool) -> None:
     env, client, queue = order_client
     # In date order: the shared care (2025-02-01) clears first, then the income (2025-03-01).
-    _, in_order_id = await two_changes(env, client, queue, change_pool, first=shared_care(False), waits=income(True))
+    in_order_case, in_order_id = await two_changes(env, client, queue, change_pool, first=shared_care(False),
+                                                   waits=income(True))
     in_order = await versions(change_pool, in_order_id, 3)
+    await arrears_recorded(in_order_case, 1)
     assert in_order == [INITIAL, D_ONLY, BOTH]
 
     # Out of order: the income clears first, then the earlier-dated shared care. Its recalculation
@@ -159,6 +172,7 @@ async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_cli
     case, out_of_order_id = await two_changes(env, client, queue, change_pool, first=income(False),
                                               waits=shared_care(True))
     out_of_order = await versions(change_pool, out_of_order_id, 4)
+    await arrears_recorded(case, 1)
     assert out_of_order == [INITIAL, E_ONLY, D_ONLY, BOTH]
     assert D_ONLY[1] != weekly(52, NEW_WEEKLY_INCOME, "2025-02-01"), "the new income would give another amount"
 
