@@ -35,7 +35,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 START, REPORTED_ON = date(2025, 1, 10), date(2025, 3, 5)
 HMRC_ANNUAL = 2_600_000
 NEW_WEEKLY_INCOME = 65_000   # £498.63 a week before: +30%
-# v4: also with "payment-schedule-letter" (the v2 and v3 recordings, before it, stay and replay too).
+# Recorded for the replay test (tests/histories.toml says which versions and patches).
 HISTORY = "changes_cleared_out_of_date_order"
 SEQUENTIAL_HISTORY = "change_dated_before_one_already_cleared"
 
