@@ -1,24 +1,10 @@
-"""Helpers for the case tests: a scripted HMRC adapter and history recording for replay tests."""
+"""Helpers for the case tests: a scripted HMRC adapter."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from activities.adapters.hmrc import HmrcIncome, HmrcPermanentFailure, HmrcUnavailable
-
-HISTORIES = Path(__file__).parent / "histories"
-
-
-async def record_history(handle, name: str) -> None:
-    """With CMS_RECORD_HISTORIES=1, saves the workflow's history for the replay test."""
-    if os.environ.get("CMS_RECORD_HISTORIES") != "1":
-        return
-    history = await handle.fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from domain.lifecycle import add_months
 from domain.money import round_half_up
-from tests.cases.case_helpers import record_history
+from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     CaseInput,
@@ -148,7 +148,7 @@ async def test_a_second_missed_direct_pay_payment_within_3_months_moves_the_case
     await handle.signal(PAYMENT_EVENT_SIGNAL, _dp_missed(case_id, 3, "2025-04-11"))
     await env.sleep(timedelta(days=1))
     assert _latest_schedule(database_url, case_id)["version"] == 2
-    await record_history(handle, "case_direct_pay_switch")
+    await record_history(handle, CASE_HISTORIES, "case_direct_pay_switch")
 
 
 async def test_misses_further_apart_than_3_months_are_no_pattern(case_env) -> None:
@@ -251,7 +251,7 @@ async def test_safeguarding_flag_then_a_move_that_never_says_why(case_env, datab
     assert len(letters) == 2
     assert {body["facts"]["switch_reason"] for (body,) in letters} == \
         {"the Child Maintenance Service decided it is needed for this case"}
-    await record_history(handle, "case_flag_safeguarding")
+    await record_history(handle, CASE_HISTORIES, "case_flag_safeguarding")
 
 
 def _validator_with(**state) -> CaseWorkflow:

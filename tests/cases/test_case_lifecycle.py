@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from tests.cases.case_helpers import record_history
+from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts, NoteRequest
 
@@ -91,5 +91,5 @@ async def test_application_to_first_annual_review_through_continue_as_new(case_e
     first_run_history = await first_run.fetch_history()
     assert first_run_history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
     assert len(first_run_history.events) < 200, "a year of case life stays under 200 events"
-    await record_history(first_run, "case_first_year")
-    await record_history(latest, "case_after_first_review")
+    await record_history(first_run, CASE_HISTORIES, "case_first_year")
+    await record_history(latest, CASE_HISTORIES, "case_after_first_review")

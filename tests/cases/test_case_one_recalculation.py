@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from cms.config import TASK_QUEUE_CASES
 from cms.worker_catalog import activities_for
 from domain.calculation import calculate, parse_request
-from tests.cases.case_helpers import record_history
+from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change_messages import ChangeOutcome, ReportedChange
@@ -28,7 +28,7 @@ from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 # Recorded with CMS_RECORD_HISTORIES=1 for the replay tests: a run through "one-recalculation-at-a-time".
-HISTORY = "v10_change_clears_while_moving_to_collect_and_pay"
+HISTORY = "change_clears_while_moving_to_collect_and_pay"
 ANNUAL_INCOME = 2_600_000       # £26,000 a year: basic rate, one child
 NEW_WEEKLY_INCOME = 70_000      # £700 a week: far more than 25% up
 
@@ -102,7 +102,7 @@ async def test_a_change_clearing_while_the_case_moves_to_collect_and_pay_recalcu
         async with worker():
             await env.sleep(timedelta(days=1))
             view = await handle.query(CaseWorkflow.state)
-            await record_history(handle, HISTORY)
+            await record_history(handle, CASE_HISTORIES, HISTORY)
     finally:
         await handle.terminate("test finished")
 

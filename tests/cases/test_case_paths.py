@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import case_notifications
 from activities.case_notifications import set_notice_sender
-from tests.cases.case_helpers import record_history
+from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     CaseInput,
@@ -79,7 +79,7 @@ async def test_missing_information_for_28_days_gives_a_default_decision_until_it
     # With each decision's letter, a payment schedule letter (Direct Pay: to both parents).
     assert [t for t in templates if t != "payment_schedule"] == ["default_decision", "recalculation"]
     assert templates.count("payment_schedule") == 2
-    await record_history(handle, "case_default_decision")
+    await record_history(handle, CASE_HISTORIES, "case_default_decision")
 
 
 async def test_case_closes_when_the_last_child_turns_20(case_env, database_url) -> None:
@@ -95,7 +95,7 @@ async def test_case_closes_when_the_last_child_turns_20(case_env, database_url) 
                              "WHERE case_id = %s AND kind = 'stop_schedule'", (case_id,)).fetchall()
     assert row == ("Closed", "no_qualifying_child", "2025-03-01")
     assert stops == [("2025-03-01",)], "the schedule stops; arrears stay with payments"
-    await record_history(handle, "case_closed_at_20")
+    await record_history(handle, CASE_HISTORIES, "case_closed_at_20")
 
 
 async def test_first_child_leaving_recalculates_for_the_rest(case_env) -> None:
@@ -144,7 +144,7 @@ async def test_caseworker_updates_are_validated_and_closing_returns_the_outcome(
     history = await handle.fetch_history()
     rejected = [e for e in history.events if e.HasField("workflow_execution_update_rejected_event_attributes")]
     assert not rejected, "rejected updates leave nothing in history"
-    await record_history(handle, "case_hold_and_close")
+    await record_history(handle, CASE_HISTORIES, "case_hold_and_close")
 
 
 async def test_history_bound_continues_as_new_with_state_carried(case_env, database_url) -> None:

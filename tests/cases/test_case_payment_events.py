@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from tests.cases.case_helpers import record_history
+from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, CaseQuery, ChildFacts
 from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
@@ -76,4 +76,4 @@ async def test_missed_and_part_payments_are_recorded_once_and_a_missed_one_goes_
     await handle.execute_update(CaseWorkflow.complete_manual_review, {"actor": "cw-1", "note": "called"})
     view = await handle.query(CaseWorkflow.state)
     assert not view.needs_caseworker and view.arrears_pence == 49332
-    await record_history(handle, "case_payment_events")
+    await record_history(handle, CASE_HISTORIES, "case_payment_events")

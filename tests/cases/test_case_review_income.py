@@ -15,15 +15,15 @@ import psycopg
 import pytest
 
 from domain.calculation import calculate, parse_request
-from tests.cases.case_helpers import HISTORIES, record_history
+from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 OLD_HMRC, NEW_HMRC = 2_600_000, 3_900_000
-HISTORY = "v8_case_review_window_child_stop"
-CLOSING_HISTORY = "v8_case_review_window_last_child_closes"
+HISTORY = "case_review_window_child_stop"
+CLOSING_HISTORY = "case_review_window_last_child_closes"
 
 
 def weekly(children: list[str], hmrc_annual: int, on: str) -> int:
@@ -64,12 +64,8 @@ async def test_child_stopping_in_the_review_window_uses_the_old_figure_and_the_r
             "WHERE case_id = %s AND kind = 'create_schedule' ORDER BY (body->>'version')::int", (case_id,)).fetchall()
     assert versions == expected
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
-    await record_history(client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id), HISTORY)
-
-
-async def test_the_review_window_history_is_recorded() -> None:
-    for name in (HISTORY, CLOSING_HISTORY):
-        assert (HISTORIES / f"{name}.json").exists()  # replayed by test_case_replay.py with the others
+    await record_history(client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id),
+                         CASE_HISTORIES, HISTORY)
 
 
 async def test_last_child_stopping_in_the_review_window_closes_the_case_without_a_review(case_env, database_url) -> None:
@@ -89,4 +85,4 @@ async def test_last_child_stopping_in_the_review_window_closes_the_case_without_
             "SELECT body->>'effective_from' FROM case_api.payment_requests WHERE case_id = %s "
             "AND kind = 'create_schedule' ORDER BY (body->>'version')::int", (case_id,)).fetchall()
     assert versions == [("2025-01-12",)], "no review recalculation for a case that closed before its review"
-    await record_history(handle, CLOSING_HISTORY)
+    await record_history(handle, CASE_HISTORIES, CLOSING_HISTORY)

@@ -23,8 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
 from domain.calculation import calculate, parse_request
-from tests.changes.case_histories import record_case_history
 from tests.changes.case_worker import case_worker
+from tests.helpers.replay import CASE_CHANGE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
@@ -130,7 +130,8 @@ async def test_shared_care_dated_before_the_review_date(review_client, change_po
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
     assert view.runs >= 2  # the review continued as new; the change was applied before it did
-    await record_case_history(client, case.id, case.result_run_id, "v1_change_before_review_date")
+    review_run = client.get_workflow_handle(case.id, run_id=case.result_run_id)
+    await record_history(review_run, CASE_CHANGE_HISTORIES, "change_before_review_date")
 
 
 async def test_shared_care_dated_after_the_review_date(review_client, change_pool) -> None:
@@ -145,7 +146,8 @@ async def test_shared_care_dated_after_the_review_date(review_client, change_poo
     assert await until_history(change_pool, case_id, expected) == expected
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
-    await record_case_history(client, case.id, case.result_run_id, "v1_change_after_review_date")
+    review_run = client.get_workflow_handle(case.id, run_id=case.result_run_id)
+    await record_history(review_run, CASE_CHANGE_HISTORIES, "change_after_review_date")
 
 
 async def test_income_change_reported_in_the_review_is_taken_into_it(review_client, change_pool) -> None:
@@ -164,7 +166,8 @@ async def test_income_change_reported_in_the_review_is_taken_into_it(review_clie
     # And the reported income is not lost to the HMRC figure at the review.
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == expected[-1]
-    await record_case_history(client, case.id, case.result_run_id, "v1_income_change_in_review")
+    review_run = client.get_workflow_handle(case.id, run_id=case.result_run_id)
+    await record_history(review_run, CASE_CHANGE_HISTORIES, "income_change_in_review")
 
 
 async def test_change_open_at_the_review_is_applied_after_the_continue_as_new(review_client, change_pool) -> None:
@@ -184,4 +187,5 @@ async def test_change_open_at_the_review_is_applied_after_the_continue_as_new(re
     expected = [("2025-12-20", weekly(52, OLD_HMRC)), ("2026-01-12", weekly(52, NEW_HMRC))]
     assert await until_history(change_pool, case_id, expected) == expected
     assert await case.query(CaseWorkflow.open_changes) == []
-    await record_case_history(client, case.id, None, "v1_change_applied_after_the_review_run")
+    await record_history(client.get_workflow_handle(case.id), CASE_CHANGE_HISTORIES,
+                         "change_applied_after_the_review_run")

@@ -22,8 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters.hmrc import HmrcIncome
 from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
-from tests.changes.case_histories import record_case_history
 from tests.changes.case_worker import case_worker_with_payments
+from tests.helpers.replay import CASE_CHANGE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange
@@ -106,7 +106,8 @@ async def test_collect_and_pay_arrears_land_in_the_ledger_and_the_record_says_so
         "SELECT body->'facts'->>'outcome_reason' FROM case_api.notices WHERE case_id = %s AND template = 'change_outcome'"
         " AND recipient_party_id = 'rp-1'"), (case_id,))
     assert "£837.37 more is owed" in letter[0] and "statement" in letter[0]
-    await record_case_history(client, f"case-{case_id}", None, "v1_backdated_increase_collect_and_pay")
+    await record_history(client.get_workflow_handle(f"case-{case_id}"), CASE_CHANGE_HISTORIES,
+                          "backdated_increase_collect_and_pay")
 
 
 async def test_direct_pay_letter_states_the_arrears_and_payments_posts_nothing(with_payments, change_pool) -> None:
@@ -129,7 +130,8 @@ async def test_direct_pay_letter_states_the_arrears_and_payments_posts_nothing(w
     async with change_pool.connection() as conn:
         ledger = await (await conn.execute("SELECT count(*) FROM payments.charges WHERE case_id = %s", (case_id,))).fetchone()
     assert ledger[0] == 0  # Direct Pay: payments keeps the schedule, not a ledger of what is owed
-    await record_case_history(client, f"case-{case_id}", None, "v1_backdated_increase_direct_pay")
+    await record_history(client.get_workflow_handle(f"case-{case_id}"), CASE_CHANGE_HISTORIES,
+                          "backdated_increase_direct_pay")
 
 
 async def test_the_payment_schedule_letter_states_what_the_ledger_will_charge(with_payments, change_pool) -> None:

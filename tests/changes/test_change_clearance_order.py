@@ -24,8 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
 from domain.calculation import calculate, parse_request
-from tests.changes.case_histories import HISTORIES, record_case_history
 from tests.changes.case_worker import case_worker
+from tests.helpers.replay import CASE_CHANGE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, CaseQuery, ChildFacts
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
@@ -35,9 +35,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 START, REPORTED_ON = date(2025, 1, 10), date(2025, 3, 5)
 HMRC_ANNUAL = 2_600_000
 NEW_WEEKLY_INCOME = 65_000   # £498.63 a week before: +30%
-# v4: also with "payment-schedule-letter" (the v2 and v3 recordings, before it, stay and replay too).
-HISTORY = "v4_changes_cleared_out_of_date_order"
-SEQUENTIAL_HISTORY = "v4_change_dated_before_one_already_cleared"
+# Recorded for the replay test (tests/histories.toml says which versions and patches).
+HISTORY = "changes_cleared_out_of_date_order"
+SEQUENTIAL_HISTORY = "change_dated_before_one_already_cleared"
 
 
 class Hmrc:
@@ -188,7 +188,7 @@ async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_cli
     # for the earlier date that the later one superseded at once: the first, the income's, both.
     assert await schedule_letters_to_paying_parent(change_pool, out_of_order_id) == [
         "2025-01-12", "2025-03-01", "2025-03-01"]
-    await record_case_history(client, case.id, None, HISTORY)
+    await record_history(client.get_workflow_handle(case.id), CASE_CHANGE_HISTORIES, HISTORY)
 
 
 async def test_a_change_dated_before_one_already_cleared_is_recalculated_on_the_facts_of_its_date(
@@ -204,7 +204,7 @@ async def test_a_change_dated_before_one_already_cleared_is_recalculated_on_the_
     assert in_force(handed) == [INITIAL, D_ONLY, BOTH]
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.effective_date, view.liability.weekly_liability_pence) == BOTH
-    await record_case_history(client, case.id, None, SEQUENTIAL_HISTORY)
+    await record_history(client.get_workflow_handle(case.id), CASE_CHANGE_HISTORIES, SEQUENTIAL_HISTORY)
 
 
 async def test_the_liabilities_of_each_period() -> None:
@@ -212,7 +212,3 @@ async def test_the_liabilities_of_each_period() -> None:
     # the shared care £96.57.
     assert (INITIAL[1], D_ONLY[1], E_ONLY[1], BOTH[1]) == (8000, 7429, 10400, 9657)
 
-
-async def test_the_out_of_order_histories_are_recorded() -> None:
-    for name in (HISTORY, SEQUENTIAL_HISTORY):
-        assert (HISTORIES / f"{name}.json").exists()  # replayed by test_case_change_replay.py

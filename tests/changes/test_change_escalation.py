@@ -16,6 +16,7 @@ from activities.changes import CHANGE_ACTIVITIES
 from cms.infra.temporal_server import temporal_test_server
 from domain.changes import SENIOR_TEAM
 from tests.changes.test_change_workflow import record, reported, start, wait_for_stage
+from tests.helpers.replay import CHANGE_HISTORIES, record_history
 from workflows.change import ChangeWorkflow, ReviewDecision
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -60,3 +61,4 @@ async def test_escalation_at_day_21_and_breach_at_day_28_keep_the_change(
     assert outcome.breached and outcome.escalated and not outcome.on_time
     row = await record(change_pool, case_id)
     assert (row["status"], row["on_time"]) == ("cleared", False)
+    await record_history(handle, CHANGE_HISTORIES, "escalated_breached")

@@ -20,14 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.hmrc import HmrcIncome
 from domain.calculation import Child, ReceivingParent, calculate, default_decision, parse_request
-from tests.changes.case_histories import HISTORIES, record_case_history
 from tests.changes.case_worker import case_worker
 from tests.changes.test_change_clearance_order import NEW_WEEKLY_INCOME, in_force, income, shared_care, two_changes, versions
+from tests.helpers.replay import CASE_CHANGE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-HISTORY = "v4_default_decision_change_dated_before_the_income"
+HISTORY = "default_decision_change_dated_before_the_income"
 
 
 class HmrcFindsNothing:
@@ -76,8 +76,5 @@ async def test_the_period_before_the_income_stays_a_default_decision(default_cli
     view = await case.query(CaseWorkflow.state)
     assert (view.liability.rate, view.liability.effective_date, view.liability.weekly_liability_pence) == (
         "basic", *BOTH)
-    await record_case_history(client, case.id, None, HISTORY)
+    await record_history(client.get_workflow_handle(case.id), CASE_CHANGE_HISTORIES, HISTORY)
 
-
-async def test_the_history_is_recorded() -> None:
-    assert (HISTORIES / f"{HISTORY}.json").exists()  # replayed by test_case_change_replay.py

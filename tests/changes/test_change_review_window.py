@@ -13,7 +13,6 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.changes.case_histories import HISTORIES, record_case_history
 from tests.changes.case_worker import case_worker
 from tests.changes.test_change_annual_review import (
     NEW_HMRC,
@@ -23,12 +22,13 @@ from tests.changes.test_change_annual_review import (
     until_history,
     weekly,
 )
+from tests.helpers.replay import CASE_CHANGE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.change import ChangeWorkflow, ReportedChange
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-HISTORY = "v2_income_change_in_review_window"
+HISTORY = "income_change_in_review_window"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -54,8 +54,6 @@ async def test_the_new_figure_waits_for_the_review_date_and_an_income_change_is_
     expected = [("2026-01-12", weekly(stated_weekly=80_000))]
     assert expected[0][1] != weekly(hmrc_annual=NEW_HMRC)
     assert await until_history(change_pool, case_id, expected) == expected
-    await record_case_history(client, case.id, case.result_run_id, HISTORY)  # the run of the review
+    review_run = client.get_workflow_handle(case.id, run_id=case.result_run_id)
+    await record_history(review_run, CASE_CHANGE_HISTORIES, HISTORY)
 
-
-async def test_the_review_window_history_is_recorded() -> None:
-    assert (HISTORIES / f"{HISTORY}.json").exists()  # replayed by test_case_change_replay.py

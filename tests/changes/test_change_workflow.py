@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.changes import load_sla_report
 from domain.changes import CaseContext, apply_in_order, parse_change
+from tests.helpers.replay import CHANGE_HISTORIES, record_history
 from workflows.change import (
     ChangeInput,
     ChangeOutcome,
@@ -82,6 +83,7 @@ async def test_automatic_change_clears_on_time_with_schedule_and_notice(
     assert (row["status"], row["outcome"], row["on_time"]) == ("cleared", "recalculated", True)
     assert row["payment"]["adjustment_pence"] == outcome.adjustment_pence == row["adjustment"]
     assert row["notice"]["explanation"] and row["notice"]["recipients"] == ["paying_parent", "receiving_parent"]
+    await record_history(handle, CHANGE_HISTORIES, "automatic_income")
 
 
 async def test_change_that_does_not_count_explains_why(time_skipping_env, change_queue, change_pool) -> None:
@@ -90,6 +92,7 @@ async def test_change_that_does_not_count_explains_why(time_skipping_env, change
     assert outcome.outcome == "no_change" and outcome.new_inputs == INPUTS and outcome.liability is None
     row = await record(change_pool, outcome.case_id)
     assert row["payment"] is None and "24%" in row["notice"]["reason"]
+    await record_history(handle, CHANGE_HISTORIES, "not_counted")
 
 
 async def test_caseworker_review_round_trip(time_skipping_env, change_queue, change_pool) -> None:
@@ -119,6 +122,7 @@ async def test_caseworker_review_round_trip(time_skipping_env, change_queue, cha
     with pytest.raises((WorkflowUpdateFailedError, RPCError)):
         await handle.execute_update(ChangeWorkflow.review_decision,
                                     ReviewDecision(outcome="reject", reason="again", reviewer="cw-7"))
+    await record_history(handle, CHANGE_HISTORIES, "reviewed")
 
 
 async def test_rejected_change_leaves_the_calculation(time_skipping_env, change_queue, change_pool) -> None:

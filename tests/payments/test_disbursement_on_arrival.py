@@ -4,10 +4,8 @@ with the real payments service, PostgreSQL and a time-skipping Temporal server."
 
 import asyncio
 import functools
-import os
 from dataclasses import replace
 from datetime import date, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import grpc
@@ -36,6 +34,7 @@ from services.payments.disbursements import (
     start_dispatcher,
 )
 from services.payments.service import register
+from tests.helpers.replay import PAYMENT_HISTORIES, record_history
 from tests.payments.payments_forwarder import Forwarder
 from tests.payments.payments_helpers import deliver, fresh_database, new_schedule, payments_pool
 from workflows.payments import ALL_WORKFLOWS, DisbursementInput, DisbursementResult, DisbursementWorkflow
@@ -128,15 +127,6 @@ async def result_of(client: Client, case_id: str, bank_reference: str) -> Disbur
     return await handle.result()
 
 
-async def record_history(client: Client, workflow_id: str, name: str) -> None:
-    """CMS_RECORD_HISTORIES=1 saves the history for test_payments_replay (patches
-    'disbursement-on-time-when-paid', 'disbursement-continues-past-due' in v2_*;
-    'disbursement-due-from-arrival' too in v3_*)."""
-    if os.environ.get("CMS_RECORD_HISTORIES") == "1":
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        (Path(__file__).with_name("histories") / f"{name}.json").write_text(history.to_json())
-
-
 async def eventually(condition, what: str, timeout: float = 60) -> None:
     """Waits for a condition the code under test brings about in the background."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -163,7 +153,8 @@ async def test_money_arriving_between_due_dates_goes_out_within_two_working_days
     assert await outbox(pool, case_id) == [(note.bank_reference, True, workflow_id)]
     balance = await service.stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-09"))
     assert balance.payable_to_receiving_parent_pence == 0
-    await record_history(temporal.client, workflow_id, "v3_disbursement_on_arrival")
+    await record_history(temporal.client.get_workflow_handle(workflow_id), PAYMENT_HISTORIES,
+                         "disbursement_on_arrival")
 
 
 async def test_a_disbursement_started_after_its_due_time_is_reported_late(service, pool, temporal, case_id) -> None:
@@ -204,7 +195,7 @@ async def test_a_disbursement_past_its_due_time_still_goes_out_and_is_reported_l
         payment_activities.set_payments_address(service.address)
     result = await handle.result()
     assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", False)
-    await record_history(temporal.client, handle.id, "v3_disbursement_overdue")
+    await record_history(handle, PAYMENT_HISTORIES, "disbursement_overdue")
     assert await disbursed(pool, case_id) == [4800]
     async with pool.connection() as conn:   # started by hand: no dispatcher should start it again
         await conn.execute("UPDATE disbursement_outbox SET started_at = now() WHERE case_id = %s", (case_id,))

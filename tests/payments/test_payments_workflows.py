@@ -1,10 +1,8 @@
 """Payment-cycle workflows on the time-skipping server, with the real payments service behind
 their activities: a missed period is signalled to the case workflow, collected money passed on."""
 
-import os
 import uuid
 from datetime import date
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -14,6 +12,7 @@ from temporalio.worker import Worker
 from activities import payments as payment_activities
 from activities.payments import DirectPaymentReport
 from cms_proto.payments.v1 import payments_pb2 as pb
+from tests.helpers.replay import PAYMENT_HISTORIES, record_history
 from tests.payments.payments_case_stub import CaseStub
 from tests.payments.payments_helpers import deliver, new_schedule
 from workflows.payments import (
@@ -28,16 +27,6 @@ from workflows.payments import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-HISTORIES = Path(__file__).with_name("histories")
-
-
-async def record_history(client, workflow_id: str, name: str) -> None:
-    """CMS_RECORD_HISTORIES=1 saves the history for test_payments_replay (only when recording)."""
-    if os.environ.get("CMS_RECORD_HISTORIES") == "1":
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 # A short case calendar rather than time skipping: the shared time-skipping server stops skipping
 # while any other test's workflow has a task no worker polls, and real short timers do not care.
@@ -73,8 +62,10 @@ async def test_a_missed_period_is_signalled_and_a_paid_one_disbursed(payments_wo
     # The advance payment settles period 1 and the missed period 0: 2 × £50 maintenance less 4%.
     assert (paid.period.status, paid.signalled) == ("paid", "")
     assert (paid.disbursed_pence, paid.disbursement_due_by) == (9600, "2026-01-15")
-    await record_history(client, f"case-{case_id}/collection-0", "v1_collection_missed")
-    await record_history(client, f"case-{case_id}/collection-1", "v1_collection_paid")
+    await record_history(client.get_workflow_handle(f"case-{case_id}/collection-0"),
+                         PAYMENT_HISTORIES, "collection_missed")
+    await record_history(client.get_workflow_handle(f"case-{case_id}/collection-1"),
+                         PAYMENT_HISTORIES, "collection_paid")
 
 
 async def test_disbursement_workflow_records_its_due_time(payments_worker, payments_stub, fake_bank, case_id) -> None:
@@ -89,7 +80,8 @@ async def test_disbursement_workflow_records_its_due_time(payments_worker, payme
         DisbursementWorkflow.run, DisbursementInput(case_id, "2026-01-09", note.bank_reference),
         id=f"case-{case_id}/disbursement-{note.bank_reference}", task_queue=queue)
     assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", True)
-    await record_history(client, f"case-{case_id}/disbursement-{note.bank_reference}", "v1_disbursement")
+    await record_history(client.get_workflow_handle(f"case-{case_id}/disbursement-{note.bank_reference}"),
+                         PAYMENT_HISTORIES, "disbursement")
     report = await client.execute_workflow(ReconciliationWorkflow.run, "2026-12-31", id=f"recon-{case_id}",
                                            task_queue=queue)
     assert report.ok, report.differences
@@ -103,7 +95,8 @@ async def test_a_missed_direct_payment_is_signalled_to_the_case(payments_worker,
     outcome = await client.execute_workflow(DirectPayReportWorkflow.run, DirectPayReportInput(report),
                                             id=f"case-{case_id}/direct-pay-report-1", task_queue=queue)
     assert (outcome.duplicate, outcome.shortfall_pence) == (False, 5000)
-    await record_history(client, f"case-{case_id}/direct-pay-report-1", "v1_direct_pay_missed")
+    await record_history(client.get_workflow_handle(f"case-{case_id}/direct-pay-report-1"),
+                         PAYMENT_HISTORIES, "direct_pay_missed")
     events = (await case.result()).events
     assert [(e.kind, e.arrears_pence) for e in events] == [("direct_pay_missed", 5000)]
     balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-01-06"))
