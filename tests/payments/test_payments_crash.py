@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import LiteralString
 
 import psycopg
 
@@ -13,6 +14,7 @@ from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from services import SERVICES_BY_NAME
+from tests.helpers.rows import required_row
 
 WRITER = Path(__file__).with_name("payments_crash_writer.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +26,8 @@ def _writer(url: str, *args: str) -> subprocess.Popen:
 
 
 def _wait_for_lines(process: subprocess.Popen, prefix: str, count: int) -> list[str]:
-    seen = []
+    assert process.stdout is not None, "the writer was started without a pipe on its output"
+    seen: list[str] = []
     while len(seen) < count:
         line = process.stdout.readline()
         assert line, f"writer exited early with {process.wait()}"
@@ -39,20 +42,23 @@ def _kill_server(server) -> None:
     server.popen.wait(10)
 
 
+def _scalar(conn: psycopg.Connection, query: LiteralString) -> int:
+    return required_row(conn.execute(query).fetchone(), query)[0]
+
+
 def _books(url: str) -> dict:
     with psycopg.connect(url, options="-c search_path=payments") as conn:
-        unbalanced = conn.execute(
-            "SELECT count(*) FROM transactions t LEFT JOIN (SELECT transaction_id, sum(amount_pence) s, count(*) n"
-            " FROM postings GROUP BY transaction_id) p USING (transaction_id) WHERE p.n IS NULL OR p.n < 2 OR p.s <> 0"
-        ).fetchone()[0]
-        total = conn.execute("SELECT coalesce(sum(amount_pence), 0) FROM postings").fetchone()[0]
-        client = conn.execute("SELECT coalesce(sum(amount_pence), 0) FROM postings WHERE account = 'client_funds'").fetchone()[0]
-        bank = conn.execute("SELECT coalesce(sum(amount_pence), 0) FROM bank_movements").fetchone()[0]
-        payments = conn.execute("SELECT count(*) FROM transactions WHERE kind = 'incoming_payment'").fetchone()[0]
-        allocated_ok = conn.execute(
-            "SELECT count(*) FROM transactions t WHERE t.kind = 'incoming_payment' AND"
+        unbalanced = _scalar(
+            conn, "SELECT count(*) FROM transactions t LEFT JOIN (SELECT transaction_id, sum(amount_pence) s, count(*) n"
+            " FROM postings GROUP BY transaction_id) p USING (transaction_id) WHERE p.n IS NULL OR p.n < 2 OR p.s <> 0")
+        total = _scalar(conn, "SELECT coalesce(sum(amount_pence), 0) FROM postings")
+        client = _scalar(conn, "SELECT coalesce(sum(amount_pence), 0) FROM postings WHERE account = 'client_funds'")
+        bank = _scalar(conn, "SELECT coalesce(sum(amount_pence), 0) FROM bank_movements")
+        payments = _scalar(conn, "SELECT count(*) FROM transactions WHERE kind = 'incoming_payment'")
+        allocated_ok = _scalar(
+            conn, "SELECT count(*) FROM transactions t WHERE t.kind = 'incoming_payment' AND"
             " (SELECT coalesce(sum(amount_pence), 0) FROM allocations a WHERE a.transaction_id = t.transaction_id)"
-            " + (t.detail->>'credit_pence')::bigint <> (t.detail->>'amount_pence')::bigint").fetchone()[0]
+            " + (t.detail->>'credit_pence')::bigint <> (t.detail->>'amount_pence')::bigint")
         keys = {row[0] for row in conn.execute("SELECT idempotency_key FROM transactions")}
     return {"unbalanced": unbalanced, "total": total, "client_funds": client, "bank": bank, "payments": payments,
             "misallocated": allocated_ok, "keys": keys}
