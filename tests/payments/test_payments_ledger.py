@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cms_proto.payments.v1 import payments_pb2 as pb
 from services.common.errors import field_violations_of
+from tests.helpers.rows import required_row
 from tests.payments.payments_helpers import deliver, new_schedule
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -46,7 +47,7 @@ async def test_float_amounts_cannot_reach_the_ledger() -> None:
         with pytest.raises(ApplicationError):
             require_pence("amount_pence", bad)
     with pytest.raises(TypeError):
-        pb.RecordIncomingPaymentRequest(amount_pence=12.5)   # the wire type itself is int64
+        pb.RecordIncomingPaymentRequest(amount_pence=12.5)  # type: ignore[arg-type]  # a float, to prove the int64 wire type refuses it
 
 
 async def test_duplicate_notification_posts_once_and_a_reused_key_is_refused(payments_stub, fake_bank, case_id) -> None:
@@ -103,13 +104,13 @@ async def test_the_database_refuses_updates_deletes_and_unbalanced_or_late_legs(
             async with conn.transaction():
                 cur = await conn.execute("INSERT INTO transactions (idempotency_key, fingerprint, kind, value_date)"
                                          " VALUES ('bad-1', 'x', 'reversal', '2026-01-01') RETURNING transaction_id")
-                tid = (await cur.fetchone())[0]
+                tid = required_row(await cur.fetchone(), "the transaction just inserted")[0]
                 await conn.execute("INSERT INTO postings (transaction_id, account, amount_pence) VALUES"
                                    " (%s, 'client_funds', 100), (%s, 'suspense', -99)", (tid, tid))
         with pytest.raises(psycopg.errors.CheckViolation, match="together with their transaction"):
             async with conn.transaction():
                 cur = await conn.execute("SELECT transaction_id FROM transactions WHERE case_id = %s", (case_id,))
-                tid = (await cur.fetchone())[0]
+                tid = required_row(await cur.fetchone(), f"a transaction of {case_id}")[0]
                 await conn.execute("INSERT INTO postings (transaction_id, account, amount_pence) VALUES"
                                    " (%s, 'client_funds', 100), (%s, 'suspense', -100)", (tid, tid))
 
