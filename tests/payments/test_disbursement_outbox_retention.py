@@ -131,6 +131,7 @@ async def test_the_service_dispatcher_purges_with_the_retention_from_the_environ
     await add_rows(pool, outbox, "pending", 1, created_days_ago=30, started_days_ago=None)
     monkeypatch.setenv(RETENTION_ENV, "10")
     dispatcher = start_dispatcher(pool, unreachable_temporal(), force=True)
+    assert dispatcher is not None, "a forced dispatcher always starts"
     try:
         await eventually(lambda: _is(dispatcher.stats.purged == 3), "the dispatcher's purge")
     finally:
