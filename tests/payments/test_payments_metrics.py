@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
+from psycopg_pool import AsyncConnectionPool
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
@@ -23,7 +24,9 @@ from services.common.refresher import RefreshStats, refresh_once
 from services.common.server import serve_in_background
 from services.payments import ledger
 from services.payments import service as payments_service
+from services.payments.bank import FakeBank
 from services.payments.business_metrics import SOURCE, PaymentsMetrics
+from tests.helpers.rows import required_row
 from tests.payments.payments_helpers import fresh_database, payments_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -43,6 +46,13 @@ ARREARS = {"m-arrears": 11000, "m-credit": 0, "m-returned": 6000, "m-negative-cr
 
 def value(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
+
+
+def sample(name: str, **labels: str) -> float:
+    """The metric's value, failing the test when it has not been set at all."""
+    reading = value(name, **labels)
+    assert reading is not None, f"{name} {labels} has no sample"
+    return reading
 
 
 def _schedule(case_id: str, service_type: str = "collect_and_pay") -> ledger.ScheduleRequest:
@@ -121,18 +131,20 @@ async def ledger_db(database_url: str):
         yield url, pool
 
 
-async def _outbox_bounds(pool) -> tuple[float, float]:
+async def _oldest_pending_age(pool: AsyncConnectionPool) -> float:
+    """Seconds since the oldest pending outbox row (B1's) was written: read before and after a
+    refresh, it bounds the age the gauge can report."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT extract(epoch FROM now() - created_at)::float8 FROM disbursement_outbox"
                                  " WHERE bank_reference = 'BANK-B1'")
-        return (await cur.fetchone())[0]
+        return required_row(await cur.fetchone(), "BANK-B1's outbox row")[0]
 
 
 async def test_one_refresh_sets_every_gauge_from_the_ledger(ledger_db) -> None:
     _, pool = ledger_db
-    age_before = await _outbox_bounds(pool)
+    age_before = await _oldest_pending_age(pool)
     await PaymentsMetrics(pool, today=lambda: AS_OF).refresh()
-    age_after = await _outbox_bounds(pool)
+    age_after = await _oldest_pending_age(pool)
 
     async with pool.connection() as conn:
         balances = {case_id: (await ledger.balance(conn, case_id, AS_OF)).arrears_pence for case_id in COLLECT_AND_PAY}
@@ -148,14 +160,15 @@ async def test_one_refresh_sets_every_gauge_from_the_ledger(ledger_db) -> None:
     assert value("cms_payments_suspense_pence") == 1234 + 5678 + 999
 
     assert value("cms_payments_disbursement_outbox_pending") == 2       # B1 and the S3 assignment
-    assert 3600 <= age_before <= value("cms_payments_disbursement_outbox_oldest_pending_age_seconds") <= age_after
+    assert 3600 <= age_before <= sample("cms_payments_disbursement_outbox_oldest_pending_age_seconds") <= age_after
 
     assert value("cms_payments_reconciliation_ok") == 0                 # the last run, not the first
     assert value("cms_payments_reconciliation_difference_pence", check="bank_balance_vs_movements") == 250
     assert value("cms_payments_reconciliation_difference_pence", check="client_funds_vs_bank_movements") == 0
     assert value("cms_payments_reconciliation_difference_pence", check="ledger_total") == 0
     async with pool.connection() as conn:
-        ran_at = (await (await conn.execute("SELECT max(ran_at) FROM reconciliation_runs")).fetchone())[0]
+        cur = await conn.execute("SELECT max(ran_at) FROM reconciliation_runs")
+        ran_at = required_row(await cur.fetchone(), "the last reconciliation run")[0]
     assert value("cms_payments_reconciliation_last_run_timestamp_seconds") == ran_at.timestamp()
 
 
@@ -167,7 +180,7 @@ async def test_an_empty_ledger_reads_zero_and_no_reconciliation_yet(database_url
                  "cms_payments_disbursement_outbox_pending", "cms_payments_disbursement_outbox_oldest_pending_age_seconds",
                  "cms_payments_reconciliation_last_run_timestamp_seconds"):
         assert value(name) == 0, name
-    assert math.isnan(value("cms_payments_reconciliation_ok"))
+    assert math.isnan(sample("cms_payments_reconciliation_ok"))
     assert value("cms_payments_reconciliation_difference_pence", check="bank_balance_vs_movements") == 0
 
 
@@ -210,6 +223,7 @@ async def test_the_payments_service_refreshes_the_gauges_and_stops_the_loop_when
     running = await serve_in_background("payments", register, settings)
     refresher = services[0].business_metrics
     try:
+        assert refresher is not None, "business_metrics=True starts the refresh loop"
         await _wait_for(lambda: refresher.stats.refreshes >= 1, "the service's first refresh")
         assert value("cms_payments_suspense_items") == 4
         assert value("cms_payments_suspense_pence") == 1234 + 5678 + 999 + 4000
@@ -222,6 +236,6 @@ async def test_the_payments_service_refreshes_the_gauges_and_stops_the_loop_when
 
 async def test_the_payments_service_starts_no_loop_when_metrics_are_off(ledger_db, monkeypatch) -> None:
     monkeypatch.setenv("CMS_METRICS", "off")
-    service = payments_service.PaymentsService(ledger_db[1], load_settings(), bank=None)
+    service = payments_service.PaymentsService(ledger_db[1], load_settings(), bank=FakeBank())
     assert service.business_metrics is None
     await service.aclose()
