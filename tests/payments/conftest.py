@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -15,13 +17,28 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
-from cms_proto.payments.v1 import payments_pb2_grpc
 from services.common.server import serve
 from services.payments.bank import FakeBank
 from services.payments.service import register
 from tests.payments.payments_helpers import fresh_database
 
+if TYPE_CHECKING:
+    # The stubs declare the asyncio flavour of the client for the type checker only: at run time
+    # one generated class serves both kinds of channel.
+    from cms_proto.payments.v1.payments_pb2_grpc import PaymentsServiceAsyncStub as _PaymentsClient
+else:
+    from cms_proto.payments.v1.payments_pb2_grpc import PaymentsServiceStub as _PaymentsClient
+
 _counter = itertools.count(1)
+
+
+class AddressedPaymentsStub(_PaymentsClient):
+    """The payments service's client on an asyncio channel, with the address it dials: activities
+    under test open channels of their own to the same service."""
+
+    def __init__(self, channel: grpc.aio.Channel, address: str) -> None:
+        super().__init__(channel)
+        self.address = address
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +57,7 @@ def fake_bank() -> FakeBank:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def payments_stub(payments_db: str, fake_bank: FakeBank):
+async def payments_stub(payments_db: str, fake_bank: FakeBank) -> AsyncIterator[AddressedPaymentsStub]:
     settings = load_settings()
     settings = replace(settings, database_url=payments_db, ports={**settings.ports, "payments": free_port()})
     stop = asyncio.Event()
@@ -56,9 +73,7 @@ async def payments_stub(payments_db: str, fake_bank: FakeBank):
         except grpc.aio.AioRpcError:
             await asyncio.sleep(0.1)
     channel = grpc.aio.insecure_channel(address)
-    stub = payments_pb2_grpc.PaymentsServiceStub(channel)
-    stub.address = address   # for activities under test
-    yield stub
+    yield AddressedPaymentsStub(channel, address)
     await channel.close()
     stop.set()
     await asyncio.wait_for(task, timeout=20)
