@@ -10,26 +10,27 @@ its own key, so a retry after a failure part-way repeats nothing that already ha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from temporalio import activity
 
-from activities.case_notifications import CaseNotice, send_case_notices
-from activities.case_payments import ScheduleRequest, create_payment_schedule
-from activities.case_records import CaseSnapshot, sync_case_record
+from activities.case_messages import DecisionWrites
+from activities.case_notifications import CaseNoticeActivities
+from activities.case_payments import CasePaymentActivities
+from activities.case_records import CaseRecordActivities
 
 
-@dataclass
-class DecisionWrites:
-    snapshot: CaseSnapshot
-    notices: list[CaseNotice] = field(default_factory=list)
-    schedule: ScheduleRequest | None = None
+class DecisionActivities:
+    """The decision's writes through the same activities the workflow calls one by one."""
 
+    def __init__(self, notices: CaseNoticeActivities, schedules: CasePaymentActivities,
+                 records: CaseRecordActivities):
+        self._notices = notices
+        self._schedules = schedules
+        self._records = records
 
-@activity.defn
-async def write_decision(writes: DecisionWrites) -> None:
-    if writes.notices:
-        await send_case_notices(writes.notices)
-    if writes.schedule is not None:
-        await create_payment_schedule(writes.schedule)
-    await sync_case_record(writes.snapshot)
+    @activity.defn(name="write_decision")
+    async def write_decision(self, writes: DecisionWrites) -> None:
+        if writes.notices:
+            await self._notices.send_case_notices(writes.notices)
+        if writes.schedule is not None:
+            await self._schedules.create_payment_schedule(writes.schedule)
+        await self._records.sync_case_record(writes.snapshot)

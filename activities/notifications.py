@@ -2,158 +2,89 @@
 
 Run on task queue `cms-notifications` (TASK_QUEUE_NOTIFICATIONS). Workflows call them like:
 
-    await workflow.execute_activity(
-        "send_notification",
+    await workflow.execute_activity_method(
+        NotificationActivities.send_notification,
         NotificationRequest(case_id=..., recipient_party_id="pp", template="calculation_decision",
                             business_key="calculation:2026-04-01",
                             variables={"case_reference": case_id, "effective_date": "2026-04-01",
                                        "weekly_amount": 8412, "explanation": [...]}),
-        task_queue="cms-notifications", start_to_close_timeout=timedelta(seconds=30),
-        result_type=NotificationResult)
+        task_queue="cms-notifications", start_to_close_timeout=timedelta(seconds=30))
 
-`NotificationRequest` (input of `send_notification`):
-- case_id, recipient_party_id: the addressee must have been registered with `set_party_details`.
-- template: one of domain.notifications.TEMPLATES (application_received, notice_to_paying_parent,
-  calculation_decision, payment_schedule, payment_received, payment_missed, change_outcome,
-  annual_review, enforcement_step, case_closed); its variables are listed by
-  `domain.notifications.required_variables(TEMPLATES[name])`.
-- business_key: what makes this message unique within the workflow (e.g. "calculation:2026-04-01",
-  "payment-missed:2026-05-28"). Idempotency key = workflow id + ":" + business_key, so a retried
-  activity or a replayed workflow never queues a second message.
-- variables: JSON values; money in integer pence, dates "YYYY-MM-DD", explanation a list of lines.
-  Never put a party's address, phone, employer or bank details here: they are withheld anyway.
-- channel: "" (the recipient's preference; the default) or "email" | "sms" | "letter" (a wish:
-  contact preferences and the safeguarding profile win).
-
-A missing template variable is a non-retryable ApplicationError (type "InvalidNotification")
-naming the template and the variable; an unreachable service is retried by Temporal.
-
-`PartyDetailsRequest` / `SafeguardingRequest` (inputs of `set_party_details` /
-`set_safeguarding_profile`) register who the parties are and how to reach them, once at
-application and again on an address/contact change.
+The requests are described in activities/notification_messages.py. A missing template variable
+is a non-retryable ApplicationError (type "InvalidNotification") naming the template and the
+variable; an unreachable service is retried by Temporal.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from cms.config import load_settings
+from activities.case_messages import CaseNotice
+from activities.notification_messages import (
+    INVALID_NOTIFICATION,
+    NotificationRequest,
+    NotificationResult,
+    PartyDetailsRequest,
+    SafeguardingRequest,
+)
 from cms_proto.notifications.v1 import notifications_pb2 as pb
-from cms_proto.notifications.v1 import notifications_pb2_grpc
+
+if TYPE_CHECKING:
+    from cms.grpc_client import ServiceClient
+    from cms_proto.notifications.v1.notifications_pb2_grpc import NotificationsServiceStub
+
+    Notifications = ServiceClient[NotificationsServiceStub]
 
 _CHANNELS = {"": pb.CHANNEL_UNSPECIFIED, "email": pb.CHANNEL_EMAIL, "sms": pb.CHANNEL_SMS, "letter": pb.CHANNEL_LETTER}
 _CHANNEL_NAMES = {value: name for name, value in _CHANNELS.items()}
 
 
-@dataclass
-class NotificationRequest:
-    case_id: str
-    recipient_party_id: str
-    template: str
-    business_key: str
-    variables: dict[str, Any] = field(default_factory=dict)
-    channel: str = ""
-
-
-@dataclass
-class NotificationResult:
-    notification_id: str
-    status: str
-    channel: str
-
-
-@dataclass
-class PartyDetailsRequest:
-    case_id: str
-    party_id: str
-    role: str                              # receiving_parent | paying_parent
-    details: dict[str, str] = field(default_factory=dict)   # full_name, address, postcode, email, phone, ...
-    channel: str = ""                      # preferred channel
-    no_phone: bool = False
-    safe_from: str = ""                    # "HH:MM" UK time, both or neither
-    safe_until: str = ""
-
-
-@dataclass
-class SafeguardingRequest:
-    case_id: str
-    active: bool
-    protected_party_ids: list[str] = field(default_factory=list)
-    reason: str = ""
-    safe_channel: str = ""
-    no_phone: bool = False
-    set_by: str = "application"
-
-
-_stub: notifications_pb2_grpc.NotificationsServiceStub | None = None
-
-
-def _service() -> notifications_pb2_grpc.NotificationsServiceStub:
-    global _stub
-    if _stub is None:
-        channel = grpc.aio.insecure_channel(load_settings().address_of("notifications"))
-        _stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
-    return _stub
-
-
-def use_notifications_address(address: str) -> None:
-    """Points the activities at a service address (tests; the worker uses NOTIFICATIONS_PORT)."""
-    global _stub
-    _stub = notifications_pb2_grpc.NotificationsServiceStub(grpc.aio.insecure_channel(address))
-
-
-def _channel(name: str) -> int:
+def _channel(name: str) -> pb.Channel.ValueType:
     if name not in _CHANNELS:
-        raise ApplicationError(f"unknown channel {name!r}", type="InvalidNotification", non_retryable=True)
+        raise ApplicationError(f"unknown channel {name!r}", type=INVALID_NOTIFICATION, non_retryable=True)
     return _CHANNELS[name]
 
 
-async def _call(method, request):
-    try:
-        return await method(request, timeout=20)
-    except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-            raise ApplicationError(error.details() or "invalid notification", type="InvalidNotification",
-                                   non_retryable=True) from None
-        raise
+class NotificationActivities:
+    def __init__(self, notifications: Notifications):
+        self._notifications = notifications
 
+    @activity.defn(name="send_notification")
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        if not request.business_key:
+            raise ApplicationError("business_key is required", type=INVALID_NOTIFICATION, non_retryable=True)
+        workflow_id = activity.info().workflow_id
+        service = self._notifications
+        reply = await service.call(service.stub.Send, pb.SendRequest(
+            idempotency_key=f"{workflow_id}:{request.business_key}", case_id=request.case_id,
+            recipient_party_id=request.recipient_party_id, template=request.template,
+            variables_json=json.dumps(request.variables), channel=_channel(request.channel),
+            requested_by=f"workflow:{workflow_id}", reason=request.business_key,
+        ))
+        return NotificationResult(reply.notification_id, reply.status, _CHANNEL_NAMES[reply.channel])
 
-@activity.defn
-async def send_notification(request: NotificationRequest) -> NotificationResult:
-    if not request.business_key:
-        raise ApplicationError("business_key is required", type="InvalidNotification", non_retryable=True)
-    key = f"{activity.info().workflow_id}:{request.business_key}"
-    reply = await _call(_service().Send, pb.SendRequest(
-        idempotency_key=key, case_id=request.case_id, recipient_party_id=request.recipient_party_id,
-        template=request.template, variables_json=json.dumps(request.variables), channel=_channel(request.channel),
-        requested_by=f"workflow:{activity.info().workflow_id}", reason=request.business_key,
-    ))
-    return NotificationResult(reply.notification_id, reply.status, _CHANNEL_NAMES[reply.channel])
+    @activity.defn(name="set_party_details")
+    async def set_party_details(self, request: PartyDetailsRequest) -> None:
+        service = self._notifications
+        await service.call(service.stub.SetParty, pb.SetPartyRequest(
+            case_id=request.case_id, party_id=request.party_id, role=request.role,
+            details_json=json.dumps(request.details),
+            preferences=pb.ContactPreferences(channel=_channel(request.channel), no_phone=request.no_phone,
+                                              safe_from=request.safe_from, safe_until=request.safe_until),
+        ))
 
-
-@activity.defn
-async def set_party_details(request: PartyDetailsRequest) -> None:
-    await _call(_service().SetParty, pb.SetPartyRequest(
-        case_id=request.case_id, party_id=request.party_id, role=request.role,
-        details_json=json.dumps(request.details),
-        preferences=pb.ContactPreferences(channel=_channel(request.channel), no_phone=request.no_phone,
-                                          safe_from=request.safe_from, safe_until=request.safe_until),
-    ))
-
-
-@activity.defn
-async def set_safeguarding_profile(request: SafeguardingRequest) -> None:
-    await _call(_service().SetSafeguardingProfile, pb.SetSafeguardingProfileRequest(
-        case_id=request.case_id, active=request.active, protected_party_ids=request.protected_party_ids,
-        reason=request.reason, safe_channel=_channel(request.safe_channel), no_phone=request.no_phone,
-        set_by=request.set_by,
-    ))
+    @activity.defn(name="set_safeguarding_profile")
+    async def set_safeguarding_profile(self, request: SafeguardingRequest) -> None:
+        service = self._notifications
+        await service.call(service.stub.SetSafeguardingProfile, pb.SetSafeguardingProfileRequest(
+            case_id=request.case_id, active=request.active, protected_party_ids=request.protected_party_ids,
+            reason=request.reason, safe_channel=_channel(request.safe_channel), no_phone=request.no_phone,
+            set_by=request.set_by,
+        ))
 
 
 # --- the case workflow's letters (activities/case_notifications.py) through this service ----------
@@ -190,16 +121,20 @@ def case_notice_variables(case_id: str, facts: dict[str, str], explanation: list
 
 
 class NotificationsNoticeSender:
-    """Implements activities.case_notifications.NoticeSender with the notifications service:
-    `set_notice_sender(NotificationsNoticeSender())` at worker start. Needs the parties registered
-    first (`set_party_details`), or every notice fails as InvalidNotification."""
+    """Queues the case workflow's letters in the notifications service's outbox (used by
+    activities.case_notifications.RecordedAndSentNotices). Needs the parties registered first
+    (CaseService does it at application), or every notice fails as InvalidNotification."""
 
-    async def send(self, notice: Any) -> None:
+    def __init__(self, notifications: Notifications):
+        self._notifications = notifications
+
+    async def send(self, notice: CaseNotice) -> None:
         template = _CASE_TEMPLATES.get(notice.template)
         if template is None:
             raise ApplicationError(f"no notifications template for case notice {notice.template!r}",
-                                   type="InvalidNotification", non_retryable=True)
-        await _call(_service().Send, pb.SendRequest(
+                                   type=INVALID_NOTIFICATION, non_retryable=True)
+        service = self._notifications
+        await service.call(service.stub.Send, pb.SendRequest(
             idempotency_key=notice.idempotency_key, case_id=notice.case_id,
             recipient_party_id=notice.recipient_party_id, template=template,
             variables_json=json.dumps(case_notice_variables(notice.case_id, notice.facts, notice.explanation)),

@@ -45,14 +45,14 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WorkflowUpdateFailedError
     from temporalio.worker import Worker
 
-    from activities.changes import CHANGE_ACTIVITIES, load_sla_report
-    from activities.context import set_db_pool
     from cms.db.migrate import apply_migrations
     from cms.infra.postgres import postgres_url, start_postgres
     from cms.infra.processes import ManagedProcess, free_port
     from cms.infra.temporal_server import start_dev_server
     from cms.temporal import connect_when_ready
+    from cms.worker_catalog import change_activities
     from services import SERVICES
+    from services.case_api import repository as case_api
     from workflows.change import ChangeInput, ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id
 
 QUEUE = "bench-changes"
@@ -199,7 +199,8 @@ async def _weekly(client: Client, pool: AsyncConnectionPool, count: int, sustain
     latencies = sorted(cleared_at - reported[case_id][0] for case_id, cleared_at, _ in rows
                        if not reported[case_id][1])
     sla_started = time.perf_counter()
-    report = await load_sla_report(pool)
+    async with case_api.read_snapshot(pool) as conn:
+        report = await case_api.load_sla_report(conn)
     sla_seconds = time.perf_counter() - sla_started
     return {"wall": wall, "on_time": sum(1 for _, _, on_time in rows if on_time) / count,
             "report_share": float(report.on_time_share or 0), "sla_seconds": sla_seconds,
@@ -297,9 +298,8 @@ async def _serve_worker(address: str, url: str) -> None:
     """The worker process: change and bare workflows with their activities, until killed."""
     client = await connect_when_ready(address)
     async with AsyncConnectionPool(url, min_size=2, max_size=10, open=False) as pool:
-        set_db_pool(pool)
         async with Worker(client, task_queue=QUEUE, workflows=[ChangeWorkflow, BareWorkflow],
-                          activities=[*CHANGE_ACTIVITIES, bare_activity]):
+                          activities=[*change_activities(pool), bare_activity]):
             await asyncio.Event().wait()
 
 

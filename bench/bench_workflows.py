@@ -27,16 +27,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.adapters.hmrc import FakeHmrc
-from activities.context import set_db_pool
-from activities.hmrc import set_hmrc_adapter
 from bench.bare_workflow import BareWorkflow, bare_activity
-from cms.config import TASK_QUEUE_CASES
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from cms.infra.temporal_server import start_dev_server
 from cms.temporal import connect_when_ready
-from cms.worker_catalog import activities_for
+from cms.worker_catalog import Activity, case_activities
 from services import SERVICES
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Calendar, CaseInput, ChildFacts
@@ -91,12 +88,13 @@ async def _active_count(pool: AsyncConnectionPool, prefix: str) -> int:
     return row[0]
 
 
-async def _case_rate(client: Client, pool: AsyncConnectionPool, count: int) -> tuple[float, float]:
+async def _case_rate(client: Client, pool: AsyncConnectionPool, activities: list[Activity],
+                     count: int) -> tuple[float, float]:
     """Cases per second to Active, and worker RSS growth per case held in the cache."""
     queue = f"bench-cases-{uuid.uuid4().hex[:6]}"
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     rss_before = _rss_bytes()
-    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities_for(TASK_QUEUE_CASES),
+    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities,
                       max_cached_workflows=max(1000, count * 2)):
         started = time.perf_counter()
         # 0.2 s a day: the 2-day wait to the initial effective date is 0.4 s, and no case reaches
@@ -112,11 +110,11 @@ async def _case_rate(client: Client, pool: AsyncConnectionPool, count: int) -> t
     return rate, per_case
 
 
-async def _history_per_year(client: Client) -> tuple[int, int]:
+async def _history_per_year(client: Client, activities: list[Activity]) -> tuple[int, int]:
     """Events and bytes of the first run: application to the first review's continue-as-new."""
     queue = f"bench-year-{uuid.uuid4().hex[:6]}"
     case_id = f"benchyear{uuid.uuid4().hex[:6]}"
-    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities_for(TASK_QUEUE_CASES)):
+    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities):
         handle = await client.start_workflow(CaseWorkflow.run, _case(case_id, 0.01), id=f"case-{case_id}",
                                              task_queue=queue)
         first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
@@ -139,16 +137,15 @@ async def _run(quick: bool) -> list[dict]:
         for service in SERVICES:
             apply_migrations(url, service.schema, service.migrations)
         client = await connect_when_ready(f"127.0.0.1:{temporal_port}", data_converter=STRICT_DATA_CONVERTER)
-        set_hmrc_adapter(FakeHmrc(min_delay_seconds=0, max_delay_seconds=0, transient_failure_rate=0))
         async with AsyncConnectionPool(url, min_size=2, max_size=10, open=False) as pool:
-            set_db_pool(pool)
+            # An HMRC that answers at once: the bench measures the workflow, not the fake's delays.
+            activities = case_activities(pool, FakeHmrc(min_delay_seconds=0, max_delay_seconds=0,
+                                                        transient_failure_rate=0))
             await _bare_rate(client, 20)  # warm-up
             bare = await _bare_rate(client, count)
-            cases, memory = await _case_rate(client, pool, count)
-            events, size = await _history_per_year(client)
-            set_db_pool(None)
+            cases, memory = await _case_rate(client, pool, activities, count)
+            events, size = await _history_per_year(client, activities)
     finally:
-        set_hmrc_adapter(None)
         temporal.stop()
         postgres.stop()
     return [

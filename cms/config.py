@@ -45,12 +45,36 @@ class Settings:
     ports: dict[str, int] = field(default_factory=dict)
     # Length of one case-calendar day in seconds: 86,400 in production, a few in demo mode.
     seconds_per_day: float = 86400.0
+    # How the worker's case activities reach the other services. Off, the case workflow's
+    # schedules and letters are only recorded in the case read model (workflow tests need no
+    # other service); `make run` turns both on.
+    case_payments_via_grpc: bool = False          # CMS_CASE_PAYMENTS_VIA_GRPC=1
+    case_notices_via_notifications: bool = False  # CMS_CASE_NOTICES_VIA_NOTIFICATIONS=1
+    # The local HMRC fake (activities/adapters/hmrc.py): its slowest answer and the share of
+    # calls that fail transiently.
+    hmrc_max_delay_seconds: float = 0.4           # CMS_HMRC_MAX_DELAY
+    hmrc_failure_rate: float = 0.1                # CMS_HMRC_FAILURE_RATE
 
     def port_of(self, service: str) -> int:
         return self.ports[service]
 
     def address_of(self, service: str) -> str:
         return f"{self.grpc_host}:{self.port_of(service)}"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"error: environment variable {name}={raw!r} is not a number") from None
+
+
+def _env_switch(name: str) -> bool:
+    """On only when set to 1, as `make run` sets it."""
+    return os.environ.get(name) == "1"
 
 
 def positive_from_env(name: str, default: int | float, kind: type = int) -> int | float:
@@ -84,4 +108,8 @@ def load_settings() -> Settings:
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         ports={name: _env_int(var, default) for name, (var, default) in SERVICE_PORTS.items()},
         seconds_per_day=float(os.environ.get("CMS_SECONDS_PER_DAY") or 86400),
+        case_payments_via_grpc=_env_switch("CMS_CASE_PAYMENTS_VIA_GRPC"),
+        case_notices_via_notifications=_env_switch("CMS_CASE_NOTICES_VIA_NOTIFICATIONS"),
+        hmrc_max_delay_seconds=_env_float("CMS_HMRC_MAX_DELAY", 0.4),
+        hmrc_failure_rate=_env_float("CMS_HMRC_FAILURE_RATE", 0.1),
     )

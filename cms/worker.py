@@ -8,27 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import TracebackType
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.context import set_db_pool
 from cms.config import ALL_TASK_QUEUES, Settings, load_settings
 from cms.errors import StartupError
+from cms.grpc_client import Channels
 from cms.infra.postgres import check_reachable
 from cms.log import configure_logging
 from cms.temporal import connect
-from cms.worker_catalog import activities_for, workflows_for
+from cms.worker_catalog import Activity, build_activities, workflows_for
 
 
-def build_workers(client: Client, task_queues: Sequence[str] = ALL_TASK_QUEUES) -> list[Worker]:
+def build_workers(client: Client, activities: Mapping[str, Sequence[Activity]],
+                  task_queues: Sequence[str] = ALL_TASK_QUEUES) -> list[Worker]:
+    """One worker per task queue that has workflows or activities (`build_activities`)."""
     workers = []
     for queue in task_queues:
-        workflows, activities = workflows_for(queue), activities_for(queue)
-        if workflows or activities:
-            workers.append(Worker(client, task_queue=queue, workflows=workflows, activities=activities))
+        workflows, queue_activities = workflows_for(queue), list(activities.get(queue, ()))
+        if workflows or queue_activities:
+            workers.append(Worker(client, task_queue=queue, workflows=workflows, activities=queue_activities))
     return workers
 
 
@@ -43,14 +46,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     check_reachable(settings.database_url)
     client = await connect(settings)
     pool = await open_pool(settings)
-    set_db_pool(pool)
-    workers = build_workers(client)
+    channels = Channels()
+    workers = build_workers(client, build_activities(settings, pool, channels))
     log.info("worker_started", task_queues=[w.task_queue for w in workers])
     try:
         async with _all_running(workers):
             await stop.wait()
     finally:
-        set_db_pool(None)
+        await channels.close()
         await pool.close()
         log.info("worker_stopped")
 
@@ -60,12 +63,13 @@ class _all_running:
 
     def __init__(self, workers: list[Worker]):
         self._workers = workers
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> None:
         self._tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
         await asyncio.gather(*(worker.shutdown() for worker in self._workers), return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
 

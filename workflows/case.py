@@ -37,7 +37,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_payments import StopScheduleRequest, stop_payment_schedule
+    from activities.case_messages import StopScheduleRequest
+    from activities.case_payments import CasePaymentActivities
     from domain import lifecycle
     from domain.service_type import COLLECT_AND_PAY_REASONS, service_type_reason
     from workflows import case_validation as check
@@ -374,7 +375,7 @@ class CaseWorkflow(CaseChanges):
         record = self._record
         request = s.close_requested or ClosureRecord("unknown", record.today().isoformat(), "system")
         if s.schedule_version:
-            await record.short_activity(stop_payment_schedule, StopScheduleRequest(
+            await record.short_activity(CasePaymentActivities.stop_payment_schedule, StopScheduleRequest(
                 f"{workflow.info().workflow_id}/stop", s.case_id, request.closed_on, request.reason))
         facts = {"closed_on": request.closed_on, "reason": request.reason}
         await record.send(record.to_both_parents("closure", "closure", facts))

@@ -36,7 +36,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.changes import ChangeArrears, record_change_arrears
+    from activities.change_messages import ChangeArrears
+    from activities.changes import ChangeActivities
     from domain import changes as rules
     from domain.money import format_pence
     from workflows.case_changes import (
@@ -251,8 +252,9 @@ class CaseChangeApplier:
         s = self._s
         if arrears == 0:
             return
-        await workflow.execute_local_activity(record_change_arrears, ChangeArrears(s.case_id, outcome.n, arrears),
-                                              start_to_close_timeout=timedelta(seconds=30))
+        await workflow.execute_local_activity_method(ChangeActivities.record_change_arrears,
+                                                     ChangeArrears(s.case_id, outcome.n, arrears),
+                                                     start_to_close_timeout=timedelta(seconds=30))
         self._record.log("change_arrears", f"Change {outcome.n} counts from {effective.isoformat()}: "
                                            f"{format_pence(abs(arrears))} {'owed' if arrears > 0 else 'overpaid'} "
                                            "for payments already due")

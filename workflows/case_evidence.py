@@ -12,14 +12,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.hmrc import (
-        PERMANENT_FAILURE_TYPE,
-        AddressCheck,
-        IncomeAnswer,
-        IncomeRequest,
-        request_hmrc_income,
-        verify_paying_parent_address,
-    )
+    from activities.case_messages import PERMANENT_FAILURE_TYPE, AddressCheck, IncomeAnswer, IncomeRequest
+    from activities.hmrc import HmrcActivities
     from workflows.case_messages import CaseState
     from workflows.case_record import RECORD_TIMEOUT, CaseRecorder
 
@@ -38,8 +32,8 @@ class CaseEvidence:
     async def locate_paying_parent(self) -> None:
         s = self._s
         try:
-            await workflow.execute_activity(
-                verify_paying_parent_address, AddressCheck(s.case_id, s.paying_parent_id),
+            await workflow.execute_activity_method(
+                HmrcActivities.verify_paying_parent_address, AddressCheck(s.case_id, s.paying_parent_id),
                 start_to_close_timeout=RECORD_TIMEOUT, retry_policy=HMRC_RETRY,
             )
             s.address_verified = True
@@ -58,8 +52,8 @@ class CaseEvidence:
         s.hmrc_requested_on = today.isoformat()
         record.log("hmrc_requested", "HMRC income figure requested")
         try:
-            answer: IncomeAnswer = await workflow.execute_activity(
-                request_hmrc_income, IncomeRequest(s.case_id, s.paying_parent_id, today.isoformat()),
+            answer: IncomeAnswer = await workflow.execute_activity_method(
+                HmrcActivities.request_hmrc_income, IncomeRequest(s.case_id, s.paying_parent_id, today.isoformat()),
                 start_to_close_timeout=RECORD_TIMEOUT, retry_policy=HMRC_RETRY,
             )
         except ActivityError:

@@ -21,8 +21,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_notifications import CaseNotice
-    from activities.case_payments import ScheduleRequest
+    from activities.case_messages import CaseNotice, ScheduleRequest
     from domain import lifecycle
     from domain.calculation import (
         CalculationResult,

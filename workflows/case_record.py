@@ -18,10 +18,18 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_decision import DecisionWrites, write_decision
-    from activities.case_notifications import CaseNotice, send_case_notices
-    from activities.case_payments import ScheduleRequest, create_payment_schedule
-    from activities.case_records import CaseSnapshot, ChildRow, TimelineRow, sync_case_record
+    from activities.case_decision import DecisionActivities
+    from activities.case_messages import (
+        CaseNotice,
+        CaseSnapshot,
+        ChildRow,
+        DecisionWrites,
+        ScheduleRequest,
+        TimelineRow,
+    )
+    from activities.case_notifications import CaseNoticeActivities
+    from activities.case_payments import CasePaymentActivities
+    from activities.case_records import CaseRecordActivities
     from cms.search_attributes import (
         ARREARS_PENCE,
         ASSIGNED_TEAM,
@@ -151,14 +159,16 @@ class CaseRecorder:
             writes = DecisionWrites(snapshot, self._deferred_notices, self._deferred_schedule)
             self._deferred_notices, self._deferred_schedule = [], None
             try:
-                await workflow.execute_local_activity(write_decision, writes, start_to_close_timeout=RECORD_TIMEOUT)
+                await workflow.execute_local_activity_method(DecisionActivities.write_decision, writes,
+                                                             start_to_close_timeout=RECORD_TIMEOUT)
             except REFUSED:  # a permanent refusal: see write_or_hand_over
                 await self.route_to_caseworker("Decision letters or payment schedule refused: check and resend")
                 return
         elif first_record and workflow.patched(FIRST_RECORD_PATCH):
-            await workflow.execute_activity(sync_case_record, snapshot, start_to_close_timeout=RECORD_TIMEOUT)
+            await workflow.execute_activity_method(CaseRecordActivities.sync_case_record, snapshot,
+                                                   start_to_close_timeout=RECORD_TIMEOUT)
         else:
-            await self.short_activity(sync_case_record, snapshot)
+            await self.short_activity(CaseRecordActivities.sync_case_record, snapshot)
         s.synced_seq = max(s.synced_seq, max((row.seq for row in snapshot.timeline), default=0))
         while len(s.timeline) > TIMELINE_KEPT_IN_STATE and s.timeline[0].seq <= s.synced_seq:
             s.timeline.pop(0)
@@ -203,13 +213,15 @@ class CaseRecorder:
         if self.defer_writes:
             self._deferred_notices += notices
             return
-        await self.write_or_hand_over(send_case_notices, notices, "Letters refused by notifications")
+        await self.write_or_hand_over(CaseNoticeActivities.send_case_notices, notices,
+                                      "Letters refused by notifications")
 
     async def write_schedule(self, request: ScheduleRequest) -> None:
         if self.defer_writes:
             self._deferred_schedule = request
             return
-        await self.write_or_hand_over(create_payment_schedule, request, "Payment schedule refused by payments")
+        await self.write_or_hand_over(CasePaymentActivities.create_payment_schedule, request,
+                                      "Payment schedule refused by payments")
 
     async def write_or_hand_over(self, activity: Callable[..., Any], argument: object, refusal: str) -> None:
         """Only a permanent refusal fails these writes (transient faults are retried). A letter or
@@ -222,6 +234,6 @@ class CaseRecorder:
 
     async def short_activity(self, activity: Callable[..., Any], argument: object) -> None:
         if workflow.patched(LOCAL_RECORDS_PATCH):
-            await workflow.execute_local_activity(activity, argument, start_to_close_timeout=RECORD_TIMEOUT)
+            await workflow.execute_local_activity_method(activity, argument, start_to_close_timeout=RECORD_TIMEOUT)
         else:
-            await workflow.execute_activity(activity, argument, start_to_close_timeout=RECORD_TIMEOUT)
+            await workflow.execute_activity_method(activity, argument, start_to_close_timeout=RECORD_TIMEOUT)

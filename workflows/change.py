@@ -20,20 +20,15 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.changes import (
+    from activities.change_messages import (
         ChangeCleared,
         ChangeDecisionWrite,
         ChangeNotice,
         ChangeOpened,
         ChangeStatusUpdate,
         PaymentScheduleChange,
-        notify_parents_of_change,
-        record_change_cleared,
-        record_change_decision,
-        record_change_opened,
-        record_change_status,
-        schedule_payment_change,
     )
+    from activities.changes import ChangeActivities
     from cms.search_attributes import ASSIGNED_TEAM, CASE_STAGE, NEEDS_CASEWORKER, SLA_DUE_AT
     from domain import changes as rules
     from domain.calculation import calculate, parse_request
@@ -154,8 +149,8 @@ class ChangeWorkflow:
         self._status.needs_caseworker = True
         self._status.assigned_team = team
         self._publish(STAGE_OPEN, needs_caseworker=True, team=team)
-        await workflow.execute_local_activity(
-            record_change_status,
+        await workflow.execute_local_activity_method(
+            ChangeActivities.record_change_status,
             ChangeStatusUpdate(self._input.case_id, self._input.n, status, team, True,
                                self._status.review_reason, escalated_at, breached_at),
             start_to_close_timeout=_RECORD_TIMEOUT,
@@ -224,8 +219,8 @@ class ChangeWorkflow:
             # The schedule change and the notice are independent: send both at once.
             effects = [self._send_notice(notice)]
             if payment is not None:
-                effects.append(workflow.execute_activity(schedule_payment_change, payment,
-                                                         start_to_close_timeout=_SERVICE_TIMEOUT))
+                effects.append(workflow.execute_activity_method(ChangeActivities.schedule_payment_change, payment,
+                                                                start_to_close_timeout=_SERVICE_TIMEOUT))
             await asyncio.gather(*effects)
         return await self._clear(ChangeOutcome(
             data.case_id, data.n, data.change.kind, decision.outcome, decision.reason,
@@ -252,7 +247,8 @@ class ChangeWorkflow:
 
     async def _send_notice(self, notice: ChangeNotice) -> None:
         """Before the one-write patch: the notice as an activity of its own."""
-        await workflow.execute_activity(notify_parents_of_change, notice, start_to_close_timeout=_SERVICE_TIMEOUT)
+        await workflow.execute_activity_method(ChangeActivities.notify_parents_of_change, notice,
+                                               start_to_close_timeout=_SERVICE_TIMEOUT)
 
     async def _clear(self, outcome: ChangeOutcome, note: str,
                      writes: tuple[ChangeNotice, PaymentScheduleChange | None] | None = None) -> ChangeOutcome:
@@ -264,10 +260,12 @@ class ChangeWorkflow:
                                 now.isoformat(), outcome.cleared_day, outcome.on_time, outcome.weekly_liability_pence,
                                 outcome.adjustment_pence, outcome.reviewed_by or None, note or None)
         if writes is None:
-            await workflow.execute_local_activity(record_change_cleared, cleared, start_to_close_timeout=_RECORD_TIMEOUT)
+            await workflow.execute_local_activity_method(ChangeActivities.record_change_cleared, cleared,
+                                                         start_to_close_timeout=_RECORD_TIMEOUT)
         else:
-            await workflow.execute_local_activity(record_change_decision, ChangeDecisionWrite(writes[0], cleared, writes[1]),
-                                                  start_to_close_timeout=_RECORD_TIMEOUT)
+            await workflow.execute_local_activity_method(ChangeActivities.record_change_decision,
+                                                         ChangeDecisionWrite(writes[0], cleared, writes[1]),
+                                                         start_to_close_timeout=_RECORD_TIMEOUT)
         return outcome
 
     # --- calendar, search attributes, records ----------------------------------------------
@@ -290,8 +288,8 @@ class ChangeWorkflow:
         ])
 
     async def _record_opened(self, data: ChangeInput) -> None:
-        await workflow.execute_local_activity(
-            record_change_opened,
+        await workflow.execute_local_activity_method(
+            ChangeActivities.record_change_opened,
             ChangeOpened(data.case_id, data.n, workflow.info().workflow_id, data.change.kind,
                          data.change.reported_date, self._received.isoformat(),
                          (self._received + rules.SLA_DAYS * self._day).isoformat(), data.seconds_per_day,

@@ -48,7 +48,8 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.payments import (
+    from activities.payments import PaymentsActivities
+    from activities.payments_messages import (
         DirectPaymentOutcome,
         DirectPaymentReport,
         DisbursementOutcome,
@@ -56,11 +57,6 @@ with workflow.unsafe.imports_passed_through():
         PeriodOutcome,
         PeriodRef,
         ReconciliationOutcome,
-        charge_period,
-        check_period,
-        disburse,
-        reconcile,
-        report_direct_payment,
     )
     from domain.payments.working_days import add_working_days
 
@@ -125,10 +121,11 @@ class CollectionCycleWorkflow:
         today = date.fromisoformat(cycle.today)
         await _sleep_days((due - today).days, cycle.seconds_per_day, jitter=True)
         ref = PeriodRef(cycle.case_id, cycle.period_index)
-        await workflow.execute_activity(charge_period, ref, start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
+        await workflow.execute_activity_method(PaymentsActivities.charge_period, ref,
+                                               start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
         await _sleep_days(cycle.grace_days, cycle.seconds_per_day)
-        outcome = await workflow.execute_activity(check_period, ref, start_to_close_timeout=_ACTIVITY_TIMEOUT,
-                                                  retry_policy=_RETRY)
+        outcome = await workflow.execute_activity_method(PaymentsActivities.check_period, ref,
+                                                         start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
         signalled = ""
         if outcome.status != "paid":
             signalled = outcome.status
@@ -138,8 +135,9 @@ class CollectionCycleWorkflow:
                     f"{info.workflow_id}/{outcome.status}", cycle.case_id, outcome.status, cycle.period_index,
                     outcome.due_date, outcome.due_pence, outcome.paid_pence, outcome.arrears_pence, info.workflow_id))
         checked_on = due + timedelta(days=cycle.grace_days)
-        paid_on = await workflow.execute_activity(
-            disburse, DisbursementRequest(cycle.case_id, checked_on.isoformat(), f"disburse-{cycle.period_index}"),
+        paid_on = await workflow.execute_activity_method(
+            PaymentsActivities.disburse,
+            DisbursementRequest(cycle.case_id, checked_on.isoformat(), f"disburse-{cycle.period_index}"),
             start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
         return CollectionCycleResult(outcome, paid_on.amount_pence, paid_on.due_by, signalled)
 
@@ -174,8 +172,8 @@ class DisbursementWorkflow:
         if workflow.patched("disbursement-due-from-arrival"):
             disbursement.arrived_on = min(received, today).isoformat()
         try:
-            done: DisbursementOutcome = await workflow.execute_activity(
-                disburse, disbursement, start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY,
+            done: DisbursementOutcome = await workflow.execute_activity_method(
+                PaymentsActivities.disburse, disbursement, start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY,
                 # The due time bounds the first attempt chain.
                 schedule_to_close_timeout=timedelta(seconds=max((due_by - today).days, 1) * request.seconds_per_day))
         except ActivityError as error:
@@ -186,8 +184,8 @@ class DisbursementWorkflow:
             # Overdue, and still the receiving parent's money: keep trying (same idempotency key, so
             # an attempt that did post is found, not repeated); the result reports it late.
             workflow.logger.warning("disbursement overdue, still trying", extra={"case_id": request.case_id})
-            done = await workflow.execute_activity(disburse, disbursement, start_to_close_timeout=_ACTIVITY_TIMEOUT,
-                                                   retry_policy=_RETRY)
+            done = await workflow.execute_activity_method(PaymentsActivities.disburse, disbursement,
+                                                          start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
         paid_on = today
         if workflow.patched("disbursement-on-time-when-paid"):
             # Judged when the money went out, not when the workflow started: retries take time.
@@ -207,8 +205,8 @@ class DirectPayReportWorkflow:
     @workflow.run
     async def run(self, request: DirectPayReportInput) -> DirectPaymentOutcome:
         report = request.report
-        outcome = await workflow.execute_activity(report_direct_payment, report,
-                                                  start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
+        outcome = await workflow.execute_activity_method(PaymentsActivities.report_direct_payment, report,
+                                                         start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=_RETRY)
         # Signalled even when the report was a duplicate (a retry after a lost reply): the case
         # workflow drops repeats by event_id, whereas a lost signal would go unnoticed.
         if outcome.shortfall_pence > 0 and request.notify_case:
@@ -312,8 +310,8 @@ class ReconciliationWorkflow:
     async def run(self, as_of: str) -> ReconciliationOutcome:
         # "" (the daily schedule, cms/schedules.py): the day before this run started, UTC.
         as_of = as_of or (workflow.now().date() - timedelta(days=1)).isoformat()
-        return await workflow.execute_activity(reconcile, as_of, start_to_close_timeout=timedelta(minutes=10),
-                                               retry_policy=_RETRY)
+        return await workflow.execute_activity_method(PaymentsActivities.reconcile, as_of,
+                                                      start_to_close_timeout=timedelta(minutes=10), retry_policy=_RETRY)
 
 
 ALL_WORKFLOWS = [CollectionCycleWorkflow, DisbursementWorkflow, DirectPayReportWorkflow, ReconciliationWorkflow,

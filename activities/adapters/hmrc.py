@@ -1,16 +1,17 @@
 """The HMRC (and DWP address) feed behind an interface, with a local fake for dev and tests.
 
-A real feed replaces `FakeHmrc` by implementing `HmrcAdapter`; the activities in
-`activities.hmrc` only see the interface. The fake behaves like the real thing in the ways the
-workflow must cope with: answers take a while, some calls fail transiently, some paying parents
-have no HMRC record (information missing), and some requests fail permanently.
+A real feed replaces `FakeHmrc` by implementing `HmrcAdapter`: `activities.hmrc.HmrcActivities`
+only sees the interface, and the worker (cms/worker_catalog.py) chooses the implementation. The
+fake behaves like the real thing in the ways the workflow must cope with: answers take a while,
+some calls fail transiently, some paying parents have no HMRC record (information missing), and
+some requests fail permanently. The worker tunes it from Settings (CMS_HMRC_MAX_DELAY,
+CMS_HMRC_FAILURE_RATE).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -80,11 +81,3 @@ class FakeHmrc:
         # £8k-£60k a year, in whole pounds, stable per party and tax year.
         pounds = 8_000 + int(52_000 * _unit("income", party_id, tax_year))
         return HmrcIncome(True, pounds * 100, tax_year)
-
-
-def fake_from_environment() -> FakeHmrc:
-    """Dev defaults; CMS_HMRC_FAILURE_RATE and CMS_HMRC_MAX_DELAY tune the fake."""
-    return FakeHmrc(
-        max_delay_seconds=float(os.environ.get("CMS_HMRC_MAX_DELAY") or 0.4),
-        transient_failure_rate=float(os.environ.get("CMS_HMRC_FAILURE_RATE") or 0.1),
-    )

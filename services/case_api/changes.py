@@ -19,8 +19,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.changes import load_sla_report
 from cms_proto.case.v1 import case_pb2
+from services.case_api import repository as case_api
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id
 from workflows.change_messages import ChangeReceipt
@@ -95,7 +95,8 @@ class ChangeRpcs:
                            context: grpc.aio.ServicerContext) -> case_pb2.SlaReport:
         if request.oldest < 0 or request.oldest > MAX_OLDEST:
             await abort_invalid(context, FieldViolations([("oldest", f"must be between 0 and {MAX_OLDEST}")]))
-        report = await load_sla_report(self._pool, oldest=request.oldest or 10)
+        async with case_api.read_snapshot(self._pool) as conn:
+            report = await case_api.load_sla_report(conn, oldest=request.oldest or 10)
         return case_pb2.SlaReport(
             open_by_age=[case_pb2.SlaAgeBand(band=band, open=count) for band, count in report.open_by_band.items()],
             open_total=report.open_total,

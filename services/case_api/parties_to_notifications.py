@@ -17,9 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from cms_proto.notifications.v1 import notifications_pb2_grpc
-
-# Party details notifications renders letters with (the read model's columns of case_api.parties).
-DETAIL_FIELDS = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
+from services.case_api import repository as case_api
 
 
 class NotificationsUnavailable(Exception):
@@ -27,24 +25,22 @@ class NotificationsUnavailable(Exception):
 
 
 async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str) -> None:
-    async with pool.connection() as conn:
-        safeguarded, protected = await (await conn.execute(
-            "SELECT safeguarded, protected_party_ids FROM case_api.cases WHERE case_id = %s", (case_id,))).fetchone()
-        parties = await (await conn.execute(
-            "SELECT party_id, role, " + ", ".join(DETAIL_FIELDS) + " FROM case_api.parties WHERE case_id = %s "
-            "ORDER BY role", (case_id,))).fetchall()
+    async with case_api.read_snapshot(pool) as conn:
+        safeguarded, protected = await case_api.load_safeguarding(conn, case_id)
+        parties = await case_api.load_parties(conn, case_id)
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
-            for party_id, role, *values in parties:
-                details = {name: value for name, value in zip(DETAIL_FIELDS, values) if value}
+            for party_id, role, all_details in parties:
+                # The party details notifications renders letters with: those given at application.
+                details = {name: value for name, value in all_details.items() if value}
                 await stub.SetParty(pb.SetPartyRequest(case_id=case_id, party_id=party_id, role=role,
                                                        details_json=json.dumps(details)), timeout=20)
             if safeguarded:
                 # Declared domestic abuse: letters only and no phone calls, until a caseworker
                 # agrees a safe channel with the protected party.
                 await stub.SetSafeguardingProfile(pb.SetSafeguardingProfileRequest(
-                    case_id=case_id, active=True, protected_party_ids=list(protected or []),
+                    case_id=case_id, active=True, protected_party_ids=protected,
                     reason="domestic abuse declared at application", safe_channel=pb.CHANNEL_LETTER,
                     no_phone=True, set_by="application"), timeout=20)
     except grpc.aio.AioRpcError as error:

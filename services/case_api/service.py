@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from dataclasses import MISSING, fields
 from datetime import UTC, date, datetime
 
 import grpc
@@ -29,6 +29,7 @@ from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SL
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
+from services.case_api import repository as case_api
 from services.case_api.changes import ChangeRpcs
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.case_api.sla_metrics import start_sla_metrics
@@ -67,7 +68,6 @@ ACTIONS: dict[str, tuple[type, str]] = {
     "flag_safeguarding": (SafeguardingFlag, "actor"),
     "switch_to_collect_and_pay": (CollectAndPayRequest, "actor"),
 }
-PARTY_FIELDS = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
 
 
 def case_id_for(idempotency_key: str) -> str:
@@ -166,8 +166,6 @@ def parse_action_payload(action: str, payload_json: str, actor: str) -> object:
 
 
 def _has_default(message_type: type, name: str) -> bool:
-    from dataclasses import MISSING, fields
-
     return any(f.name == name and (f.default is not MISSING or f.default_factory is not MISSING)
                for f in fields(message_type))
 
@@ -235,28 +233,14 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         applicant = request.requested_by if request.requested_by == request.paying_parent.party_id \
             else request.receiving_parent.party_id
         protected = [applicant] if request.domestic_abuse else []
+        parties = [(party.party_id, role, {name: getattr(party, name) for name in case_api.PARTY_DETAIL_FIELDS})
+                   for role, party in (("receiving_parent", request.receiving_parent),
+                                       ("paying_parent", request.paying_parent))]
+        children = [(child.child_id, child.date_of_birth, child.shared_care_nights, child.in_full_time_education)
+                    for child in request.children]
         async with self._pool.connection() as conn, conn.transaction():
-            inserted = await (await conn.execute(
-                "INSERT INTO case_api.cases (case_id, idempotency_key, stage, service_type, safeguarded, protected_party_ids) "
-                "VALUES (%s, %s, 'Application', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING case_id",
-                (case_id, request.idempotency_key, service_type, request.domestic_abuse, protected),
-            )).fetchone()
-            if inserted is None:
-                return False
-            for role, party in (("receiving_parent", request.receiving_parent), ("paying_parent", request.paying_parent)):
-                await conn.execute(
-                    "INSERT INTO case_api.parties (case_id, party_id, role, full_name, address, phone, email, employer, "
-                    "bank_sort_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (case_id, party.party_id, role, *(getattr(party, f) for f in PARTY_FIELDS)),
-                )
-            for child in request.children:
-                await conn.execute(
-                    "INSERT INTO case_api.children (case_id, child_id, date_of_birth, shared_care_nights, "
-                    "in_full_time_education) VALUES (%s, %s, %s, %s, %s)",
-                    (case_id, child.child_id, child.date_of_birth, child.shared_care_nights,
-                     child.in_full_time_education),
-                )
-        return True
+            return await case_api.record_application(conn, case_id, request.idempotency_key, service_type,
+                                                     request.domestic_abuse, protected, parties, children)
 
     async def _start_workflow(self, case_id: str, request, applied: date) -> None:
         client = await self._temporal()
@@ -292,20 +276,14 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         if request.staff_id and not request.reason.strip():
             await abort_invalid(context, FieldViolations([("reason", "staff reads need a reason")]))
             return
-        async with self._pool.connection() as conn:
-            case = await (await conn.execute("SELECT * FROM case_api.cases WHERE case_id = %s", (request.case_id,))).fetchone()
-            if case is None:
+        async with case_api.read_snapshot(self._pool) as conn:
+            row = await case_api.load_case(conn, request.case_id)
+            if row is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {request.case_id}")
                 return
-            columns = [c.name for c in (await conn.execute("SELECT * FROM case_api.cases LIMIT 0")).description]
-            row = dict(zip(columns, case))
-            parties = await (await conn.execute(
-                "SELECT party_id, role, " + ", ".join(PARTY_FIELDS) + " FROM case_api.parties WHERE case_id = %s",
-                (request.case_id,))).fetchall()
-            children = await (await conn.execute(
-                "SELECT child_id, date_of_birth, shared_care_nights, in_full_time_education FROM case_api.children "
-                "WHERE case_id = %s ORDER BY child_id", (request.case_id,))).fetchall()
-        party_records = {role: {"party_id": pid, **dict(zip(PARTY_FIELDS, values))} for pid, role, *values in parties}
+            parties = await case_api.load_parties(conn, request.case_id)
+            children = await case_api.load_children(conn, request.case_id)
+        party_records = {role: {"party_id": party_id, **details} for party_id, role, details in parties}
         viewer = Viewer(party_id=request.viewer_party_id, staff_id=request.staff_id, reason=request.reason)
         if not viewer.is_staff and viewer.party_id not in {r["party_id"] for r in party_records.values()}:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "the viewer is not a party to this case")
@@ -321,10 +299,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         if not protected:
             return
         async with self._pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO case_api.audit (case_id, staff_id, reason, action, fields) VALUES (%s, %s, %s, 'GetCase', %s)",
-                (case_id, viewer.staff_id, viewer.reason, protected),
-            )
+            await case_api.record_staff_read(conn, case_id, viewer.staff_id, viewer.reason, "GetCase", protected)
 
     @staticmethod
     def _case_message(row: dict, parties: dict[str, dict], children) -> case_pb2.Case:
@@ -341,7 +316,8 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                 receiving_parent_receives_pence=row["receiving_parent_receives_pence"] or 0,
             )
         return case_pb2.Case(
-            case_id=row["case_id"], stage=row["stage"], service_type=_SERVICE_TYPE_ENUM.get(row["service_type"], 0),
+            case_id=row["case_id"], stage=row["stage"],
+            service_type=_SERVICE_TYPE_ENUM.get(row["service_type"], case_pb2.SERVICE_TYPE_UNSPECIFIED),
             safeguarded=row["safeguarded"], receiving_parent=party("receiving_parent"),
             paying_parent=party("paying_parent"),
             children=[case_pb2.Child(child_id=c, date_of_birth=dob.isoformat(), shared_care_nights=n,
@@ -380,7 +356,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                                       next_page_token=request.next_page_token or None)
         await pages.fetch_next_page()
         summaries = []
-        for execution in pages.current_page:
+        for execution in pages.current_page or ():
             attributes = execution.typed_search_attributes
             summaries.append(case_pb2.CaseSummary(
                 case_id=execution.id.removeprefix("case-"), stage=attributes.get(CASE_STAGE) or "",
@@ -396,11 +372,8 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
             await abort_invalid(context, FieldViolations([("case_id", "required")]))
             return
         async with self._pool.connection() as conn:
-            rows = await (await conn.execute(
-                "SELECT at, day, kind, text FROM case_api.timeline WHERE case_id = %s ORDER BY seq", (request.case_id,)
-            )).fetchall()
-            if not rows and not await (await conn.execute("SELECT 1 FROM case_api.cases WHERE case_id = %s",
-                                                          (request.case_id,))).fetchone():
+            rows = await case_api.load_timeline(conn, request.case_id)
+            if not rows and not await case_api.case_exists(conn, request.case_id):
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {request.case_id}")
                 return
         return case_pb2.GetTimelineResponse(entries=[
@@ -430,7 +403,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no running case {request.case_id}")
                 return
             raise
-        if request.action == "flag_safeguarding" and self._notifications:
+        if isinstance(message, SafeguardingFlag) and self._notifications:
             try:
                 await flag_profile(self._notifications, request.case_id, message.reason, message.actor)
             except NotificationsUnavailable as error:
@@ -447,8 +420,7 @@ async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings:
                    business_metrics: bool = False) -> CaseService:
     # CMS_CASE_NOTICES_VIA_NOTIFICATIONS=1 (make run): letters go through the notifications
     # service, which must know the parties first.
-    notifications = settings.address_of("notifications") \
-        if os.environ.get("CMS_CASE_NOTICES_VIA_NOTIFICATIONS") == "1" else None
+    notifications = settings.address_of("notifications") if settings.case_notices_via_notifications else None
     service = CaseService(pool, settings, notifications_address=notifications, business_metrics=business_metrics)
     case_pb2_grpc.add_CaseServiceServicer_to_server(service, server)
     return service

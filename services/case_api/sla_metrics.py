@@ -1,7 +1,7 @@
 """Prometheus gauges of the 28-day target for changes of circumstances (SPEC.md 4.6 and 5).
 
 The numbers are the SLA view `cmsctl sla` and CaseService.GetSlaReport show
-(activities.changes.load_sla_report, from domain.sla's rules), refreshed from PostgreSQL by a
+(services/case_api/repository.py, from domain.sla's rules), refreshed from PostgreSQL by a
 background task of the case API (services.common.refresher). Labels are age bands and teams
 only: never a case or party id.
 """
@@ -13,8 +13,8 @@ import math
 from prometheus_client import Gauge
 from psycopg_pool import AsyncConnectionPool
 
-from activities.changes import load_sla_report
 from domain.sla import AGE_BANDS, SLA_DAYS, WINDOW_DAYS, SlaReport
+from services.case_api import repository as case_api
 from services.common.refresher import MetricsRefresher, start_refresher
 
 SOURCE = "case_api_sla"
@@ -36,10 +36,6 @@ OLDEST_OPEN_DAYS = Gauge("cms_changes_oldest_open_age_days",
 AWAITING_CASEWORKER = Gauge("cms_changes_awaiting_caseworker",
                             "Open changes of circumstances waiting for a caseworker, by assigned team", ["team"])
 
-# Open changes a caseworker must act on, per team (a handful of team names: a small label set).
-_AWAITING_BY_TEAM_SQL = ("SELECT assigned_team, count(*) FROM case_api.change_records"
-                         " WHERE status <> 'cleared' AND needs_caseworker GROUP BY assigned_team")
-
 
 class SlaMetrics:
     """Computes the gauges from PostgreSQL; `refresh()` sets them all or none."""
@@ -49,10 +45,10 @@ class SlaMetrics:
         self._teams_seen: set[str] = set()
 
     async def refresh(self) -> None:
-        report = await load_sla_report(self._pool, oldest=1)
-        async with self._pool.connection() as conn:
-            awaiting = {team: int(count) for team, count in
-                        await (await conn.execute(_AWAITING_BY_TEAM_SQL)).fetchall()}
+        async with case_api.read_snapshot(self._pool) as conn:
+            report = await case_api.load_sla_report(conn, oldest=1)
+            # Open changes a caseworker must act on, per team (a handful of names: a small label set).
+            awaiting = await case_api.changes_awaiting_caseworker(conn)
         self._publish(report, awaiting)
 
     def _publish(self, report: SlaReport, awaiting: dict[str, int]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
@@ -13,10 +14,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.context import set_db_pool
-from activities.hmrc import set_hmrc_adapter
+from activities.case_notifications import NoticeSender, RecordingNotices
+from activities.case_payments import PaymentsGateway, RecordingPayments
 from cms.config import TASK_QUEUE_CASES
-from cms.worker_catalog import activities_for
+from cms.worker_catalog import case_activities
 from tests.cases.case_helpers import ScriptedHmrc
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput
@@ -26,23 +27,32 @@ from workflows.converter import STRICT_DATA_CONVERTER
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def case_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     async with AsyncConnectionPool(database_url, open=False, min_size=1, max_size=4) as pool:
-        set_db_pool(pool)
         yield pool
-        set_db_pool(None)
+
+
+@pytest.fixture
+def hmrc() -> ScriptedHmrc:
+    return ScriptedHmrc()
+
+
+@pytest.fixture
+def case_notices(case_pool: AsyncConnectionPool) -> NoticeSender:
+    """Where the case worker's letters go: recorded in the read model (a test may parametrize
+    `case_notices` with a fake of its own)."""
+    return RecordingNotices(case_pool)
+
+
+@pytest.fixture
+def case_schedules(case_pool: AsyncConnectionPool) -> PaymentsGateway:
+    """Where the case worker's payment schedules go: recorded in the read model (a test module may
+    override `case_schedules` to hand them to a payments service)."""
+    return RecordingPayments(case_pool)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def hmrc() -> AsyncIterator[ScriptedHmrc]:
-    scripted = ScriptedHmrc()
-    set_hmrc_adapter(scripted)
-    yield scripted
-    set_hmrc_adapter(None)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def case_env(time_skipping_env: WorkflowEnvironment, case_pool, hmrc) -> AsyncIterator[dict]:
+async def case_env(time_skipping_env: WorkflowEnvironment, case_pool, hmrc, case_notices,
+                   case_schedules) -> AsyncIterator[dict]:
     """A strict-converter client on the time-skipping server and a running case worker."""
-    set_db_pool(case_pool)
     # Same connection and time-skipping interceptor as the environment's client, strict decoding.
     config = time_skipping_env.client.config()
     config["data_converter"] = STRICT_DATA_CONVERTER
@@ -57,7 +67,7 @@ async def case_env(time_skipping_env: WorkflowEnvironment, case_pool, hmrc) -> A
         return handle
 
     async with Worker(client, task_queue=queue, workflows=[CaseWorkflow],
-                      activities=activities_for(TASK_QUEUE_CASES)):
+                      activities=case_activities(case_pool, hmrc, case_notices, case_schedules)):
         yield {"client": client, "queue": queue, "env": time_skipping_env, "hmrc": hmrc, "pool": case_pool,
                "start": start_case}
         # The environment's clock is shared: a case left running without a worker would stall

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from cms.config import TASK_QUEUE_CASES, load_settings
-from cms.worker_catalog import activities_for
+from cms.worker_catalog import case_activities
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain.safeguarding import REDACTED
 from services.case_api.service import CaseService
@@ -38,7 +38,7 @@ async def case_api(dev_temporal: Client, case_pool, hmrc):
     case_pb2_grpc.add_CaseServiceServicer_to_server(CaseService(case_pool, settings, client, queue), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities_for(TASK_QUEUE_CASES)):
+    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=case_activities(case_pool, hmrc)):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield {"stub": case_pb2_grpc.CaseServiceStub(channel), "client": client, "hmrc": hmrc, "pool": case_pool,
                    "port": port}

@@ -16,12 +16,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from activities import case_payments
-from activities import payments as payment_activities
-from activities.payments import DirectPaymentReport
+from activities.case_payments import GrpcPayments, RecordingPayments
+from activities.payments_messages import DirectPaymentReport
 from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.grpc_client import Channels
 from cms.infra.processes import free_port
-from cms.worker_catalog import activities_for
+from cms.worker_catalog import case_activities, payment_activities, payments_client
 from cms_proto.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
@@ -53,18 +53,19 @@ async def test_two_missed_direct_pay_reports_move_the_case_and_payments_collects
     payments = await serve_in_background("payments", register_payments, settings)
     suffix = uuid.uuid4().hex[:6]
     cases_queue, payments_queue = f"{TASK_QUEUE_CASES}-dpcp-{suffix}", f"cms-payments-dpcp-{suffix}"
-    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address, start_collections=True,
-                                                                  collections_task_queue=payments_queue))
-    payment_activities.set_payments_address(payments.address)
+    channels = Channels()
+    ledger = payments_client(payments.address, channels)
+    schedules = GrpcPayments(ledger, record=RecordingPayments(case_pool), start_collections=True,
+                             collections_task_queue=payments_queue)
     case_id = f"dpcp-{suffix}"
     paying = f"pp-{case_id}"
     hmrc.incomes[paying] = {"2000-01-01": 2_600_000}
     started: list[str] = [f"case-{case_id}"]
     try:
         async with Worker(client, task_queue=cases_queue, workflows=[CaseWorkflow],
-                          activities=activities_for(TASK_QUEUE_CASES)), \
+                          activities=case_activities(case_pool, hmrc, schedules=schedules)), \
                 Worker(client, task_queue=payments_queue, workflows=PAYMENT_WORKFLOWS,
-                       activities=payment_activities.ALL_ACTIVITIES), \
+                       activities=payment_activities(ledger)), \
                 grpc.aio.insecure_channel(payments.address) as channel:
             handle = await client.start_workflow(CaseWorkflow.run, CaseInput(
                 case_id=case_id, paying_parent_id=paying, receiving_parent_id=f"rp-{case_id}",
@@ -127,7 +128,6 @@ async def test_two_missed_direct_pay_reports_move_the_case_and_payments_collects
                 await client.get_workflow_handle(workflow_id).terminate("test finished")
             except RPCError:
                 pass   # already closed or never started
-        case_payments.set_payments_gateway(case_payments.RecordingPayments())
-        payment_activities.set_payments_address(None)
+        await channels.close()
         payments.stop_event.set()
         await asyncio.wait_for(payments.task, timeout=20)

@@ -13,11 +13,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import case_payments
-from activities import payments as payment_activities
+from activities.case_payments import GrpcPayments, RecordingPayments
 from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.grpc_client import Channels
 from cms.infra.processes import free_port
-from cms.worker_catalog import activities_for
+from cms.worker_catalog import case_activities, payment_activities, payments_client
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
 from workflows.case import CaseWorkflow
@@ -36,17 +36,18 @@ async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmr
     address = payments.address
     suffix = uuid.uuid4().hex[:6]
     cases_queue, payments_queue = f"{TASK_QUEUE_CASES}-coll-{suffix}", f"cms-payments-coll-{suffix}"
-    case_payments.set_payments_gateway(case_payments.GrpcPayments(address, start_collections=True,
-                                                                  collections_task_queue=payments_queue))
-    payment_activities.set_payments_address(address)
+    channels = Channels()
+    ledger = payments_client(address, channels)
+    schedules = GrpcPayments(ledger, record=RecordingPayments(case_pool), start_collections=True,
+                             collections_task_queue=payments_queue)
     case_id = f"coll-{suffix}"
     paying = f"pp-{case_id}"
     hmrc.incomes[paying] = {"2000-01-01": 2_600_000}
     try:
         async with Worker(client, task_queue=cases_queue, workflows=[CaseWorkflow],
-                          activities=activities_for(TASK_QUEUE_CASES)), \
+                          activities=case_activities(case_pool, hmrc, schedules=schedules)), \
                 Worker(client, task_queue=payments_queue, workflows=PAYMENT_WORKFLOWS,
-                       activities=payment_activities.ALL_ACTIVITIES):
+                       activities=payment_activities(ledger)):
             handle = await client.start_workflow(CaseWorkflow.run, CaseInput(
                 case_id=case_id, paying_parent_id=paying, receiving_parent_id=f"rp-{case_id}",
                 children=[ChildFacts("c-1", "2016-03-01")], requested_service_type="collect_and_pay",
@@ -61,8 +62,7 @@ async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmr
             await handle.terminate("test finished")
             await loop.terminate("test finished")
     finally:
-        case_payments.set_payments_gateway(case_payments.RecordingPayments())
-        payment_activities.set_payments_address(None)
+        await channels.close()
         payments.stop_event.set()
         await asyncio.wait_for(payments.task, timeout=20)
     assert view.missed_payments >= 1 and view.arrears_pence > 0

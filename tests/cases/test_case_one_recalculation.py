@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from cms.config import TASK_QUEUE_CASES
-from cms.worker_catalog import activities_for
+from cms.worker_catalog import case_activities
 from domain.calculation import calculate, parse_request
 from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
@@ -83,7 +83,7 @@ async def test_a_change_clearing_while_the_case_moves_to_collect_and_pay_recalcu
 
     def worker() -> Worker:
         # No sticky cache: the next workflow task goes to the task queue, not to a stopped worker.
-        return Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=activities_for(TASK_QUEUE_CASES),
+        return Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=case_activities(case_pool, hmrc),
                       max_cached_workflows=0)
 
     async with worker():

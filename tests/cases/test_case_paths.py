@@ -11,8 +11,6 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from activities import case_notifications
-from activities.case_notifications import set_notice_sender
 from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
@@ -227,19 +225,12 @@ class _RefusingNotices:
     async def send_all(self, notices) -> None:
         raise ApplicationError("template variable missing", non_retryable=True)
 
-    async def send(self, notice) -> None:
-        await self.send_all([notice])
 
-
+@pytest.mark.parametrize("case_notices", [_RefusingNotices()])
 async def test_a_refused_decision_letter_routes_the_case_to_a_caseworker(case_env) -> None:
-    previous = case_notifications._sender
-    set_notice_sender(_RefusingNotices())
-    try:
-        case_id, handle = await _start(case_env)
-        await case_env["env"].sleep(timedelta(days=5))
-        view = await handle.query(CaseWorkflow.state)
-    finally:
-        set_notice_sender(previous)
+    case_id, handle = await _start(case_env)
+    await case_env["env"].sleep(timedelta(days=5))
+    view = await handle.query(CaseWorkflow.state)
     assert view.needs_caseworker and "refused" in view.caseworker_reason
     assert view.liability is not None  # the decision itself is kept for the caseworker
     description = await handle.describe()

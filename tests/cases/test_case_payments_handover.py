@@ -10,11 +10,14 @@ from dataclasses import replace
 import grpc
 import psycopg
 import pytest
+import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from activities import case_payments
+from activities.case_payments import GrpcPayments, RecordingPayments
 from cms.config import load_settings
+from cms.grpc_client import Channels
 from cms.infra.processes import free_port
+from cms.worker_catalog import payments_client
 from services.common.server import serve
 from services.payments.service import register as register_payments
 from workflows.case_messages import CaseInput, ChildFacts
@@ -38,23 +41,27 @@ async def _payments_service(database_url: str):
     return address, stop, task
 
 
-async def test_schedule_goes_to_payments_and_stops_at_closure(case_env, database_url) -> None:
+@pytest_asyncio.fixture(loop_scope="session")
+async def case_schedules(database_url, case_pool):
+    """The case worker hands its schedules to a payments service of this module's own."""
     address, stop, task = await _payments_service(database_url)
-    case_payments.set_payments_gateway(case_payments.GrpcPayments(address))
-    try:
-        case_id = f"pay-{uuid.uuid4().hex[:8]}"
-        paying = f"pp-{case_id}"
-        case_env["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
-        handle = await case_env["start"](CaseInput(
-            case_id=case_id, application_date="2025-01-10", receiving_parent_id=f"rp-{case_id}",
-            paying_parent_id=paying, children=[ChildFacts("c-1", "2005-03-01", in_full_time_education=True)],
-            requested_service_type="collect_and_pay", publish_search_attributes=False))
-        outcome = await handle.result()
-        assert outcome.closure.reason == "no_qualifying_child"
-    finally:
-        case_payments.set_payments_gateway(case_payments.RecordingPayments())
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
+    channels = Channels()
+    yield GrpcPayments(payments_client(address, channels), record=RecordingPayments(case_pool))
+    await channels.close()
+    stop.set()
+    await asyncio.wait_for(task, timeout=20)
+
+
+async def test_schedule_goes_to_payments_and_stops_at_closure(case_env, database_url) -> None:
+    case_id = f"pay-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{case_id}"
+    case_env["hmrc"].incomes[paying] = {"2000-01-01": 2_600_000}
+    handle = await case_env["start"](CaseInput(
+        case_id=case_id, application_date="2025-01-10", receiving_parent_id=f"rp-{case_id}",
+        paying_parent_id=paying, children=[ChildFacts("c-1", "2005-03-01", in_full_time_education=True)],
+        requested_service_type="collect_and_pay", publish_search_attributes=False))
+    outcome = await handle.result()
+    assert outcome.closure.reason == "no_qualifying_child"
     with psycopg.connect(database_url) as conn:
         schedules = conn.execute(
             "SELECT version, service_type, frequency, first_start::text, decision_ref FROM payments.schedules "

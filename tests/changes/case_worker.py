@@ -9,50 +9,54 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import case_payments
-from activities.hmrc import set_hmrc_adapter
+from activities.adapters.hmrc import HmrcAdapter
+from activities.case_payments import GrpcPayments, PaymentsGateway, RecordingPayments
 from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.grpc_client import Channels
 from cms.infra.processes import free_port
 from cms.infra.temporal_server import temporal_test_server
-from cms.worker_catalog import activities_for, workflows_for
+from cms.worker_catalog import case_activities, payments_client, workflows_for
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
 from workflows.converter import STRICT_DATA_CONVERTER
 
 
 @asynccontextmanager
-async def case_worker(hmrc: object, queue_prefix: str) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    """Yields (environment, strict client, task queue) with `hmrc` as the HMRC adapter."""
+async def case_worker(pool: AsyncConnectionPool, hmrc: HmrcAdapter, queue_prefix: str,
+                      schedules: PaymentsGateway | None = None
+                      ) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
+    """Yields (environment, strict client, task queue) with `hmrc` as the HMRC adapter and
+    `schedules` as the payments gateway (default: recorded in the case read model)."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
     config = env.client.config()
     config["data_converter"] = STRICT_DATA_CONVERTER
     client = Client(**config)
     queue = f"{queue_prefix}-{uuid.uuid4().hex[:6]}"
-    set_hmrc_adapter(hmrc)
     try:
         async with Worker(client, task_queue=queue, workflows=workflows_for(TASK_QUEUE_CASES),
-                          activities=activities_for(TASK_QUEUE_CASES)):
+                          activities=case_activities(pool, hmrc, schedules=schedules)):
             yield env, client, queue
     finally:
-        set_hmrc_adapter(None)
         await env.shutdown()
 
 
 @asynccontextmanager
-async def case_worker_with_payments(database_url: str, hmrc: object, queue_prefix: str
-                                    ) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
+async def case_worker_with_payments(pool: AsyncConnectionPool, database_url: str, hmrc: HmrcAdapter,
+                                    queue_prefix: str) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
     """Yields (environment, strict client, task queue, payments address)."""
     settings = load_settings()
     settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
     payments = await serve_in_background("payments", register_payments, settings)
-    case_payments.set_payments_gateway(case_payments.GrpcPayments(payments.address))
+    channels = Channels()
+    schedules = GrpcPayments(payments_client(payments.address, channels), record=RecordingPayments(pool))
     try:
-        async with case_worker(hmrc, queue_prefix) as (env, client, queue):
+        async with case_worker(pool, hmrc, queue_prefix, schedules) as (env, client, queue):
             yield env, client, queue, payments.address
     finally:
-        case_payments.set_payments_gateway(case_payments.RecordingPayments())
+        await channels.close()
         await payments.stop()

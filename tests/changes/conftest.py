@@ -11,24 +11,21 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.changes import CHANGE_ACTIVITIES
-from activities.context import set_db_pool
+from cms.worker_catalog import change_activities
 from workflows.change import ChangeWorkflow
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def change_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     async with AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False) as pool:
-        set_db_pool(pool)
         yield pool
-        set_db_pool(None)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def change_queue(time_skipping_env: WorkflowEnvironment, change_pool: AsyncConnectionPool) -> AsyncIterator[str]:
     queue = f"changes-test-{uuid.uuid4().hex[:6]}"
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ChangeWorkflow],
-                      activities=CHANGE_ACTIVITIES):
+                      activities=change_activities(change_pool)):
         yield queue
 
 

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.changes import CHANGE_ACTIVITIES
+from cms.worker_catalog import change_activities
 from tests.changes.host_case import HostCaseWorkflow, HostInput, terminate_running
 from tests.helpers.failures import rejection_type
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def host(time_skipping_env: WorkflowEnvironment, change_pool):
     queue = f"case-changes-{uuid.uuid4().hex[:6]}"
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[HostCaseWorkflow, ChangeWorkflow],
-                      activities=CHANGE_ACTIVITIES):
+                      activities=change_activities(change_pool)):
         yield queue
         await terminate_running(time_skipping_env, STARTED)
 

@@ -34,7 +34,7 @@ class Hmrc:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def case_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    async with case_worker(Hmrc(), "case-changes-real") as running:
+    async with case_worker(change_pool, Hmrc(), "case-changes-real") as running:
         yield running
 
 

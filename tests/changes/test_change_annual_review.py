@@ -58,7 +58,7 @@ def weekly(c1_nights: int = 0, hmrc_annual: int | None = OLD_HMRC, stated_weekly
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def review_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    async with case_worker(Hmrc(), "case-review-changes") as running:
+    async with case_worker(change_pool, Hmrc(), "case-review-changes") as running:
         yield running
 
 

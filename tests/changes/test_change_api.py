@@ -15,10 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
-from activities.changes import CHANGE_ACTIVITIES
 from cms.cli import changes as change_cli
 from cms.config import load_settings
 from cms.infra.processes import free_port
+from cms.worker_catalog import change_activities
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from services.case_api.changes import ChangeRpcs
 from services.common.errors import field_violations_of
@@ -51,7 +51,7 @@ async def api(time_skipping_env: WorkflowEnvironment, database_url: str, change_
     stop = asyncio.Event()
     task = asyncio.create_task(serve("case_api", register, settings, stop))
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[HostCaseWorkflow, ChangeWorkflow],
-                      activities=CHANGE_ACTIVITIES):
+                      activities=change_activities(change_pool)):
         async with grpc.aio.insecure_channel(settings.address_of("case_api")) as channel:
             stub = case_pb2_grpc.CaseServiceStub(channel)
             for _ in range(100):

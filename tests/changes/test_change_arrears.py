@@ -45,7 +45,7 @@ class Hmrc:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def with_payments(change_pool, database_url) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
-    async with case_worker_with_payments(database_url, Hmrc(), "case-arrears") as running:
+    async with case_worker_with_payments(change_pool, database_url, Hmrc(), "case-arrears") as running:
         yield running
 
 

@@ -76,7 +76,7 @@ def income(disputed: bool) -> ReportedChange:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def order_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    async with case_worker(Hmrc(), "case-change-order") as running:
+    async with case_worker(change_pool, Hmrc(), "case-change-order") as running:
         yield running
 
 

@@ -12,8 +12,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.changes import CHANGE_ACTIVITIES
 from cms.infra.temporal_server import temporal_test_server
+from cms.worker_catalog import change_activities
 from domain.changes import SENIOR_TEAM
 from tests.changes.test_change_workflow import record, reported, start, wait_for_stage
 from tests.helpers.replay import CHANGE_HISTORIES, record_history
@@ -32,7 +32,7 @@ async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def own_queue(own_time_env: WorkflowEnvironment, change_pool) -> AsyncIterator[str]:
     queue = f"escalation-{uuid.uuid4().hex[:6]}"
-    async with Worker(own_time_env.client, task_queue=queue, workflows=[ChangeWorkflow], activities=CHANGE_ACTIVITIES):
+    async with Worker(own_time_env.client, task_queue=queue, workflows=[ChangeWorkflow], activities=change_activities(change_pool)):
         yield queue
 
 

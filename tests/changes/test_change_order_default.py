@@ -60,7 +60,7 @@ BOTH = ("2025-03-01", stated_weekly(52, "2025-03-01"))
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def default_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    async with case_worker(HmrcFindsNothing(), "case-change-default") as running:
+    async with case_worker(change_pool, HmrcFindsNothing(), "case-change-default") as running:
         yield running
 
 

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def ledger_client(change_pool, database_url) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str, str]]:
-    async with case_worker_with_payments(database_url, Hmrc(), "case-order-ledger") as running:
+    async with case_worker_with_payments(change_pool, database_url, Hmrc(), "case-order-ledger") as running:
         yield running
 
 

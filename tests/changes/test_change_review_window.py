@@ -33,7 +33,7 @@ HISTORY = "income_change_in_review_window"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def window_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    async with case_worker(Hmrc(), "case-review-window") as running:
+    async with case_worker(change_pool, Hmrc(), "case-review-window") as running:
         yield running
 
 

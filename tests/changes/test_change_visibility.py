@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.changes import CHANGE_ACTIVITIES
+from cms.worker_catalog import change_activities
 from workflows.change import ChangeInput, ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -39,7 +39,7 @@ async def test_open_change_is_listed_for_its_queue_then_cleared(dev_temporal: Cl
     case_id = f"vis-{uuid.uuid4().hex[:8]}"
     change = ReportedChange(kind="shared_care_nights", reported_date="2025-06-01", effective_date="2025-05-01",
                             details={"child_id": "c-1", "nights": 60}, evidence_disputed=True)
-    async with Worker(dev_temporal, task_queue=queue, workflows=[ChangeWorkflow], activities=CHANGE_ACTIVITIES):
+    async with Worker(dev_temporal, task_queue=queue, workflows=[ChangeWorkflow], activities=change_activities(change_pool)):
         handle = await dev_temporal.start_workflow(
             ChangeWorkflow.run, ChangeInput(case_id=case_id, n=1, change=change, current_inputs=INPUTS,
                                             seconds_per_day=3600, today="2025-06-01"),

@@ -13,8 +13,8 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.changes import load_sla_report
 from domain.changes import CaseContext, apply_in_order, parse_change
+from services.case_api import repository as case_api
 from tests.helpers.replay import CHANGE_HISTORIES, record_history
 from workflows.change import (
     ChangeInput,
@@ -153,5 +153,6 @@ async def test_two_concurrent_changes_to_one_case(time_skipping_env, change_queu
     assert [n for n, _ in decisions] == [2, 1]
     assert final["paying_parent"]["flat_rate_benefit"] and final["receiving_parents"][0]["children"][0][
         "shared_care_nights"] == 110
-    report = await load_sla_report(change_pool)
+    async with case_api.read_snapshot(change_pool) as conn:
+        report = await case_api.load_sla_report(conn)
     assert report.cleared_last_4_weeks >= 2

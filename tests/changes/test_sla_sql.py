@@ -1,4 +1,4 @@
-"""The SLA view in SQL (activities.changes.load_sla_report) equals the in-memory reference
+"""The SLA view in SQL (services.case_api.repository.load_sla_report) equals the in-memory reference
 (domain.sla.sla_report) on any set of change_records rows: ages on and either side of every band
 edge, the 28-day due time and the 4-week window, on real and fast calendars, ties in age."""
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from activities.changes import load_sla_report, seed_change_records
-from domain.sla import AGE_BANDS, SLA_DAYS, WINDOW_DAYS, SlaItem, band_starts, sla_report
+from domain.sla import AGE_BANDS, SLA_DAYS, WINDOW_DAYS, SlaItem, SlaReport, band_starts, sla_report
+from services.case_api import repository as case_api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -71,6 +71,11 @@ async def replace_rows(pool, rows: list[SlaItem]) -> None:
                   i.received_at, i.due_at, i.seconds_per_day, i.cleared_at) for i in rows])
 
 
+async def load_sla_report(pool, now: datetime, oldest: int = 10) -> SlaReport:
+    async with case_api.read_snapshot(pool) as conn:
+        return await case_api.load_sla_report(conn, now, oldest=oldest)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rows=items(), oldest=st.integers(0, 8))
 async def test_the_sql_report_equals_the_reference(scratch_case_db, rows, oldest) -> None:
@@ -116,7 +121,8 @@ async def test_the_bands_tile_the_days() -> None:
 async def test_seeded_rows_give_a_plausible_report(scratch_case_db) -> None:
     async with scratch_case_db.connection() as conn:
         await conn.execute("TRUNCATE case_api.change_records")
-    await seed_change_records(scratch_case_db, 2_000, NOW)
+    async with scratch_case_db.connection() as conn:
+        await case_api.seed_change_records(conn, 2_000, NOW)
     report = await load_sla_report(scratch_case_db, NOW)
     async with scratch_case_db.connection() as conn:
         rows = await (await conn.execute(

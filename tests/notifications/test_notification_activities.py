@@ -2,46 +2,54 @@
 
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import activities.notifications as notification_activities
-from activities.notifications import (
-    NotificationRequest,
-    PartyDetailsRequest,
-    SafeguardingRequest,
-    send_notification,
-    set_party_details,
-    set_safeguarding_profile,
-)
+from activities.case_messages import CaseNotice
+from activities.notification_messages import NotificationRequest, PartyDetailsRequest, SafeguardingRequest
+from activities.notifications import NotificationActivities, NotificationsNoticeSender
+from cms.grpc_client import Channels, ServiceClient
+from cms.worker_catalog import notifications_client
 from cms_proto.notifications.v1 import notifications_pb2 as pb
+from cms_proto.notifications.v1.notifications_pb2_grpc import NotificationsServiceStub
 from tests.notifications.support import PP_DETAILS, RP_DETAILS, variables_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def test_send_notification_is_idempotent_per_workflow_and_business_key(notifications_stub, notifications_address) -> None:
-    notification_activities.use_notifications_address(notifications_address)
+@pytest_asyncio.fixture(loop_scope="session")
+async def service(notifications_address: str) -> AsyncIterator[ServiceClient[NotificationsServiceStub]]:
+    """The worker's client of the notifications service under test."""
+    channels = Channels()
+    yield notifications_client(notifications_address, channels)
+    await channels.close()
+
+
+async def test_send_notification_is_idempotent_per_workflow_and_business_key(notifications_stub, service) -> None:
+    activities = NotificationActivities(service)
     case_id = f"C-{uuid.uuid4().hex[:8]}"
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, workflow_id=f"case-{case_id}")
-    await env.run(set_party_details, PartyDetailsRequest(case_id, "rp", "receiving_parent", RP_DETAILS,
-                                                         channel="sms", safe_from="18:00", safe_until="21:00"))
-    await env.run(set_party_details, PartyDetailsRequest(case_id, "pp", "paying_parent", PP_DETAILS))
-    await env.run(set_safeguarding_profile, SafeguardingRequest(case_id, True, ["rp"], "declared", "email", True))
+    await env.run(activities.set_party_details, PartyDetailsRequest(
+        case_id, "rp", "receiving_parent", RP_DETAILS, channel="sms", safe_from="18:00", safe_until="21:00"))
+    await env.run(activities.set_party_details, PartyDetailsRequest(case_id, "pp", "paying_parent", PP_DETAILS))
+    await env.run(activities.set_safeguarding_profile,
+                  SafeguardingRequest(case_id, True, ["rp"], "declared", "email", True))
     request = NotificationRequest(case_id, "rp", "application_received", "application-received",
                                   variables_for("application_received", case_id), channel="sms")
-    first = await env.run(send_notification, request)
-    again = await env.run(send_notification, request)
+    first = await env.run(activities.send_notification, request)
+    again = await env.run(activities.send_notification, request)
     assert first == again and first.channel == "email"  # safe channel wins over the SMS wish
     listed = await notifications_stub.ListForCase(pb.ListForCaseRequest(case_id=case_id))
     assert [n.idempotency_key for n in listed.notifications] == [f"case-{case_id}:application-received"]
 
     broken = NotificationRequest(case_id, "rp", "payment_received", "payment:1", {"case_reference": case_id})
     with pytest.raises(ApplicationError, match="needs variable 'amount'") as error:
-        await env.run(send_notification, broken)
+        await env.run(activities.send_notification, broken)
     assert error.value.non_retryable and error.value.type == "InvalidNotification"
 
 
@@ -60,22 +68,11 @@ async def test_send_notification_is_idempotent_per_workflow_and_business_key(not
                         "outcome_reason": ""}, []),
 ])
 async def test_the_case_workflows_notices_render_through_the_service(
-        notifications_stub, notifications_address, template, facts, explanation) -> None:
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class CaseNotice:  # the shape of activities.case_notifications.CaseNotice
-        idempotency_key: str
-        case_id: str
-        recipient_party_id: str
-        template: str
-        facts: dict = field(default_factory=dict)
-        explanation: list = field(default_factory=list)
-
-    notification_activities.use_notifications_address(notifications_address)
+        notifications_stub, service, template, facts, explanation) -> None:
     case_id = f"C-{uuid.uuid4().hex[:8]}"
-    await ActivityEnvironment().run(set_party_details, PartyDetailsRequest(case_id, "pp-1", "paying_parent", PP_DETAILS))
-    sender = notification_activities.NotificationsNoticeSender()
+    await ActivityEnvironment().run(NotificationActivities(service).set_party_details,
+                                    PartyDetailsRequest(case_id, "pp-1", "paying_parent", PP_DETAILS))
+    sender = NotificationsNoticeSender(service)
     notice = CaseNotice(f"case-{case_id}/{template}/pp-1", case_id, "pp-1", template, facts, explanation)
     await sender.send(notice)
     await sender.send(notice)

@@ -9,7 +9,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import payments as payment_activities
+from cms.grpc_client import Channels
+from cms.worker_catalog import payment_activities, payments_client
 from cms_proto.payments.v1 import payments_pb2 as pb
 from tests.payments.payments_case_stub import CaseStub
 from tests.payments.payments_helpers import new_schedule
@@ -22,12 +23,12 @@ SECONDS_PER_DAY = 0.02   # a short real case calendar (see test_payments_workflo
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def worker(time_skipping_env: WorkflowEnvironment, payments_stub):
-    payment_activities.set_payments_address(payments_stub.address)
+    channels = Channels()
     queue = f"cms-payments-loop-{uuid.uuid4().hex[:6]}"
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[*ALL_WORKFLOWS, CaseStub],
-                      activities=payment_activities.ALL_ACTIVITIES):
+                      activities=payment_activities(payments_client(payments_stub.address, channels))):
         yield {"client": time_skipping_env.client, "queue": queue}
-    payment_activities.set_payments_address(None)
+    await channels.close()
 
 
 def _plan(case_id: str, periods: dict[int, str], version: int) -> CollectionsInput:

@@ -16,10 +16,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import payments as payment_activities
 from cms.config import TASK_QUEUE_PAYMENTS, load_settings
+from cms.grpc_client import Channels
 from cms.infra.processes import free_port
 from cms.temporal import connect
+from cms.worker_catalog import payment_activities, payments_client
 from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
 from services.common.server import serve_in_background
@@ -73,15 +74,20 @@ async def pool(outbox_db: str):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def temporal(time_skipping_env: WorkflowEnvironment, service):
-    """A payments worker on the real task queue, and the dispatcher's settings and client."""
-    payment_activities.set_payments_address(service.address)
+    """A payments worker on the real task queue, and the dispatcher's settings and client. The
+    worker reaches the payments service through `payments_link`, which a test can cut."""
+    service_host, service_port = service.address.rsplit(":", 1)
+    link = Forwarder(free_port(), service_host, int(service_port))
+    await link.start()
+    channels = Channels()
     target = time_skipping_env.client.service_client.config.target_host
     settings = replace(service.settings, temporal_address=target, seconds_per_day=SECONDS_PER_DAY)
     async with Worker(time_skipping_env.client, task_queue=TASK_QUEUE_PAYMENTS, workflows=ALL_WORKFLOWS,
-                      activities=payment_activities.ALL_ACTIVITIES):
+                      activities=payment_activities(payments_client(f"127.0.0.1:{link.listen_port}", channels))):
         yield SimpleNamespace(client=time_skipping_env.client, settings=settings,
-                              dispatcher_client=await connect(settings))
-    payment_activities.set_payments_address(None)
+                              dispatcher_client=await connect(settings), payments_link=link)
+    await channels.close()
+    await link.stop()
 
 
 _counter = iter(range(1, 10_000))
@@ -185,14 +191,14 @@ async def test_a_disbursement_past_its_due_time_still_goes_out_and_is_reported_l
     note = service.bank.emit_payment(case_id, 6000, FRIDAY)
     await deliver(service.stub, note)
     fast_days = DisbursementInput(case_id, FRIDAY.isoformat(), note.bank_reference, seconds_per_day=0.1)
-    payment_activities.set_payments_address(f"127.0.0.1:{free_port()}")   # the payments service is unreachable
+    await temporal.payments_link.stop()   # the payments service is unreachable
     try:
         handle = await temporal.client.start_workflow(
             DisbursementWorkflow.run, fast_days, id=disbursement_workflow_id(case_id, note.bank_reference),
             task_queue=TASK_QUEUE_PAYMENTS)
         await eventually(lambda: _retrying_past_due(handle), "attempts continuing after the due time")
     finally:
-        payment_activities.set_payments_address(service.address)
+        await temporal.payments_link.start()
     result = await handle.result()
     assert (result.amount_pence, result.due_by, result.on_time) == (4800, "2026-01-13", False)
     await record_history(handle, PAYMENT_HISTORIES, "disbursement_overdue")

@@ -5,6 +5,7 @@ from datetime import date
 import grpc
 import psycopg
 import pytest
+import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,10 +172,22 @@ async def test_stopping_a_schedule_ends_charges_but_keeps_arrears(payments_stub,
     assert balance.arrears_pence == 12000 and balance.next_payment_pence == 0
 
 
-async def test_the_case_workflow_gateway_creates_and_stops_schedules(payments_stub, case_id) -> None:
-    from activities.case_payments import GrpcPayments, ScheduleRequest, StopScheduleRequest
+@pytest_asyncio.fixture(loop_scope="session")
+async def case_gateway(payments_stub):
+    """The case workflow's gateway to this payments service (no case read model here)."""
+    from activities.case_payments import GrpcPayments
+    from cms.grpc_client import Channels
+    from cms.worker_catalog import payments_client
 
-    gateway = GrpcPayments(payments_stub.address, record_in_case_model=False)
+    channels = Channels()
+    yield GrpcPayments(payments_client(payments_stub.address, channels))
+    await channels.close()
+
+
+async def test_the_case_workflow_gateway_creates_and_stops_schedules(payments_stub, case_gateway, case_id) -> None:
+    from activities.case_messages import ScheduleRequest, StopScheduleRequest
+
+    gateway = case_gateway
     request = ScheduleRequest(idempotency_key=f"case-{case_id}/schedule-1", case_id=case_id, version=1,
                               service_type="collect_and_pay", frequency="fortnightly", effective_from="2026-02-02",
                               weekly_liability_pence=4800, paying_parent_pays_weekly_pence=5760,
@@ -189,14 +202,13 @@ async def test_the_case_workflow_gateway_creates_and_stops_schedules(payments_st
     assert (balance.arrears_pence, balance.next_payment_pence) == (11520, 0)
 
 
-async def test_the_case_workflow_gateway_does_not_retry_a_refused_schedule(payments_stub, case_id) -> None:
+async def test_the_case_workflow_gateway_does_not_retry_a_refused_schedule(case_gateway, case_id) -> None:
     from temporalio.exceptions import ApplicationError
 
-    from activities.case_payments import GrpcPayments, ScheduleRequest
+    from activities.case_messages import ScheduleRequest
 
-    gateway = GrpcPayments(payments_stub.address, record_in_case_model=False)
     with pytest.raises(ApplicationError) as refused:
-        await gateway.create_schedule(ScheduleRequest(
+        await case_gateway.create_schedule(ScheduleRequest(
             idempotency_key=f"case-{case_id}/schedule-1", case_id=case_id, version=1, service_type="collect_and_pay",
             frequency="weekly", effective_from="not-a-date", weekly_liability_pence=4800,
             paying_parent_pays_weekly_pence=4800, instalment_pence=4800, first_instalment_pence=4800,

@@ -9,8 +9,9 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import payments as payment_activities
-from activities.payments import DirectPaymentReport
+from activities.payments_messages import DirectPaymentReport
+from cms.grpc_client import Channels
+from cms.worker_catalog import payment_activities, payments_client
 from cms_proto.payments.v1 import payments_pb2 as pb
 from tests.helpers.replay import PAYMENT_HISTORIES, record_history
 from tests.payments.payments_case_stub import CaseStub
@@ -35,12 +36,12 @@ SECONDS_PER_DAY = 0.02
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def payments_worker(time_skipping_env: WorkflowEnvironment, payments_stub):
-    payment_activities.set_payments_address(payments_stub.address)
+    channels = Channels()
     queue = f"cms-payments-test-{uuid.uuid4().hex[:6]}"
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[*ALL_WORKFLOWS, CaseStub],
-                      activities=payment_activities.ALL_ACTIVITIES):
+                      activities=payment_activities(payments_client(payments_stub.address, channels))):
         yield {"client": time_skipping_env.client, "queue": queue}
-    payment_activities.set_payments_address(None)
+    await channels.close()
 
 
 async def test_a_missed_period_is_signalled_and_a_paid_one_disbursed(payments_worker, payments_stub, fake_bank,

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.worker import Worker
 
-from activities.payments import ReconciliationOutcome
+from activities.payments_messages import ReconciliationOutcome
 from cms.config import TASK_QUEUE_PAYMENTS
 from cms.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from workflows.payments import ReconciliationWorkflow

@@ -8,9 +8,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
-from activities.context import set_db_pool
-from cms.config import TASK_QUEUE_CASES
+from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.grpc_client import Channels
 from cms.worker import build_workers
+from cms.worker_catalog import build_activities
 from workflows.case import CaseInput, CaseWorkflow, NoteRequest
 from workflows.case_messages import ChildFacts
 
@@ -26,9 +27,11 @@ async def _stage_in_read_model(pool: AsyncConnectionPool, case_id: str) -> str |
 async def test_case_round_trip_through_worker(time_skipping_env: WorkflowEnvironment, database_url: str) -> None:
     client = time_skipping_env.client
     case_id = f"rt-{uuid.uuid4().hex[:8]}"
+    channels = Channels()
     async with AsyncConnectionPool(database_url, open=False) as pool:
-        set_db_pool(pool)
-        worker = next(w for w in build_workers(client) if w.task_queue == TASK_QUEUE_CASES)
+        # The worker's own composition root, from the same settings `python -m cms.worker` reads.
+        activities = build_activities(load_settings(), pool, channels)
+        worker = next(w for w in build_workers(client, activities) if w.task_queue == TASK_QUEUE_CASES)
         async with worker:
             handle = await client.start_workflow(
                 CaseWorkflow.run,
@@ -46,6 +49,6 @@ async def test_case_round_trip_through_worker(time_skipping_env: WorkflowEnviron
             finally:
                 # A running case without a worker would stall the shared time-skipping clock.
                 await handle.terminate("round trip done")
-        set_db_pool(None)
+    await channels.close()
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT stage FROM case_api.cases WHERE case_id = %s", (case_id,)).fetchone() == ("Assessment",)

@@ -191,11 +191,9 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    import activities.context as activity_context
-    from activities import case_notifications
-    from activities import notifications as notification_activities
     from cms.config import TASK_QUEUE_CASES, load_settings
-    from cms.worker_catalog import activities_for
+    from cms.grpc_client import Channels
+    from cms.worker_catalog import build_activities
     from cms_proto.case.v1 import case_pb2, case_pb2_grpc
     from services.case_api.service import CaseService
     from workflows.case import CaseWorkflow
@@ -212,13 +210,13 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     process, address, _ = await _start_service_process(isolated_notifications_db, tmp_path)
     client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
     queue = f"{TASK_QUEUE_CASES}-safeguarding-{uuid.uuid4().hex[:6]}"
-    settings = replace(load_settings(), seconds_per_day=0.05)
-    previous_pool = activity_context._pool
+    defaults = load_settings()
+    # `make run`'s worker: letters recorded and sent through the notifications service.
+    settings = replace(defaults, seconds_per_day=0.05, case_notices_via_notifications=True,
+                       ports={**defaults.ports, "notifications": int(address.rpartition(":")[2])})
     pool = AsyncConnectionPool(database_url, open=False, min_size=1, max_size=4)
     await pool.open()
-    activity_context.set_db_pool(pool)
-    notification_activities.use_notifications_address(address)
-    case_notifications.set_notice_sender(case_notifications.RecordedAndSentNotices())
+    channels = Channels()
     server = grpc.aio.server()
     case_pb2_grpc.add_CaseServiceServicer_to_server(
         CaseService(pool, settings, client, queue, notifications_address=address), server)
@@ -227,7 +225,7 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     responses: list[tuple[str, str]] = []   # (whose details must not appear, JSON of the response)
     try:
         async with Worker(client, task_queue=queue, workflows=[CaseWorkflow],
-                          activities=activities_for(TASK_QUEUE_CASES)), \
+                          activities=build_activities(settings, pool, channels)[TASK_QUEUE_CASES]), \
                 grpc.aio.insecure_channel(f"127.0.0.1:{port}") as case_channel, \
                 grpc.aio.insecure_channel(address) as notify_channel:
             cases = case_pb2_grpc.CaseServiceStub(case_channel)
@@ -259,9 +257,7 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
             await client.get_workflow_handle(created.workflow_id).terminate("test finished")
     finally:
         await server.stop(None)
-        case_notifications.set_notice_sender(case_notifications.RecordingNotices())
-        notification_activities._stub = None
-        activity_context.set_db_pool(previous_pool)
+        await channels.close()
         await pool.close()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
