@@ -32,6 +32,7 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -83,7 +84,14 @@ def disbursement_input(row: PendingDisbursement, now: datetime, seconds_per_day:
                              seconds_per_day=seconds_per_day)
 
 
-async def _start(client: Client, row: PendingDisbursement, settings: Settings, now: datetime) -> str:
+class WorkflowStarter(Protocol):
+    """What the dispatcher needs of a Temporal client: starting a workflow (a test's stand-in that
+    dies mid-start provides just this)."""
+
+    async def start_workflow(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+async def _start(client: WorkflowStarter, row: PendingDisbursement, settings: Settings, now: datetime) -> str:
     workflow_id = disbursement_workflow_id(row.case_id, row.bank_reference)
     try:
         # REJECT_DUPLICATE: even a finished disbursement of this money is never started again.
@@ -98,7 +106,7 @@ async def _start(client: Client, row: PendingDisbursement, settings: Settings, n
     return workflow_id
 
 
-async def dispatch_pending(pool: AsyncConnectionPool, client: Client, settings: Settings,
+async def dispatch_pending(pool: AsyncConnectionPool, client: WorkflowStarter, settings: Settings,
                            limit: int = BATCH_SIZE) -> int:
     """Starts a DisbursementWorkflow for each pending outbox row (up to `limit`); returns how many
     rows it stamped as started. Rows whose start failed stay pending and the first such error is
