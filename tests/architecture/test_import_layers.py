@@ -2,8 +2,10 @@
 
 * domain/ is pure: it imports the standard library and other domain modules only, never a
   database driver, gRPC, Temporal, or the workflows, activities, services and cms packages;
-* message modules (workflows/*_messages.py) import only the standard library and other message
+* message modules (workflows/*_messages.py, activities/*_messages.py) import only the standard library and other message
   modules, so a client, the API or the data converter loads the types without the workflows;
+* services never import the worker's activities (shared reads live in the owning service's
+  repository module);
 * no project module imports another in a cycle (imports inside functions count; those under
   `if TYPE_CHECKING:` do not, since they never run).
 """
@@ -89,8 +91,8 @@ def test_the_domain_imports_nothing_but_the_standard_library_and_itself() -> Non
 
 def test_message_modules_import_only_the_standard_library_and_other_message_modules() -> None:
     modules = project_modules()
-    messages = {m for m in modules if m.startswith("workflows.") and m.endswith("_messages")}
-    assert {"workflows.case_messages", "workflows.change_messages"} <= messages
+    messages = {m for m in modules if m.split(".")[0] in ("workflows", "activities") and m.endswith("_messages")}
+    assert {"workflows.case_messages", "workflows.change_messages", "activities.case_messages"} <= messages
     offences = [f"{module} imports {name}"
                 for module in sorted(messages)
                 for name in imported_names(modules[module], module, frozenset(modules))
@@ -152,3 +154,13 @@ def test_no_project_module_imports_another_in_a_cycle() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert strongly_connected({"a": {"b"}, "b": set()}) == []
+
+
+def test_services_do_not_reach_into_the_worker_s_activities() -> None:
+    """A service owns its schema and answers over gRPC; what activities and services both read of
+    a schema lives in that service's repository module, never in activities/."""
+    modules = project_modules()
+    offences = [f"{module} imports {name}"
+                for module, path in modules.items() if top_level(module) == "services"
+                for name in imported_names(path, module, frozenset(modules)) if top_level(name) == "activities"]
+    assert offences == []
