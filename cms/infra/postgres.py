@@ -44,10 +44,7 @@ def _make_reachable(path: Path, user: str | None) -> None:
         return
     entry = pwd.getpwnam(user)
     os.chown(path, entry.pw_uid, entry.pw_gid)
-    for parent in list(path.parents) + list(_bin_dir().parents):
-        mode = parent.stat().st_mode
-        if mode & 0o005 != 0o005:
-            parent.chmod(mode | 0o005)
+    _open_parents(path)
     for folder in (_bin_dir(), _bin_dir().parent / "lib", _bin_dir().parent / "share"):
         if folder.exists():
             for root, dirs, files in os.walk(folder):
@@ -55,6 +52,16 @@ def _make_reachable(path: Path, user: str | None) -> None:
                     target = Path(root) / name
                     target.chmod(target.stat().st_mode | 0o005)
             folder.chmod(folder.stat().st_mode | 0o005)
+
+
+def _open_parents(path: Path) -> None:
+    """Lets every user traverse the folders above `path` and above the binaries. Checked again
+    before each restart: something may have closed one since (pytest, for one, resets its
+    temporary root to owner-only when another session starts)."""
+    for parent in list(path.parents) + list(_bin_dir().parents):
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o005)
 
 
 def init_data_dir(data_dir: Path) -> str | None:
@@ -76,9 +83,6 @@ def start_postgres(data_dir: Path, port: int, log_path: Path, host: str = "127.0
     """Starts the server and waits until it accepts connections; returns the managed process."""
     require_free_port(host, port, "PostgreSQL", "POSTGRES_PORT")
     user = init_data_dir(data_dir)
-    stale_pid = data_dir / "postmaster.pid"
-    if stale_pid.exists():
-        _clear_stale_pid(stale_pid)
     process = ManagedProcess(
         name="postgres",
         argv=[str(_bin_dir() / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", host,
@@ -88,12 +92,42 @@ def start_postgres(data_dir: Path, port: int, log_path: Path, host: str = "127.0
         user=user,
         # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, then stop cleanly.
         stop_signal=signal.SIGINT,
+        prepare=lambda process: before_start(data_dir, process),
     ).start()
     url = postgres_url(port, host)
     if not wait_until_ready(url, timeout=30, process=process):
         process.stop()
         raise StartupError(f"PostgreSQL did not start on {host}:{port}; see {log_path}: {process.log_tail(2)}")
     return process
+
+
+def before_start(data_dir: Path, process: ManagedProcess) -> None:
+    """Before (re)starting the server on `data_dir`: the server's user can reach the folder; a
+    postmaster.pid left by a server that is gone is removed; one of a server still running stops
+    the start with one clear line.
+
+    After a crash, the lock file names the dead postmaster. Its pid may already belong to another
+    process (here, often one of our own restarted children), which PostgreSQL would take for a
+    running server and refuse to start. When the file names the run of `process` that has
+    stopped, whose process group (every backend attached to its shared memory) is gone, the file
+    is certainly stale and is removed."""
+    if process.user is not None:
+        _open_parents(data_dir)
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    previous = process.pid if process.returncode is not None else None
+    if previous is not None and _lock_owner(pid_file) == previous and not process.group_alive():
+        pid_file.unlink(missing_ok=True)
+        return
+    _clear_stale_pid(pid_file)
+
+
+def _lock_owner(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _clear_stale_pid(pid_file: Path) -> None:
