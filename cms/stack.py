@@ -1,9 +1,13 @@
-"""`make run`: the whole service on one machine, and a clean stop on Ctrl-C.
+"""`make run`: the whole service on one machine, kept running, and a clean stop on Ctrl-C.
 
 Starts (unless TEMPORAL_ADDRESS / DATABASE_URL point at existing infrastructure) the Temporal dev
 server with its UI and an embedded PostgreSQL, applies every service's migrations, registers the
 search attributes, starts the four gRPC services and the worker, waits for every health check,
 seeds demo cases and prints where to look. State lives under .data/, so a second run resumes.
+
+On one machine `make run` plays the orchestrator's part: every child it started is supervised
+(cms/infra/supervisor.py), restarted when it dies, reported with why it died, and counted in
+`cms_stack_restarts_total{process}` on the stack's own metrics endpoint (STACK_METRICS_PORT).
 """
 
 from __future__ import annotations
@@ -15,21 +19,29 @@ import sys
 import time
 import urllib.request
 from dataclasses import replace
+from functools import partial
 
 import grpc
+import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import start_http_server
 
-from cms.config import Settings, load_settings
+from cms.config import Settings, load_settings, positive_from_env
 from cms.db.migrate import apply_migrations
 from cms.errors import StartupError
 from cms.infra.postgres import check_reachable, postgres_url, start_postgres
 from cms.infra.processes import ManagedProcess, require_free_port
+from cms.infra.supervisor import ReadinessProbe, Supervisor
 from cms.infra.temporal_server import start_dev_server
 from cms.temporal import connect, ensure_search_attributes
 from services import SERVICES
 
 HEALTH_TIMEOUT_SECONDS = 90
 DEMO_SECONDS_PER_DAY = "5"
+# The stack's own Prometheus endpoint, beside the services' (their gRPC port + 1000: 51051-51054).
+DEFAULT_STACK_METRICS_PORT = 51050
+# The Temporal frontend's name in the standard gRPC health service.
+TEMPORAL_FRONTEND = "temporal.api.workflowservice.v1.WorkflowService"
 
 
 def say(text: str) -> None:
@@ -40,8 +52,21 @@ class Stack:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.logs = settings.data_dir / "logs"
-        self.infra: list[ManagedProcess] = []      # stopped last, in reverse order
-        self.apps: list[ManagedProcess] = []       # services and worker, stopped first
+        self.infra: list[ManagedProcess] = []      # Temporal and PostgreSQL, stopped last
+        self.apps: list[ManagedProcess] = []       # services, worker, bank feed: stopped first
+        self.supervisor = Supervisor(say)
+        self.metrics_port = stack_metrics_port()
+        self._metrics_server: object | None = None
+
+    # --- the stack's own metrics ----------------------------------------------------------
+    def serve_metrics(self) -> None:
+        require_free_port("127.0.0.1", self.metrics_port, "the stack's metrics", "STACK_METRICS_PORT")
+        self._metrics_server, _ = start_http_server(self.metrics_port, addr="127.0.0.1",
+                                                    registry=self.supervisor.metrics.registry)
+
+    def supervise(self, process: ManagedProcess, ready: ReadinessProbe | None, infra: bool = False) -> None:
+        (self.infra if infra else self.apps).append(process)
+        self.supervisor.watch(process, ready)
 
     # --- infrastructure -------------------------------------------------------------------
     def start_temporal(self) -> None:
@@ -50,10 +75,11 @@ class Stack:
             return
         host, port = self.settings.temporal_address.rsplit(":", 1)
         say("starting the Temporal dev server …")
-        self.infra.append(start_dev_server(
+        process = start_dev_server(
             int(port), self.settings.temporal_ui_port, self.settings.data_dir / "temporal.db",
             self.logs / "temporal.log", host="127.0.0.1",
-        ))
+        )
+        self.supervise(process, lambda: grpc_serving(f"127.0.0.1:{port}", TEMPORAL_FRONTEND), infra=True)
 
     def start_database(self) -> None:
         if os.environ.get("DATABASE_URL"):
@@ -61,10 +87,12 @@ class Stack:
             check_reachable(self.settings.database_url)
             return
         say(f"starting embedded PostgreSQL on 127.0.0.1:{self.settings.postgres_port} …")
-        self.infra.append(start_postgres(
+        process = start_postgres(
             self.settings.data_dir / "postgres", self.settings.postgres_port, self.logs / "postgres.log"
-        ))
+        )
         self.settings = replace(self.settings, database_url=postgres_url(self.settings.postgres_port))
+        url = self.settings.database_url
+        self.supervise(process, lambda: database_answers(url), infra=True)
 
     def migrate(self) -> None:
         for service in SERVICES:
@@ -103,26 +131,29 @@ class Stack:
                               service.name, f"{service.name.upper()}_PORT")
         env = self.child_env()
         for service in SERVICES:
-            self.apps.append(ManagedProcess(
+            self.supervise(ManagedProcess(
                 service.name, [sys.executable, "-m", f"services.{service.name}"],
                 self.logs / f"{service.name}.log", env=env,
-            ).start())
-        self.apps.append(ManagedProcess(
+            ).start(), partial(grpc_serving, self.settings.address_of(service.name), service.full_name))
+        self.supervise(ManagedProcess(
             "worker", [sys.executable, "-m", "cms.worker"], self.logs / "worker.log", env=env
-        ).start())
+        ).start(), ready=None)
         if float(env["CMS_SECONDS_PER_DAY"]) < 86400:
             # Demo only: paying parents' bank payments for the demo's Collect & Pay cases.
-            self.apps.append(ManagedProcess(
+            self.supervise(ManagedProcess(
                 "demo-bank-feed", [sys.executable, "-m", "cms.demo_bank_feed"], self.logs / "demo_bank_feed.log",
                 env={**env, "CMS_DEMO_BANK_FEED": "1"},
-            ).start())
+            ).start(), ready=None)
+        self.supervisor.start()
 
     async def wait_healthy(self) -> None:
+        """Waits for every service's health check. A child that dies meanwhile is restarted; one
+        given up (it failed at every start) ends the start-up with the supervisor's line."""
         deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
         for service in SERVICES:
             address = self.settings.address_of(service.name)
             while True:
-                self.check_children()
+                self.check_none_given_up()
                 if await health_status(address, service.full_name) == "SERVING":
                     say(f"{service.name:<14} SERVING on {address}")
                     break
@@ -131,11 +162,11 @@ class Stack:
                                        f"{HEALTH_TIMEOUT_SECONDS}s; see {self.logs / (service.name + '.log')}")
                 await asyncio.sleep(0.3)
 
-    def check_children(self) -> None:
+    def check_none_given_up(self) -> None:
         for process in self.infra + self.apps:
-            if not process.running:
-                raise StartupError(f"{process.name} stopped unexpectedly; see {process.log_path}: "
-                                   f"{process.log_tail(1)}")
+            if self.supervisor.given_up(process.name):
+                raise StartupError(f"{process.name} failed at every start; the last time: "
+                                   f"{self.supervisor.last_failure(process.name)}")
 
     async def seed_demo(self) -> None:
         from cms.demo import seed_demo_cases
@@ -151,11 +182,18 @@ class Stack:
         if created:
             say(f"schedules created: {', '.join(created)}")
 
-    def stop(self) -> None:
-        for process in reversed(self.apps):
-            process.stop()
-        for process in reversed(self.infra):
-            process.stop()
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        # The services and the worker together (each finishes what it is doing), then Temporal
+        # and PostgreSQL, which they needed for that.
+        for group in (self.apps, self.infra):
+            for process in group:
+                process.request_stop()
+            for process in group:
+                process.stop()
+        shutdown = getattr(self._metrics_server, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
 
     def print_urls(self) -> None:
         ui = f"http://localhost:{self.settings.temporal_ui_port}" if not os.environ.get("TEMPORAL_ADDRESS") else "(your Temporal UI)"
@@ -167,8 +205,31 @@ class Stack:
             say(f"  {service.name:<15} grpc://{self.settings.address_of(service.name)}  ({service.full_name}; "
                 f"metrics http://127.0.0.1:{port + 1000}/metrics)")
         say(f"  PostgreSQL      {self.settings.database_url}")
+        say(f"  stack metrics   http://127.0.0.1:{self.metrics_port}/metrics  "
+            "(cms_stack_restarts_total, cms_stack_process_up)")
         say(f"  logs            {self.logs}/")
-        say("  try: .venv/bin/cmsctl case list    |    Ctrl-C stops everything")
+        say("  try: .venv/bin/cmsctl case list")
+        say("  a process that dies is restarted and reported here    |    Ctrl-C stops everything")
+
+
+def stack_metrics_port() -> int:
+    try:
+        return int(positive_from_env("STACK_METRICS_PORT", DEFAULT_STACK_METRICS_PORT))
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+
+
+async def grpc_serving(address: str, service: str) -> bool:
+    return await health_status(address, service) == "SERVING"
+
+
+async def database_answers(url: str) -> bool:
+    try:
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=2) as conn:
+            await conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
 
 
 async def health_status(address: str, service: str) -> str:
@@ -194,24 +255,21 @@ async def run_stack(stop: asyncio.Event) -> None:
     stack = Stack(load_settings())
     stack.settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
+        stack.serve_metrics()
         stack.start_temporal()
         stack.start_database()
         stack.migrate()
         await stack.register_search_attributes()
         stack.start_apps()
         await stack.wait_healthy()
+        stack.supervisor.stack_ready = True
         await stack.ensure_schedules()
         await stack.seed_demo()
         stack.print_urls()
-        while not stop.is_set():
-            stack.check_children()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1)
-            except TimeoutError:
-                pass
+        await stop.wait()
         say("stopping …")
     finally:
-        stack.stop()
+        await stack.stop()
         say("stopped.")
 
 

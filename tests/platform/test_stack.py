@@ -19,23 +19,8 @@ import psutil
 
 from cms.config import REPO_ROOT
 from cms.infra.processes import free_port
-
-
-def _stack_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
-    env.update({
-        "CMS_DATA_DIR": str(data_dir), "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port()),
-        "POSTGRES_PORT": str(free_port()), "CASE_API_PORT": str(free_port()), "PAYMENTS_PORT": str(free_port()),
-        "NOTIFICATIONS_PORT": str(free_port()), "RISK_PORT": str(free_port()), "PYTHONPATH": str(REPO_ROOT),
-    })
-    return env
-
-
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+from tests.platform.stack_process import descendants as _descendants
+from tests.platform.stack_process import stack_env as _stack_env
 
 
 def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> list[str]:
@@ -61,10 +46,16 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
     stack = subprocess.Popen([sys.executable, "-m", "cms.stack"], cwd=REPO_ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = _wait_for_line(stack, "ready.", timeout=180)
+        lines = _wait_for_line(stack, "Ctrl-C stops everything", timeout=180)  # the last line of the URLs
         assert sum("SERVING" in line for line in lines) == 4
         with urllib.request.urlopen(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/", timeout=10) as ui:
             assert ui.status == 200
+        assert any(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics" in line for line in lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics", timeout=10) as metrics:
+            exposition = metrics.read().decode()
+        for process in ("temporal", "postgres", "case_api", "payments", "notifications", "risk", "worker"):
+            assert f'cms_stack_restarts_total{{process="{process}"}} 0.0' in exposition
+            assert f'cms_stack_process_up{{process="{process}"}} 1.0' in exposition
         children = _descendants(stack.pid)
         assert len(children) >= 6  # temporal, postgres, four services, worker (postgres forks more)
         stack.send_signal(signal.SIGINT)
@@ -91,6 +82,20 @@ def test_busy_port_gives_one_clear_line_and_no_orphans(tmp_path: Path) -> None:
     leftovers = [p for p in psutil.process_iter(["cmdline"])
                  if p.info["cmdline"] and str(tmp_path) in " ".join(p.info["cmdline"])]
     assert leftovers == []
+
+
+def test_busy_stack_metrics_port_gives_one_clear_line_before_anything_starts(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path / "data")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", int(env["STACK_METRICS_PORT"])))
+        holder.listen()
+        result = subprocess.run([sys.executable, "-m", "cms.stack"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: port {env['STACK_METRICS_PORT']} (the stack's metrics) is already in use")
+    assert "starting the Temporal dev server" not in result.stdout
 
 
 def test_unreachable_database_url_gives_one_clear_line(tmp_path: Path) -> None:
