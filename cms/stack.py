@@ -20,6 +20,7 @@ import time
 import urllib.request
 from dataclasses import replace
 from functools import partial
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 import psycopg
@@ -56,7 +57,7 @@ class Stack:
         self.apps: list[ManagedProcess] = []       # services, worker, bank feed: stopped first
         self.supervisor = Supervisor(say)
         self.metrics_port = stack_metrics_port()
-        self._metrics_server: object | None = None
+        self._metrics_server: WSGIServer | None = None
 
     # --- the stack's own metrics ----------------------------------------------------------
     def serve_metrics(self) -> None:
@@ -191,9 +192,8 @@ class Stack:
                 process.request_stop()
             for process in group:
                 process.stop()
-        shutdown = getattr(self._metrics_server, "shutdown", None)
-        if shutdown is not None:
-            shutdown()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
 
     def print_urls(self) -> None:
         ui = f"http://localhost:{self.settings.temporal_ui_port}" if not os.environ.get("TEMPORAL_ADDRESS") else "(your Temporal UI)"

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -31,6 +31,9 @@ from cms.config import REPO_ROOT
 from cms.errors import StartupError
 
 ReadinessProbe = Callable[[], Awaitable[bool]]
+# starting: running, its readiness probe not yet answered; up: running (and serving);
+# down: waiting out its pause before a restart; given up: left down until the next `make run`.
+State = Literal["starting", "up", "down", "given up"]
 
 
 class Supervised(Protocol):
@@ -245,7 +248,7 @@ class Child:
 
     process: Supervised
     ready: ReadinessProbe | None = None
-    state: str = "starting"           # starting, up, down, given up
+    state: State = "starting"
     started_at: float = 0.0
     failure_times: list[float] = field(default_factory=list)
     failures_in_a_row: int = 0
@@ -365,7 +368,11 @@ class Supervisor:
     async def _wait_ready(self, child: Child, run: int, announce: bool) -> None:
         assert child.ready is not None
         while child.run == run and child.state == "starting" and child.process.running:
-            if await child.ready():
+            try:
+                ready = await child.ready()
+            except Exception:  # a probe that fails in an unforeseen way means "not yet", never a dead supervisor
+                ready = False
+            if ready:
                 if child.run == run and child.state == "starting":
                     self._now_up(child, announce)
                 return
