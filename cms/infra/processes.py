@@ -5,17 +5,20 @@ children in a chosen order) and asks the kernel to send it SIGTERM if the superv
 so that a killed `make run` leaves no orphan servers behind. A child's session is also its
 process group: whatever it forked (PostgreSQL's backends) is found there and ended with it.
 
-The kernel's parent-death signal follows the *thread* that started the child, so children are
-started from the main thread only (cms/infra/supervisor.py restarts them from the event loop).
+Children are started through cms/infra/launch.py, which sets the parent-death signal and the
+user, so that subprocess can vfork and exec rather than fork a copy of a parent running gRPC
+(see there). The parent-death signal follows the *thread* that started the child, so children
+are started from the main thread only (cms/infra/supervisor.py restarts them from the event loop).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,14 +26,13 @@ from pathlib import Path
 
 from cms.errors import StartupError
 
-_PR_SET_PDEATHSIG = 1
+_LAUNCHER = Path(__file__).with_name("launch.py")
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+def launch_argv(argv: list[str], user: str | None = None) -> list[str]:
+    """`argv` started through the launcher: it dies with this process, as `user` if given."""
+    as_user = ["--user", user] if user else []
+    return [sys.executable, "-I", "-S", str(_LAUNCHER), str(os.getpid()), *as_user, "--", *argv]
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -119,29 +121,24 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         """Starts the process; called again after it stopped, starts a new run of it."""
+        if shutil.which(self.argv[0]) is None:
+            raise StartupError(
+                f"{self.name}: cannot find {self.argv[0]}; run `make venv` (it installs it from requirements.lock)"
+            )
         if self.prepare is not None:
             self.prepare(self)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.log_offset = log.tell()
-        self._stop_requested = False
-        try:
+        with open(self.log_path, "ab") as log:
+            self.log_offset = log.tell()
+            self._stop_requested = False
             self.popen = subprocess.Popen(
-                self.argv,
+                launch_argv(self.argv, self.user),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
-                **as_user(self.user),
             )
-        except FileNotFoundError:
-            raise StartupError(
-                f"{self.name}: cannot find {self.argv[0]}; run `make venv` (it installs it from requirements.lock)"
-            ) from None
-        finally:
-            log.close()
         return self
 
     @property

@@ -51,9 +51,14 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/", timeout=10) as ui:
             assert ui.status == 200
         assert any(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics" in line for line in lines)
-        with urllib.request.urlopen(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics", timeout=10) as metrics:
-            exposition = metrics.read().decode()
-        for process in ("temporal", "postgres", "case_api", "payments", "notifications", "risk", "worker"):
+        processes = ("temporal", "postgres", "case_api", "payments", "notifications", "risk", "worker")
+        for _ in range(20):  # a child is shown up once its readiness probe answered
+            with urllib.request.urlopen(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics", timeout=10) as metrics:
+                exposition = metrics.read().decode()
+            if all(f'cms_stack_process_up{{process="{p}"}} 1.0' in exposition for p in processes):
+                break
+            time.sleep(0.5)
+        for process in processes:
             assert f'cms_stack_restarts_total{{process="{process}"}} 0.0' in exposition
             assert f'cms_stack_process_up{{process="{process}"}} 1.0' in exposition
         children = _descendants(stack.pid)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import time
@@ -157,7 +156,8 @@ def test_a_child_killed_with_sigkill_comes_back_and_a_case_still_reaches_active(
     assert stack.child_pid(process) != victim
     assert _serves(stack, process)
     asyncio.run(_wait_for_stage(case_api, case_id, viewer, "Active", timeout=ACTIVE_TIMEOUT))
-    assert metric(_metrics(stack), "cms_stack_restarts_total", process) == (restarts_before or 0) + 1
+    said = "\n".join(line for line in stack.lines[mark:] if f" {process} " in line)
+    assert metric(_metrics(stack), "cms_stack_restarts_total", process) == (restarts_before or 0) + 1, said
     assert metric(_metrics(stack), "cms_stack_process_up", process) == 1
 
 
@@ -171,18 +171,14 @@ def test_a_service_failing_at_every_start_is_given_up_in_one_line_and_the_rest_s
     after = stack.lines[risk.mark:]
     assert [line for line in after if "GIVEN UP" in line] == [given_up]
     assert "GIVEN UP: risk stays down after 5 failures within 2 minutes" in given_up
-    assert re.search(r"Last: risk (exited with \d+|killed by SIG[A-Z]+); ", given_up), given_up
     assert given_up.endswith("/logs/risk.log)")
     downs = [line for line in after if line.startswith("[cms] DOWN: risk")]
     assert downs[0].startswith("[cms] DOWN: risk killed by SIGKILL")
     assert [line.split("; restarting in ")[1] for line in downs] == ["1 s", "2 s", "4 s", "8 s"]
-    # Each start failed at once on the taken port and said so, or (now and then, under load)
-    # gRPC's core aborted the process as it exited: that abort is then what is quoted.
+    # Each start failed at once on the taken port, and said so.
     port_taken = f'risk exited with 1; last error: "error: risk: port {risk.port} (risk) is already in use'
-    grpc_abort = 'risk killed by SIGABRT; last error: "Check failed'
     failed_starts = [*downs[1:], given_up]
-    assert all(port_taken in line or grpc_abort in line for line in failed_starts), failed_starts
-    assert any(port_taken in line for line in failed_starts), failed_starts
+    assert all(port_taken in line for line in failed_starts), failed_starts
 
     assert stack.popen.poll() is None
     for name in ("temporal", "postgres", "case_api", "payments", "notifications"):
