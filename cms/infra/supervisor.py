@@ -54,6 +54,7 @@ class Supervised(Protocol):
 
     def log_of_latest_run(self) -> str: ...
 
+
 # Longest quotation of a child's error in a message: enough for an exception and its text.
 QUOTE_LIMIT = 240
 
