@@ -47,10 +47,15 @@ def _timestamp(iso_instant: str | datetime) -> Timestamp:
 
 
 class ChangeRpcs:
+    """The change RPCs of CaseService, which provides the pool and its lazily connected client."""
+
     _pool: Any
 
+    async def _temporal(self) -> Client:
+        raise NotImplementedError("CaseService connects to Temporal")
+
     async def _temporal_client(self) -> Client:
-        return await self._temporal()  # type: ignore[attr-defined]  # CaseService's lazily connected client
+        return await self._temporal()
 
     async def ReportChange(self, request: case_pb2.ReportChangeRequest,
                            context: grpc.aio.ServicerContext) -> case_pb2.ReportChangeResponse:
