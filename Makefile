@@ -13,10 +13,12 @@ export PYTHONPATH := $(CURDIR)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# compat: the checkout's root on the path, so packages generated after this install (cms_proto)
+	# import from the console scripts too, as from `python -m`.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=compat
 	@touch $@
 
 # Python code for the .proto contracts, generated into the cms_proto package (nothing else lives
