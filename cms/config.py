@@ -54,6 +54,17 @@ class Settings:
     # calls that fail transiently.
     hmrc_max_delay_seconds: float = 0.4           # CMS_HMRC_MAX_DELAY
     hmrc_failure_rate: float = 0.1                # CMS_HMRC_FAILURE_RATE
+    # The keys that encrypt workflow payloads (cms/payload_codec.py): a JSON key ring, inline in
+    # CMS_PAYLOAD_KEYS or in the file CMS_PAYLOAD_KEYS_FILE (default .data/payload-keys.json, which
+    # `make run` creates once). Kept out of repr so a logged Settings never shows a key.
+    payload_keys_file: Path | None = None         # CMS_PAYLOAD_KEYS_FILE
+    payload_keys: str = field(default="", repr=False)  # CMS_PAYLOAD_KEYS
+    # The codec server the Temporal UI asks to decode payloads (services/codec_server).
+    codec_server_port: int = 8081                 # CODEC_SERVER_PORT
+    # Bearer tokens it accepts: "secret", or "label=secret,label=secret" so the audit log names who.
+    codec_server_token: str = field(default="", repr=False)  # CMS_CODEC_SERVER_TOKEN
+    # The one browser origin allowed to call it (CORS): the Temporal UI.
+    codec_server_ui_origin: str = "http://localhost:8233"    # CMS_CODEC_UI_ORIGIN
 
     def port_of(self, service: str) -> int:
         return self.ports[service]
@@ -97,14 +108,16 @@ def positive_from_env(name: str, default: int | float, kind: type = int) -> int 
 def load_settings() -> Settings:
     postgres_port = _env_int("POSTGRES_PORT", 5433)
     temporal_port = _env_int("TEMPORAL_PORT", 7233)
+    data_dir = Path(os.environ.get("CMS_DATA_DIR") or REPO_ROOT / ".data")
+    ui_port = _env_int("TEMPORAL_UI_PORT", 8233)
     return Settings(
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or f"localhost:{temporal_port}",
         temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE") or "default",
-        temporal_ui_port=_env_int("TEMPORAL_UI_PORT", 8233),
+        temporal_ui_port=ui_port,
         database_url=os.environ.get("DATABASE_URL")
         or f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres",
         postgres_port=postgres_port,
-        data_dir=Path(os.environ.get("CMS_DATA_DIR") or REPO_ROOT / ".data"),
+        data_dir=data_dir,
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         ports={name: _env_int(var, default) for name, (var, default) in SERVICE_PORTS.items()},
         seconds_per_day=float(os.environ.get("CMS_SECONDS_PER_DAY") or 86400),
@@ -112,4 +125,9 @@ def load_settings() -> Settings:
         case_notices_via_notifications=_env_switch("CMS_CASE_NOTICES_VIA_NOTIFICATIONS"),
         hmrc_max_delay_seconds=_env_float("CMS_HMRC_MAX_DELAY", 0.4),
         hmrc_failure_rate=_env_float("CMS_HMRC_FAILURE_RATE", 0.1),
+        payload_keys_file=Path(os.environ.get("CMS_PAYLOAD_KEYS_FILE") or data_dir / "payload-keys.json"),
+        payload_keys=os.environ.get("CMS_PAYLOAD_KEYS", ""),
+        codec_server_port=_env_int("CODEC_SERVER_PORT", 8081),
+        codec_server_token=os.environ.get("CMS_CODEC_SERVER_TOKEN", ""),
+        codec_server_ui_origin=os.environ.get("CMS_CODEC_UI_ORIGIN") or f"http://localhost:{ui_port}",
     )

@@ -7,6 +7,7 @@ import asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from cms.config import Settings
@@ -21,18 +22,26 @@ _INDEXED_TYPE = {
 }
 
 
-async def connect(settings: Settings, ready_within: float = 0.0) -> Client:
-    """A client (and, through it, the worker) decoding with the strict converter: a message typed
-    into the Temporal UI with an unknown key is rejected instead of the key being dropped.
-    `ready_within`: for a server started a moment ago, keep trying that long until it serves."""
-    from workflows.converter import STRICT_DATA_CONVERTER
+def data_converter_for(settings: Settings) -> DataConverter:
+    """The converter of every client and worker: strict JSON (a message typed into the Temporal UI
+    with an unknown key is rejected instead of the key being dropped), payloads encrypted with the
+    configured keys, failure messages encoded. StartupError when the keys are missing."""
+    from cms.payload_codec import EncryptionCodec, key_ring_from_settings
+    from workflows.converter import data_converter
 
+    return data_converter(EncryptionCodec(key_ring_from_settings(settings)))
+
+
+async def connect(settings: Settings, ready_within: float = 0.0) -> Client:
+    """A client (and, through it, the worker) with `data_converter_for(settings)`.
+    `ready_within`: for a server started a moment ago, keep trying that long until it serves."""
+    converter = data_converter_for(settings)
     namespace, address = settings.temporal_namespace, settings.temporal_address
     try:
         if ready_within:
             return await connect_when_ready(address, ready_within, namespace=namespace,
-                                            data_converter=STRICT_DATA_CONVERTER)
-        return await Client.connect(address, namespace=namespace, data_converter=STRICT_DATA_CONVERTER)
+                                            data_converter=converter)
+        return await Client.connect(address, namespace=namespace, data_converter=converter)
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "

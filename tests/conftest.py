@@ -25,11 +25,16 @@ from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from cms.infra.temporal_server import start_dev_server, temporal_test_server
+from cms.payload_codec import new_key_ring
 from cms.temporal import connect_when_ready
 from services import SERVICES
 
 # The notifications database fixtures, for the notifications and safeguarding tests.
 pytest_plugins = ["tests.notifications.fixtures"]
+
+# Payload keys for this session, inherited by every service and worker a test starts: every client
+# and worker encrypts history with them, as in production.
+os.environ["CMS_PAYLOAD_KEYS"] = new_key_ring("tests-1").to_json()
 
 # Property tests share the machine with the servers above, so an example may take longer than
 # Hypothesis's default 200 ms deadline for reasons that are not the code's: no deadline (timing

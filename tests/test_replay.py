@@ -14,6 +14,7 @@ import pytest
 from temporalio.worker import Replayer
 
 from cms.worker_catalog import all_workflows
+from tests.helpers.codec import codec_data_converter
 from tests.helpers.replay import (
     LONGEST_CASE_RUN,
     TESTS,
@@ -25,7 +26,6 @@ from tests.helpers.replay import (
     patches_in_workflows,
     workflow_type,
 )
-from workflows.converter import STRICT_DATA_CONVERTER
 
 HISTORIES = history_files()
 
@@ -41,7 +41,7 @@ async def test_recorded_history_replays(path: Path) -> None:
     recorded = history(path)
     assert workflow_type(recorded) == entry.workflow, "the manifest names another workflow"
     # The workflows the worker registers, decoding as the worker does.
-    replayer = Replayer(workflows=all_workflows(), data_converter=STRICT_DATA_CONVERTER)
+    replayer = Replayer(workflows=all_workflows(), data_converter=codec_data_converter())
     result = await replayer.replay_workflow(recorded, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 

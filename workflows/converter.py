@@ -1,6 +1,11 @@
 """The data converter every client and worker uses: Temporal's default, except that a message
 marked `__strict_json__` (see workflows/case_messages.py) refuses unknown keys instead of dropping
-them, so a caseworker's typo in the UI's update form is an error, not a silently lost field."""
+them, so a caseworker's typo in the UI's update form is an error, not a silently lost field.
+
+`data_converter(codec)` adds the payload codec that encrypts what history stores (cms/payload_codec.py)
+and moves a failure's message and stack trace into an encoded payload, so an error that quotes a
+value is no clearer in history than the value itself. Workflow code never sees the codec: it runs
+outside the sandbox, on the way in and out of the worker."""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from typing import Any
 import temporalio.converter
 from temporalio.converter import (
     CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
     JSONTypeConverter,
+    PayloadCodec,
 )
 
 
@@ -45,3 +53,8 @@ STRICT_DATA_CONVERTER = dataclasses.replace(
 )
 
 
+def data_converter(codec: PayloadCodec | None) -> DataConverter:
+    """The strict converter with `codec` on every payload and failures' attributes encoded.
+    Clients and workers get it from cms.temporal.data_converter_for(settings), with the keys."""
+    return dataclasses.replace(STRICT_DATA_CONVERTER, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cms.config import TASK_QUEUE_CASES, Settings
 from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+from cms.temporal import data_converter_for
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
@@ -47,7 +48,6 @@ from workflows.case_messages import (
     SafeguardingFlag,
     unknown_keys,
 )
-from workflows.converter import STRICT_DATA_CONVERTER
 
 STAGES = ("Application", "Assessment", "PaymentSchedule", "Active", "AnnualReview", "Closed")
 _SERVICE_TYPES = {
@@ -204,7 +204,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         if self._client is None:
             self._client = await Client.connect(self._settings.temporal_address,
                                                 namespace=self._settings.temporal_namespace,
-                                                data_converter=STRICT_DATA_CONVERTER)
+                                                data_converter=data_converter_for(self._settings))
         return self._client
 
     # CreateApplication --------------------------------------------------------------------

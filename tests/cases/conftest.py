@@ -19,9 +19,9 @@ from activities.case_payments import PaymentsGateway, RecordingPayments
 from cms.config import TASK_QUEUE_CASES
 from cms.worker_catalog import case_activities
 from tests.cases.case_helpers import ScriptedHmrc
+from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput
-from workflows.converter import STRICT_DATA_CONVERTER
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -55,7 +55,7 @@ async def case_env(time_skipping_env: WorkflowEnvironment, case_pool, hmrc, case
     """A strict-converter client on the time-skipping server and a running case worker."""
     # Same connection and time-skipping interceptor as the environment's client, strict decoding.
     config = time_skipping_env.client.config()
-    config["data_converter"] = STRICT_DATA_CONVERTER
+    config["data_converter"] = codec_data_converter()
     client = Client(**config)
     queue = f"{TASK_QUEUE_CASES}-test-{uuid.uuid4().hex[:6]}"
     started: list[str] = []

@@ -21,8 +21,8 @@ from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain.safeguarding import REDACTED
 from services.case_api.service import CaseService
 from services.common.errors import field_violations_of
+from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
-from workflows.converter import STRICT_DATA_CONVERTER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @pytest_asyncio.fixture(loop_scope="session")
 async def case_api(dev_temporal: Client, case_pool, hmrc):
     config = dev_temporal.config()
-    config["data_converter"] = STRICT_DATA_CONVERTER
+    config["data_converter"] = codec_data_converter()
     client = Client(**config)
     queue = f"{TASK_QUEUE_CASES}-api-{uuid.uuid4().hex[:6]}"
     settings = replace(load_settings(), seconds_per_day=0.05)

@@ -25,9 +25,9 @@ from cms.worker_catalog import case_activities, payment_activities, payments_cli
 from cms_proto.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
+from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Calendar, CaseInput, ChildFacts
-from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
 from workflows.payments import DirectPayReportInput, DirectPayReportWorkflow
 
@@ -47,7 +47,7 @@ async def test_two_missed_direct_pay_reports_move_the_case_and_payments_collects
         dev_temporal, case_pool, hmrc, database_url) -> None:
     import grpc
 
-    client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
+    client = Client(**{**dev_temporal.config(), "data_converter": codec_data_converter()})
     settings = load_settings()
     settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
     payments = await serve_in_background("payments", register_payments, settings)

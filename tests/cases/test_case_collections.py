@@ -20,16 +20,16 @@ from cms.infra.processes import free_port
 from cms.worker_catalog import case_activities, payment_activities, payments_client
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
+from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Calendar, CaseInput, ChildFacts
-from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmrc, database_url) -> None:
-    client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
+    client = Client(**{**dev_temporal.config(), "data_converter": codec_data_converter()})
     settings = load_settings()
     settings = replace(settings, database_url=database_url, ports={**settings.ports, "payments": free_port()})
     payments = await serve_in_background("payments", register_payments, settings)

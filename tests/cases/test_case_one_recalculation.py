@@ -18,11 +18,11 @@ from temporalio.worker import Worker
 from cms.config import TASK_QUEUE_CASES
 from cms.worker_catalog import case_activities
 from domain.calculation import calculate, parse_request
+from tests.helpers.codec import codec_data_converter
 from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change_messages import ChangeOutcome, ReportedChange
-from workflows.converter import STRICT_DATA_CONVERTER
 from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -72,7 +72,7 @@ def _weekly(weekly_income_pence: int, service_type: str, on: str) -> tuple[int, 
 async def test_a_change_clearing_while_the_case_moves_to_collect_and_pay_recalculates_one_at_a_time(
         time_skipping_env, case_pool, hmrc, database_url) -> None:
     env = time_skipping_env
-    client = Client(**{**env.client.config(), "data_converter": STRICT_DATA_CONVERTER})
+    client = Client(**{**env.client.config(), "data_converter": codec_data_converter()})
     queue = f"{TASK_QUEUE_CASES}-one-recalc-{uuid.uuid4().hex[:6]}"
     case_id = f"race-{uuid.uuid4().hex[:8]}"
     paying = f"pp-{case_id}"

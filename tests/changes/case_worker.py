@@ -23,7 +23,7 @@ from cms.infra.temporal_server import temporal_test_server
 from cms.worker_catalog import case_activities, payments_client, workflows_for
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
-from workflows.converter import STRICT_DATA_CONVERTER
+from tests.helpers.codec import codec_data_converter
 
 
 @asynccontextmanager
@@ -34,7 +34,7 @@ async def case_worker(pool: AsyncConnectionPool, hmrc: HmrcAdapter, queue_prefix
     `schedules` as the payments gateway (default: recorded in the case read model)."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
     config = env.client.config()
-    config["data_converter"] = STRICT_DATA_CONVERTER
+    config["data_converter"] = codec_data_converter()
     client = Client(**config)
     queue = f"{queue_prefix}-{uuid.uuid4().hex[:6]}"
     try:

@@ -28,6 +28,8 @@ from typing import Any, Protocol
 
 from temporalio.client import WorkflowHistory
 
+from cms.payload_codec import decode_payloads_in
+from tests.helpers.codec import codec_data_converter
 from workflows.converter import STRICT_DATA_CONVERTER
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -299,6 +301,8 @@ async def record_history(handle: _FetchesHistory, folder: Path, scenario: str, *
             f"code that wrote it, so it is never replaced: record the new behaviour under a new version, "
             f"e.g. {VERSION_ENV}=v{newer} {RECORD_ENV}=1.")
     history = await handle.fetch_history()
+    # Kept in clear: a fixture sealed with this test session's payload keys could never replay again.
+    await decode_payloads_in_history(history)
     folder.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
     workflow, patches = workflow_type(history), patch_markers(history)
@@ -307,6 +311,13 @@ async def record_history(handle: _FetchesHistory, folder: Path, scenario: str, *
         for patch in sorted(patches - set(listed.patches)):
             out.write(_toml_patch(patch, workflow, date.today()))
     return target
+
+
+async def decode_payloads_in_history(history: WorkflowHistory) -> None:
+    codec = codec_data_converter().payload_codec
+    assert codec is not None, "the tests' converter encrypts payloads"
+    for event in history.events:
+        await decode_payloads_in(event, codec)
 
 
 @cache

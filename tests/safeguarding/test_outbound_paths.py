@@ -196,8 +196,8 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     from cms.worker_catalog import build_activities
     from cms_proto.case.v1 import case_pb2, case_pb2_grpc
     from services.case_api.service import CaseService
+    from tests.helpers.codec import codec_data_converter
     from workflows.case import CaseWorkflow
-    from workflows.converter import STRICT_DATA_CONVERTER
 
     case_fields = ("full_name", "address", "phone", "email", "employer", "bank_sort_code")
     key = f"safe-{uuid.uuid4().hex[:8]}"
@@ -208,7 +208,7 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
         return {value for value in protected_of({k: details[owner][k] for k in case_fields}) if value in text}
 
     process, address, _ = await _start_service_process(isolated_notifications_db, tmp_path)
-    client = Client(**{**dev_temporal.config(), "data_converter": STRICT_DATA_CONVERTER})
+    client = Client(**{**dev_temporal.config(), "data_converter": codec_data_converter()})
     queue = f"{TASK_QUEUE_CASES}-safeguarding-{uuid.uuid4().hex[:6]}"
     defaults = load_settings()
     # `make run`'s worker: letters recorded and sent through the notifications service.
