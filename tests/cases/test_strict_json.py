@@ -4,12 +4,15 @@ before the update is accepted, so nothing reaches the history."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
+import temporalio.converter
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 
+from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 
@@ -28,8 +31,11 @@ async def test_an_unknown_key_sent_as_plain_json_is_rejected_and_leaves_no_histo
     await case_env["start"](CaseInput(case_id=case_id, application_date="2025-01-10",
                                       children=[ChildFacts("c-1", "2015-03-01")],
                                       publish_search_attributes=False))
-    # The environment's own client has the default converter: it sends the dict as typed, as the UI would.
-    plain = case_env["env"].client.get_workflow_handle(f"case-{case_id}")
+    # As the UI sends it: the default converter sends the dict as typed; the codec server seals it
+    # with the payload keys (and opens the worker's encoded failure) on the way.
+    as_typed = dataclasses.replace(temporalio.converter.default(), payload_codec=codec_data_converter().payload_codec)
+    ui = Client(**{**case_env["env"].client.config(), "data_converter": as_typed})
+    plain = ui.get_workflow_handle(f"case-{case_id}")
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await plain.execute_update("add_note", {"text": "x", "author": "y", "bogus": 1})
     # The SDK reports the decoding failure (our TypeError naming the key is logged by the worker).

@@ -115,7 +115,7 @@ async def test_cors_headers_go_to_the_configured_ui_origin_only(http) -> None:
     assert "Access-Control-Allow-Origin" not in answered.headers
 
 
-def test_tokens_are_labelled_for_the_audit_and_an_empty_secret_never_counts() -> None:
+async def test_tokens_are_labelled_for_the_audit_and_an_empty_secret_never_counts() -> None:
     assert [(t.label, t.secret) for t in parse_tokens("s1")] == [("shared-token", "s1")]
     assert [(t.label, t.secret) for t in parse_tokens("ops=a, audit=b,empty=")] == [("ops", "a"), ("audit", "b")]
     with pytest.raises(ValueError, match="CMS_CODEC_SERVER_TOKEN"):

@@ -147,17 +147,21 @@ async def test_no_outbound_path_of_the_notifications_service_discloses_the_other
 async def test_case_workflow_search_attributes_and_memo_hold_no_personal_data(dev_temporal) -> None:
     """A safeguarded case starts and publishes its search attributes; its description (search
     attributes, memo) is then inspected for any party's details."""
+    from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from tests.helpers.codec import codec_data_converter
     from workflows.case import CaseInput, CaseWorkflow
 
+    # The worker's converter: search attributes are never encrypted, so they must hold nothing.
+    client = Client(**{**dev_temporal.config(), "data_converter": codec_data_converter()})
     case_id = f"C-{uuid.uuid4().hex[:8]}"
     case_input = CaseInput(case_id=case_id, domestic_abuse=True)
     queue = f"safeguarding-{case_id}"
     # Only the workflow: its first task publishes the search attributes, then it waits on
     # activities nobody serves here, which is all this test needs.
-    async with Worker(dev_temporal, task_queue=queue, workflows=[CaseWorkflow]):
-        handle = await dev_temporal.start_workflow(CaseWorkflow.run, case_input, id=f"case-{case_id}",
+    async with Worker(client, task_queue=queue, workflows=[CaseWorkflow]):
+        handle = await client.start_workflow(CaseWorkflow.run, case_input, id=f"case-{case_id}",
                                                    task_queue=queue)
         try:
             for _ in range(200):
