@@ -5,6 +5,8 @@ Rows:
 * cases started and driven to "Active" per second (application, address check, HMRC request,
   notice, calculation, notices to both parents, payment schedule, read-model writes), as a ratio
   to a bare one-activity workflow on the same server in the same run, same concurrency;
+* the same, with the payload codec (AES-256-GCM on every payload, as every client and worker
+  runs) against the strict converter alone, same run: the ratio is the cost of encryption;
 * worker memory per case held in the worker's workflow cache (RSS growth / cases);
 * history events and bytes per case for one year of simulated case life (application to the
   first annual review's continue-as-new): target under 200 events.
@@ -32,12 +34,13 @@ from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from cms.infra.temporal_server import start_dev_server
+from cms.payload_codec import EncryptionCodec, new_key_ring
 from cms.temporal import connect_when_ready
 from cms.worker_catalog import Activity, case_activities
 from services import SERVICES
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Calendar, CaseInput, ChildFacts
-from workflows.converter import STRICT_DATA_CONVERTER
+from workflows.converter import STRICT_DATA_CONVERTER, data_converter
 
 CONCURRENCY = 50
 
@@ -136,7 +139,12 @@ async def _run(quick: bool) -> list[dict]:
         url = postgres_url(pg_port)
         for service in SERVICES:
             apply_migrations(url, service.schema, service.migrations)
-        client = await connect_when_ready(f"127.0.0.1:{temporal_port}", data_converter=STRICT_DATA_CONVERTER)
+        # The product's converter, with a key made for the run; and one without the codec, to compare.
+        sealed = data_converter(EncryptionCodec(new_key_ring("bench")))
+        client = await connect_when_ready(f"127.0.0.1:{temporal_port}", data_converter=sealed)
+        clear_config = client.config()
+        clear_config["data_converter"] = STRICT_DATA_CONVERTER
+        clear_client = Client(**clear_config)
         async with AsyncConnectionPool(url, min_size=2, max_size=10, open=False) as pool:
             # An HMRC that answers at once: the bench measures the workflow, not the fake's delays.
             activities = case_activities(pool, FakeHmrc(min_delay_seconds=0, max_delay_seconds=0,
@@ -144,6 +152,7 @@ async def _run(quick: bool) -> list[dict]:
             await _bare_rate(client, 20)  # warm-up
             bare = await _bare_rate(client, count)
             cases, memory = await _case_rate(client, pool, activities, count)
+            clear_cases, _ = await _case_rate(clear_client, pool, activities, count)
             events, size = await _history_per_year(client, activities)
     finally:
         temporal.stop()
@@ -151,6 +160,8 @@ async def _run(quick: bool) -> list[dict]:
     return [
         {"benchmark": f"cases to Active ({count}, concurrency {CONCURRENCY})", "value": cases, "unit": "cases/s",
          "baseline": bare, "ratio": cases / bare, "target": ">= 0.3 x bare one-activity workflow"},
+        {"benchmark": f"cases to Active with payload encryption ({count})", "value": cases, "unit": "cases/s",
+         "baseline": clear_cases, "ratio": cases / clear_cases, "target": "measured (ratio to no codec)"},
         {"benchmark": "worker memory per cached case", "value": memory / 1024, "unit": "KiB/case",
          "baseline": None, "ratio": None, "target": "measured"},
         {"benchmark": "history events, one year of case life", "value": events, "unit": "events",

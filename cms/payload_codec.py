@@ -149,10 +149,11 @@ async def decode_payloads_in(message: Message, codec: PayloadCodec) -> None:
     """Decodes, in place, every Payload anywhere inside a protobuf message (a whole History, one
     event): what a fetched history needs before it is kept as a plain replay fixture."""
     for field, value in message.ListFields():
-        if field.type != FieldDescriptor.TYPE_MESSAGE:
+        kind = field.message_type
+        if field.type != FieldDescriptor.TYPE_MESSAGE or kind is None:
             continue
-        if field.message_type.GetOptions().map_entry:
-            children = list(value.values()) if field.message_type.fields_by_name["value"].message_type else []
+        if kind.GetOptions().map_entry:
+            children = list(value.values()) if kind.fields_by_name["value"].message_type else []
         elif field.is_repeated:
             children = list(value)
         else:

@@ -36,6 +36,7 @@ from cms.infra.supervisor import ReadinessProbe, Supervisor
 from cms.infra.temporal_server import start_dev_server
 from cms.temporal import connect, ensure_search_attributes
 from services import SERVICES
+from services.codec_server.dev import codec_endpoint, prepare_dev_codec
 
 HEALTH_TIMEOUT_SECONDS = 90
 DEMO_SECONDS_PER_DAY = "5"
@@ -58,6 +59,7 @@ class Stack:
         self.supervisor = Supervisor(say)
         self.metrics_port = stack_metrics_port()
         self._metrics_server: WSGIServer | None = None
+        self.codec_env = prepare_dev_codec(settings)  # payload key and codec server token
 
     # --- the stack's own metrics ----------------------------------------------------------
     def serve_metrics(self) -> None:
@@ -79,6 +81,7 @@ class Stack:
         process = start_dev_server(
             int(port), self.settings.temporal_ui_port, self.settings.data_dir / "temporal.db",
             self.logs / "temporal.log", host="127.0.0.1",
+            codec_endpoint=codec_endpoint(self.settings),
         )
         self.supervise(process, lambda: grpc_serving(f"127.0.0.1:{port}", TEMPORAL_FRONTEND), infra=True)
 
@@ -124,6 +127,7 @@ class Stack:
         env["CMS_CASE_NOTICES_VIA_NOTIFICATIONS"] = "1"
         # Money reaching a case goes out within 2 working days (the payments disbursement outbox).
         env["CMS_PAYMENTS_DISBURSE_ON_ARRIVAL"] = "1"
+        env.update(self.codec_env)
         return env
 
     def start_apps(self) -> None:
@@ -138,6 +142,10 @@ class Stack:
             ).start(), partial(grpc_serving, self.settings.address_of(service.name), service.full_name))
         self.supervise(ManagedProcess(
             "worker", [sys.executable, "-m", "cms.worker"], self.logs / "worker.log", env=env
+        ).start(), ready=None)
+        require_free_port(self.settings.grpc_host, self.settings.codec_server_port, "codec server", "CODEC_SERVER_PORT")
+        self.supervise(ManagedProcess(
+            "codec_server", [sys.executable, "-m", "services.codec_server"], self.logs / "codec_server.log", env=env
         ).start(), ready=None)
         if float(env["CMS_SECONDS_PER_DAY"]) < 86400:
             # Demo only: paying parents' bank payments for the demo's Collect & Pay cases.
@@ -204,6 +212,8 @@ class Stack:
             port = self.settings.port_of(service.name)
             say(f"  {service.name:<15} grpc://{self.settings.address_of(service.name)}  ({service.full_name}; "
                 f"metrics http://127.0.0.1:{port + 1000}/metrics)")
+        say(f"  codec server    {codec_endpoint(self.settings)}  (sign in once at /login with the token in "
+            f"{self.settings.data_dir}/codec-server-token to see decoded payloads in the UI)")
         say(f"  PostgreSQL      {self.settings.database_url}")
         say(f"  stack metrics   http://127.0.0.1:{self.metrics_port}/metrics  "
             "(cms_stack_restarts_total, cms_stack_process_up)")

@@ -2,8 +2,9 @@
 of `{"payloads": [...]}` (Payloads in protobuf JSON, data base64), answered in the same form.
 
 Only the configured UI origin gets CORS headers, so no other web page can have a browser call it;
-every call must carry one of the configured bearer tokens (the UI's "Codec Server" setting passes
-it as the access token); every decode is audited with who asked, for which namespace (and workflow,
+every call must carry one of the configured tokens: as a bearer token (the CLI, or a UI with
+sign-in that passes its access token), or as the session cookie that signing in at /login with
+the token sets (the UI's "Include cross-origin credentials" sends it); every decode is audited with who asked, for which namespace (and workflow,
 when the request says), and when, never with the values. A body that cannot be read is refused
 with 400 and nothing of it is logged: it may be a payload in clear.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import binascii
 import hmac
 import json
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,12 @@ from cms.payload_codec import PayloadKeyError
 
 _ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 _MAX_BODY_BYTES = 8 * 1024 * 1024
+SESSION_COOKIE = "cms_codec_session"
+_SESSION_SECONDS = 8 * 3600
+_LOGIN_FORM = """<!doctype html><title>Codec server sign-in</title>
+<form method="post" action="/login"><p>{message}</p>
+<label>Codec server token <input type="password" name="token" autofocus></label>
+<button type="submit">Sign in</button></form>"""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -81,13 +90,38 @@ def build_app(codec: PayloadCodec, tokens: list[BearerToken], ui_origin: str, au
             response.headers[hdrs.VARY] = "Origin"
         return response
 
-    def caller(request: web.Request) -> BearerToken | None:
-        scheme, _, presented = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-        if scheme.lower() != "bearer" or not presented:
-            return None
+    sessions: dict[str, tuple[BearerToken, float]] = {}  # cookie value -> who, until; lost on restart
+
+    def token_for(presented: str) -> BearerToken | None:
         # Every token is compared, in constant time, so timing tells nothing of which matched.
         matches = [t for t in tokens if hmac.compare_digest(t.secret.encode(), presented.strip().encode())]
         return matches[0] if matches else None
+
+    def caller(request: web.Request) -> BearerToken | None:
+        scheme, _, presented = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+        if scheme.lower() == "bearer" and presented:
+            return token_for(presented)
+        who, until = sessions.get(request.cookies.get(SESSION_COOKIE, ""), (None, 0.0))
+        return who if time.monotonic() < until else None
+
+    async def login_form(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=_LOGIN_FORM.format(message="Sign in to see decoded payloads in the Temporal UI."),
+                            content_type="text/html")
+
+    async def login(request: web.Request) -> web.StreamResponse:
+        presented = str((await request.post()).get("token", ""))
+        who = token_for(presented) if presented else None
+        if who is None:
+            audit.warning("codec_sign_in_refused", remote=request.remote)
+            return web.Response(text=_LOGIN_FORM.format(message="That token is not valid."),
+                                content_type="text/html", status=401)
+        session = secrets.token_urlsafe(32)
+        sessions[session] = (who, time.monotonic() + _SESSION_SECONDS)
+        audit.info("codec_signed_in", who=who.label)
+        response = web.Response(status=303, headers={hdrs.LOCATION: ui_origin})
+        # Strict: sent only when the page asking is on the same site (the UI on localhost).
+        response.set_cookie(SESSION_COOKIE, session, max_age=_SESSION_SECONDS, httponly=True, samesite="Strict")
+        return response
 
     def endpoint(direction: str) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -127,4 +161,6 @@ def build_app(codec: PayloadCodec, tokens: list[BearerToken], ui_origin: str, au
         app.router.add_route("POST", f"/{direction}", endpoint(direction))
         app.router.add_route("POST", f"/{{prefix:.*}}/{direction}", endpoint(direction))
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
+    app.router.add_get("/login", login_form)
+    app.router.add_post("/login", login)
     return app

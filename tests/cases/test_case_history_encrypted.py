@@ -43,8 +43,10 @@ async def test_a_case_history_holds_no_personal_value_in_clear(case_env) -> None
     assert all(is_encrypted(payload) for payload in started.input.payloads)
 
     # The check can fail: with the keys, the same history shows the note, the party and the income.
+    codec = codec_data_converter().payload_codec
+    assert codec is not None
     for event in raw.events:
-        await decode_payloads_in(event, codec_data_converter().payload_codec)
+        await decode_payloads_in(event, codec)
     clear = b"".join(event.SerializeToString() for event in raw.events)
     assert [value for value in planted if value in clear] == planted
     accepted = [e for e in raw.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]

@@ -120,3 +120,21 @@ async def test_tokens_are_labelled_for_the_audit_and_an_empty_secret_never_count
     assert [(t.label, t.secret) for t in parse_tokens("ops=a, audit=b,empty=")] == [("ops", "a"), ("audit", "b")]
     with pytest.raises(ValueError, match="CMS_CODEC_SERVER_TOKEN"):
         build_app(CODEC, parse_tokens(""), UI, structlog.get_logger())
+
+
+async def test_signing_in_with_the_token_lets_the_ui_decode_with_its_session_cookie(http) -> None:
+    refused = await http.post("/login", data={"token": "wrong-secret"}, allow_redirects=False)
+    assert refused.status == 401 and "cms_codec_session" not in refused.cookies
+    signed_in = await http.post("/login", data={"token": TOKEN}, allow_redirects=False)
+    assert signed_in.status == 303 and signed_in.headers["Location"] == UI
+    cookie = signed_in.cookies["cms_codec_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    http.session.cookie_jar.clear()  # each call below carries only the cookie it names
+    headers = {"Origin": UI, "X-Namespace": "default", "Cookie": f"cms_codec_session={cookie.value}"}
+    with capture_logs() as logs:
+        response = await http.post("/decode", json=as_json(await sealed_note()), headers=headers)
+    assert response.status == 200
+    assert [line["who"] for line in logs if line["event"] == "payloads_decoded"] == ["cw-team"]
+    forged = await http.post("/decode", json=as_json(await sealed_note()),
+                             headers={**headers, "Cookie": "cms_codec_session=forged"})
+    assert forged.status == 401

@@ -28,7 +28,9 @@ class FailsQuotingAnIncome:
 
 
 async def test_a_failure_message_in_history_is_encrypted(dev_temporal: Client) -> None:
-    client = Client(**{**dev_temporal.config(), "data_converter": codec_data_converter()})
+    config = dev_temporal.config()
+    config["data_converter"] = codec_data_converter()
+    client = Client(**config)
     queue = f"codec-failure-{uuid.uuid4().hex[:6]}"
     async with Worker(client, task_queue=queue, workflows=[FailsQuotingAnIncome],
                       workflow_runner=UnsandboxedWorkflowRunner()):
