@@ -45,11 +45,13 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WorkflowUpdateFailedError
     from temporalio.worker import Worker
 
+    from cms.config import load_settings
     from cms.db.migrate import apply_migrations
     from cms.infra.postgres import postgres_url, start_postgres
     from cms.infra.processes import ManagedProcess, free_port
     from cms.infra.temporal_server import start_dev_server
-    from cms.temporal import connect_when_ready
+    from cms.payload_codec import new_key_ring
+    from cms.temporal import connect_when_ready, data_converter_for
     from cms.worker_catalog import change_activities
     from services import SERVICES
     from services.case_api import repository as case_api
@@ -296,7 +298,7 @@ async def _measure(client: Client, pool: AsyncConnectionPool, quick: bool) -> li
 
 async def _serve_worker(address: str, url: str) -> None:
     """The worker process: change and bare workflows with their activities, until killed."""
-    client = await connect_when_ready(address)
+    client = await connect_when_ready(address, data_converter=data_converter_for(load_settings()))
     async with AsyncConnectionPool(url, min_size=2, max_size=10, open=False) as pool:
         async with Worker(client, task_queue=QUEUE, workflows=[ChangeWorkflow, BareWorkflow],
                           activities=[*change_activities(pool), bare_activity]):
@@ -324,7 +326,10 @@ async def _run(quick: bool) -> list[dict]:
         workers: list[ManagedProcess] = []
         try:
             address = f"127.0.0.1:{temporal_port}"
-            client = await connect_when_ready(address)
+            # Payloads encrypted as in production, with a key made for this run; the worker
+            # processes inherit it.
+            os.environ["CMS_PAYLOAD_KEYS"] = new_key_ring("bench").to_json()
+            client = await connect_when_ready(address, data_converter=data_converter_for(load_settings()))
             workers = _start_workers(address, url, folder)
             async with AsyncConnectionPool(url, min_size=1, max_size=2, open=False) as pool:
                 return await _measure(client, pool, quick)

@@ -35,6 +35,7 @@ from services.payments.disbursements import (
     start_dispatcher,
 )
 from services.payments.service import register
+from tests.helpers.codec import codec_data_converter
 from tests.helpers.replay import PAYMENT_HISTORIES, record_history
 from tests.payments.payments_forwarder import Forwarder
 from tests.payments.payments_helpers import deliver, fresh_database, new_schedule, payments_pool
@@ -82,9 +83,13 @@ async def temporal(time_skipping_env: WorkflowEnvironment, service):
     channels = Channels()
     target = time_skipping_env.client.service_client.config.target_host
     settings = replace(service.settings, temporal_address=target, seconds_per_day=SECONDS_PER_DAY)
-    async with Worker(time_skipping_env.client, task_queue=TASK_QUEUE_PAYMENTS, workflows=ALL_WORKFLOWS,
+    # The environment's connection and time skipping, with the payload codec as every worker has it.
+    config = time_skipping_env.client.config()
+    config["data_converter"] = codec_data_converter()
+    client = Client(**config)
+    async with Worker(client, task_queue=TASK_QUEUE_PAYMENTS, workflows=ALL_WORKFLOWS,
                       activities=payment_activities(payments_client(f"127.0.0.1:{link.listen_port}", channels))):
-        yield SimpleNamespace(client=time_skipping_env.client, settings=settings,
+        yield SimpleNamespace(client=client, settings=settings,
                               dispatcher_client=await connect(settings), payments_link=link)
     await channels.close()
     await link.stop()
