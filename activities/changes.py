@@ -75,7 +75,7 @@ class ChangeActivities:
     # The one-write patch of ChangeWorkflow: the payment instruction, the parents' notice and the
     # clearance are short idempotent writes to this service's own change record, so one local
     # activity does them in one transaction and an automatic change completes in a single workflow
-    # task (what lets the weekly volume run at the rate SPEC 4.6 needs: bench/bench_changes.py).
+    # task (what lets the weekly volume run at the rate docs/rules.md section 9 needs: bench/bench_changes.py).
     @activity.defn(name="record_change_decision")
     async def record_change_decision(self, write: ChangeDecisionWrite) -> None:
         """Instructions first (kept as first written), then the clearance (once: only while

@@ -1,4 +1,4 @@
-"""Calculation benchmarks (SPEC.md 5).
+"""Calculation benchmarks (docs/design.md).
 
 Rows, each as a ratio to a baseline measured in the same run:
 

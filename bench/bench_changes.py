@@ -1,4 +1,4 @@
-"""Changes of circumstances benchmarks (SPEC.md 5), on a headless Temporal dev server and an
+"""Changes of circumstances benchmarks (docs/design.md), on a headless Temporal dev server and an
 embedded PostgreSQL started for this run, with an in-process worker.
 
 Rows:

@@ -1,4 +1,4 @@
-"""Case lifecycle benchmarks (SPEC.md 5), on a Temporal dev server started for the run
+"""Case lifecycle benchmarks (docs/design.md), on a Temporal dev server started for the run
 and an embedded PostgreSQL (the read model the case activities write).
 
 Rows:

@@ -1,4 +1,4 @@
-"""Configuration from the environment, with the defaults from SPEC.md section 3 (ports)."""
+"""Configuration from the environment, with the defaults from docs/design.md, Contracts (ports)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The custom search attributes operators filter cases by (SPEC.md section 3).
+"""The custom search attributes operators filter cases by (docs/design.md, Contracts).
 
 They hold no personal data: stages, service types, bands, dates, amounts and flags only.
 """

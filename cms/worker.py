@@ -1,4 +1,4 @@
-"""The worker process: hosts the workflows and activities on the task queues of SPEC.md section 3.
+"""The worker process: hosts the workflows and activities on the task queues of docs/design.md, Contracts.
 
 Run with `python -m cms.worker`. One process serves every queue in development; in production
 each queue can get its own horizontally scaled deployment (see deploy/).

@@ -1,11 +1,11 @@
-"""Changes of circumstances (SPEC.md 4.6; cms-rules.md section 3): pure rules, no I/O, no clock.
+"""Changes of circumstances (docs/rules.md section 9): pure rules, no I/O, no clock.
 
 A parent (or HMRC, or a caseworker) reports a change with the date it was reported and the date
 it happened or will happen. :func:`parse_change` validates it; :func:`decide` says whether it
 changes the calculation, what the new calculation input is, from which date, why (in plain words
 for the letter to both parents), and whether a caseworker must look at it first.
 
-Rules applied (cms-rules.md 3.2):
+Rules applied (docs/rules.md):
 
 * an income change outside the annual review counts only if it is at least 25% of the income
   used in the current calculation (reg 23); during an annual review any change flows through;
@@ -68,7 +68,7 @@ class ChangeKind(str, Enum):
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
 
 # Kinds that can reveal where a parent lives or works, or be used to pressure the other
-# parent: in a safeguarded case a caseworker checks them before anything is sent (SPEC 4.8).
+# parent: in a safeguarded case a caseworker checks them before anything is sent (docs/design.md, Security and safeguarding).
 SAFEGUARDING_SENSITIVE = frozenset({
     ChangeKind.ADDRESS, ChangeKind.EMPLOYMENT, ChangeKind.SERVICE_TYPE, ChangeKind.CLOSE_REQUEST,
 })
@@ -107,7 +107,7 @@ class CaseContext:
     safeguarded: bool = False
     closed: bool = False
     initial_effective_date: date | None = None
-    # Set while an annual review is in progress: its review date (cms-rules.md 3.3).
+    # Set while an annual review is in progress: its review date (docs/rules.md).
     annual_review_date: date | None = None
 
 
@@ -598,7 +598,7 @@ def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence
 
 
 def liability_json(inputs: Mapping[str, Any], effective_date: date) -> dict[str, Any]:
-    """The calculation result of SPEC.md section 3 on the effective date's rules."""
+    """The calculation result of docs/design.md, Contracts on the effective date's rules."""
     return calculate(parse_request(inputs), effective_date=effective_date).to_json()
 
 

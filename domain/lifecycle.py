@@ -1,4 +1,4 @@
-"""Case lifecycle date and decision rules (SPEC.md 4.5, cms-rules.md 1.1, 3.3, 3.5, 4.1).
+"""Case lifecycle date and decision rules (docs/rules.md sections 8 and 9).
 
 Pure functions over `datetime.date` (UK dates): the case workflow calls them directly, and so
 can reports and tests. No clocks here: "today" is always an argument.
@@ -66,7 +66,7 @@ def default_decision_date(information_requested_on: date) -> date:
 
 def qualifies_until(date_of_birth: date, in_full_time_education: bool,
                     education_ended_on: date | None = None) -> date:
-    """The first day the child no longer qualifies (cms-rules.md 1.1).
+    """The first day the child no longer qualifies (docs/rules.md).
 
     Under 16 a child always qualifies; from 16 to the day before the 20th birthday only while in
     full-time non-advanced education. Leaving education ends qualification from that day, but

@@ -2,7 +2,7 @@
 
 Money is never a float. Amounts are ``int`` pence; intermediate values that are not whole
 pence are :class:`fractions.Fraction`. Rounding is always "half up" as in the 2003-scheme
-and NI rounding rules that the 2012 scheme follows (cms-rules.md 1.11): half a penny or
+and NI rounding rules that the 2012 scheme follows (docs/rules.md): half a penny or
 more rounds up, less is dropped.
 """
 

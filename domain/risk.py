@@ -1,4 +1,4 @@
-"""Payment-risk features and bands (SPEC.md 4.7; reference/risk-model.md).
+"""Payment-risk features and bands (early intervention: which paying parents are likely to stop paying).
 
 The score is the probability that the paying parent misses a payment in the next collection
 period. It only ever puts a case on a caseworker's early-contact worklist: never an automatic

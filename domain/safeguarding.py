@@ -1,4 +1,4 @@
-"""Safeguarding: what one parent may learn about the other (SPEC.md 4.8, cms-rules.md 6.1).
+"""Safeguarding: what one parent may learn about the other (docs/design.md, Security and safeguarding, docs/rules.md).
 
 One mechanism for every outbound path (letters, SMS, email, API responses): whatever is about
 to leave the system for a viewer passes through `redact_for_viewer`. Templates and handlers do
@@ -150,6 +150,6 @@ def collect_and_pay_allowed(profile: SafeguardingProfile, requested_by_party_id:
                             other_party_consents: bool) -> bool:
     """Whether a parent's request for Collect & Pay can go ahead without the other parent
     agreeing: yes on safeguarding grounds, when the requester is a party the profile protects
-    (Child Support (Enforcement) Act 2023; cms-rules.md 6.1); otherwise only with consent. The
-    other grounds of SPEC.md 4.5 (payer not shown they will pay) are the case workflow's to add."""
+    (Child Support (Enforcement) Act 2023; docs/rules.md); otherwise only with consent. The
+    other grounds of docs/rules.md section 8 (payer not shown they will pay) are the case workflow's to add."""
     return other_party_consents or profile.protects(requested_by_party_id)

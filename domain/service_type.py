@@ -1,4 +1,4 @@
-"""Which service a case is on, and when it moves (SPEC 4.5 step 3; cms-rules.md, service type).
+"""Which service a case is on, and when it moves (docs/rules.md section 10).
 
 Direct Pay is the default when both parents agree; a case moves to Collect & Pay when either parent
 asks, on safeguarding grounds, or when the paying parent has not shown they will pay. Here: why a

@@ -1,4 +1,4 @@
-"""The 28-day clearance view of changes of circumstances (SPEC.md 4.6): pure, no I/O, no clock.
+"""The 28-day clearance view of changes of circumstances (docs/rules.md section 9): pure, no I/O, no clock.
 
 Ages are counted in case-calendar days (86,400 s in production, a few seconds on a demo or
 benchmark calendar), so each item carries its own day length. A change is open until it is

@@ -1,4 +1,4 @@
-"""CaseWorkflow: one long-lived workflow per case (`case-<case_id>`), SPEC.md 4.5.
+"""CaseWorkflow: one long-lived workflow per case (`case-<case_id>`), docs/rules.md section 8.
 
 The life of a case: application → paying parent located and HMRC income requested (side by side)
 → notice to the paying parent (the initial effective date is 2 days later) → calculation (or a
@@ -516,7 +516,7 @@ class CaseWorkflow(CaseChanges):
 
     @workflow.update
     def switch_to_collect_and_pay(self, request: CollectAndPayRequest) -> ActionResult:
-        """Direct Pay to Collect & Pay from the next collection period (SPEC 4.5 step 3): the
+        """Direct Pay to Collect & Pay from the next collection period (docs/rules.md section 10): the
         decision is recorded here; the main line recalculates with the fees and hands it over."""
         workflow.patched(COLLECT_AND_PAY_SWITCH_PATCH)
         switch = self._payment_events.decide_collect_and_pay(request.reason, request.actor.strip(), request.note)

@@ -6,7 +6,7 @@ other children, benefit, stated income, service type) and goes through the case'
 recalculation path, so letters and the new schedule take the same way as every other
 recalculation; a change that ends the case starts its closure.
 
-Changes and the annual review (cms-rules.md 3.3; patch "change-folds-into-review"): a change that
+Changes and the annual review (docs/rules.md; patch "change-folds-into-review"): a change that
 clears while a review is in progress waits for the review's recalculation, then applies from its
 own effective date, so the review never takes in a change dated after it and never undoes one.
 A change dated before the review date that applies after the review (it waited, or a caseworker

@@ -215,7 +215,7 @@ class HoldRequest:
 
 @dataclass
 class SafeguardingFlag:
-    """A caseworker sets the safeguarding profile on a case after application (SPEC 4.8)."""
+    """A caseworker sets the safeguarding profile on a case after application (docs/design.md, Security and safeguarding)."""
 
     __strict_json__ = True
     reason: str
@@ -224,7 +224,7 @@ class SafeguardingFlag:
 
 @dataclass
 class CollectAndPayRequest:
-    """A caseworker moves a Direct Pay case to Collect & Pay (SPEC 4.5 step 3), e.g.
+    """A caseworker moves a Direct Pay case to Collect & Pay (docs/rules.md section 10), e.g.
     `{"reason": "direct_pay_missed", "actor": "cw-17", "note": "second missed payment"}`."""
 
     __strict_json__ = True

@@ -1,5 +1,5 @@
 """What a case does with the payment events payments reports (a missed or part payment), and the
-decision to move a Direct Pay case to Collect & Pay (SPEC 4.5 step 3).
+decision to move a Direct Pay case to Collect & Pay (docs/rules.md section 10).
 
 Both only record: the arrears, the timeline, a collections caseworker task, and a decided move
 (`CaseState.pending_switch`). The case's main line takes a decided move into the schedule, so the

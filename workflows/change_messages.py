@@ -38,7 +38,7 @@ class ChangeInput:
     case_id: str
     n: int
     change: ReportedChange
-    current_inputs: dict[str, Any]   # the case's calculation request (SPEC.md section 3 JSON)
+    current_inputs: dict[str, Any]   # the case's calculation request (the `cms calculate` request, docs/design.md)
     safeguarded: bool = False
     seconds_per_day: float = 86400.0
     # False only on the time-skipping test server, which cannot register custom search attributes.

@@ -28,12 +28,12 @@ exactly one PaymentEvent. Kinds:
   - "missed":            nothing paid towards a period by its due date + grace;
   - "part_paid":         something, but less than due;
   - "direct_pay_missed": a Direct Pay receiving parent reported a missed (or short) payment;
-                         the case may move to Collect & Pay (SPEC 4.5 step 3);
+                         the case may move to Collect & Pay (docs/rules.md section 10);
 PaymentEvent carries no personal data: identifiers, dates and pence only. `event_id` is unique
 per event, so the case workflow can drop a duplicate delivery.
 
 Case-calendar time: inputs carry `today` (the case date when the workflow starts) and
-`seconds_per_day` (86,400 in production; a few seconds in demos), per SPEC "calendar" input.
+`seconds_per_day` (86,400 in production; a few seconds in demos), from the case's calendar input.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`cms calculate`, `cms what-if` and `cms gen-cases` (SPEC.md section 3).
+"""`cms calculate`, `cms what-if` and `cms gen-cases` (docs/design.md, Contracts).
 
 The statutory rules live in :mod:`domain.calculation`; this module only reads input,
 chooses the rule set, spreads big batches over the machine's cores and prints. Bad input

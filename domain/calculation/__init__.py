@@ -1,10 +1,10 @@
-"""The statutory maintenance calculation (SPEC.md 4.1-4.4).
+"""The statutory maintenance calculation (docs/rules.md sections 1-5).
 
 Public API::
 
     from domain.calculation import calculate, parse_request, default_decision, ValidationError
     result = calculate(parse_request(json_object), effective_date=date(2025, 4, 1))
-    result.to_json()  # the SPEC.md section 3 result, with the explanation
+    result.to_json()  # the docs/design.md, Contracts result, with the explanation
 """
 
 from .engine import CalculationResult, ReceivingParentAmount, calculate, default_decision, select_rules

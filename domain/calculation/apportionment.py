@@ -1,7 +1,7 @@
 """4.3 Apportionment between receiving parents (Sch 1 para 6).
 
 The rate is shared by number of qualifying children in whole pence. To keep the total
-exact (NI reg 7(3)-(4) practice, cms-rules.md 1.9), each share is first rounded down and
+exact (NI reg 7(3)-(4) practice, docs/rules.md), each share is first rounded down and
 the pennies left over go to the largest remainders; equal remainders favour the earlier
 receiving parent, so the result is deterministic.
 """

@@ -1,4 +1,4 @@
-"""The statutory calculation (SPEC.md 4.1-4.4): request in, decision with explanation out.
+"""The statutory calculation (docs/rules.md sections 1-5): request in, decision with explanation out.
 
 This is the readable reference path, in exact arithmetic (int pence and Fraction). The
 batch path in :mod:`domain.calculation.fast` must give identical figures; a property test
@@ -59,7 +59,7 @@ class CalculationResult:
         return self.weekly_liability_pence - sum(rp.receiving_parent_fee_pence for rp in self.receiving_parents)
 
     def to_json(self, include_explanation: bool = True) -> dict[str, Any]:
-        """The result object of SPEC.md section 3, exactly."""
+        """The result object of docs/design.md, Contracts, exactly."""
         body: dict[str, Any] = {
             "rate": self.rate,
             "gross_weekly_income_pence": self.gross_weekly_income_pence,

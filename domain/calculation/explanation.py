@@ -1,7 +1,7 @@
 """Plain-English explanation steps: what a decision letter shows, with the figures.
 
 The same steps go to both parents. They hold figures and the ids of receiving parents and
-children only, never names, addresses or employers, so a safeguarding profile (SPEC 4.8)
+children only, never names, addresses or employers, so a safeguarding profile (docs/design.md, Security and safeguarding)
 has nothing location-revealing to redact here.
 """
 

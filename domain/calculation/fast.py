@@ -288,7 +288,7 @@ def calculate_fast(obj: Any, compiled: CompiledRules) -> FastResult:
 
 
 def fast_result_to_json(result: FastResult) -> dict[str, Any]:
-    """The SPEC.md result object without the explanation, same key order as the full path."""
+    """The `cms calculate` result object (docs/design.md, Contracts) without the explanation, same key order as the full path."""
     rate, gwi, amount, liability, rows = result
     return {
         "rate": rate,

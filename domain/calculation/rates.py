@@ -4,7 +4,7 @@ Order of the tests follows Sch 1 paras 4-5 and reg 43-45: a nil-rate category fi
 a flat-rate benefit, then income below £7 (nil), up to £100 (flat), below £200 (reduced),
 up to £800 (basic), above (basic plus). The band is chosen on the capped income; relevant
 other children only change the base of the percentages, never the band (Sch 1 para 2(3)).
-The reduced, basic and basic plus rate is rounded to the whole pound, 50p up (SPEC 4.2).
+The reduced, basic and basic plus rate is rounded to the whole pound, 50p up (docs/rules.md section 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The calculation request of SPEC.md section 3, parsed into frozen dataclasses.
+"""The calculation request of docs/design.md, Contracts, parsed into frozen dataclasses.
 
 Parsing is strict because a wrong figure here becomes a wrong legal decision: unknown
 fields are rejected (a typo such as ``special_expense_weekly_pence`` must not silently

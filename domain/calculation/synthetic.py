@@ -1,7 +1,7 @@
 """A synthetic national caseload for benchmarks and what-if rehearsals.
 
 Deterministic for a seed (``random.Random(seed)``), integer-only, and shaped roughly like
-the real caseload (SPEC 1: most cases one receiving parent with one or two children,
+the real caseload (docs/design.md: most cases one receiving parent with one or two children,
 about a third on Collect & Pay, a sizeable flat-rate minority). No personal data.
 """
 

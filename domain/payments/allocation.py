@@ -1,4 +1,4 @@
-"""Allocation of money received (SPEC 4.4): the current period's maintenance and fee first, then
+"""Allocation of money received (docs/rules.md section 5): the current period's maintenance and fee first, then
 the oldest arrears (maintenance before fee within a period), and enforcement charges last.
 Whatever is left is an overpayment, held as a credit for the paying parent."""
 

@@ -1,4 +1,4 @@
-"""Collect & Pay fee arithmetic (SPEC 4.4), from the rule set in force.
+"""Collect & Pay fee arithmetic (docs/rules.md section 5), from the rule set in force.
 
 - Paying parent: 20% on top of each weekly amount (from the calculation; see
   domain.calculation.fees), collected as part of each instalment.

@@ -1,7 +1,7 @@
 """Payment schedules: collection periods, instalments and regeneration after a liability change.
 
 A liability is weekly (the calculation's unit). It is collected weekly, fortnightly, four-weekly
-or monthly (SPEC 4.5 step 4). Monthly instalments split 52 weeks over 12 months without losing a
+or monthly (docs/rules.md section 8). Monthly instalments split 52 weeks over 12 months without losing a
 penny: instalment k of a year is floor((k+1)·52W/12) − floor(k·52W/12), so a year sums to 52W.
 
 When a liability changes, the schedule is regenerated from the effective date: periods before it

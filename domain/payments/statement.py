@@ -1,7 +1,7 @@
 """Statements both parents can read: what fell due, what was paid, the running balance.
 
 Lines carry no bank references, methods' account details, addresses or names, so one statement
-is safe to send to either parent (safeguarding, SPEC 4.8); the redaction mechanism still applies
+is safe to send to either parent (safeguarding, docs/design.md, Security and safeguarding); the redaction mechanism still applies
 to anything else sent alongside it.
 """
 

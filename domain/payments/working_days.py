@@ -1,6 +1,6 @@
 """UK (England and Wales) working days, with bank holidays as data.
 
-Disbursement to a receiving parent is due within 2 working days of the money arriving (SPEC 4.5),
+Disbursement to a receiving parent is due within 2 working days of the money arriving (docs/rules.md section 8),
 so weekends and bank holidays matter. The announced dates are data; for years beyond the data the
 statutory pattern is computed (New Year, Easter, early May, spring, summer, Christmas, Boxing Day
 with substitute days), which is what the announcements have followed apart from one-off changes

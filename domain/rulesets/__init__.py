@@ -1,6 +1,6 @@
 """Versioned rule sets: every statutory constant, as data with an effective-from date.
 
-An announced reform is a new data file, not a code change (SPEC.md section 4). The data
+An announced reform is a new data file, not a code change (docs/rules.md). The data
 files sit beside this module and are read with :mod:`importlib.resources`, which is the
 only file access in ``domain`` (package data, not user files).
 """

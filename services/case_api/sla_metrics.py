@@ -1,4 +1,4 @@
-"""Prometheus gauges of the 28-day target for changes of circumstances (SPEC.md 4.6 and 5).
+"""Prometheus gauges of the 28-day target for changes of circumstances (docs/rules.md section 9).
 
 The numbers are the SLA view `cmsctl sla` and CaseService.GetSlaReport show
 (services/case_api/repository.py, from domain.sla's rules), refreshed from PostgreSQL by a

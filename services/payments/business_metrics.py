@@ -1,4 +1,4 @@
-"""Prometheus gauges of the money (SPEC.md 5): suspense, the disbursement outbox,
+"""Prometheus gauges of the money (docs/design.md): suspense, the disbursement outbox,
 arrears and the last reconciliation.
 
 Computed from the ledger in PostgreSQL by set-based queries (services.payments.ledger.figures),

@@ -1,7 +1,7 @@
 """The LightGBM payment-risk model: training on a calibrated synthetic history, loading, scoring.
 
-Until real ledger history exists, the model is trained on a simulator calibrated to the GB
-figures in reference/risk-model.md section 3 (about a third of Collect & Pay payers pay nothing
+Until real ledger history exists, the model is trained on a simulator calibrated to the
+published figures for Great Britain (about a third of Collect & Pay payers pay nothing
 in a quarter; standing orders and new cases miss more; deductions from earnings rarely miss).
 The model file is versioned by a hash of its contents and saved so every process scores alike.
 """

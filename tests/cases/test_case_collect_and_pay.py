@@ -1,4 +1,4 @@
-"""Direct Pay to Collect & Pay (SPEC 4.5 step 3): a pattern of missed Direct Pay payments
+"""Direct Pay to Collect & Pay (docs/rules.md section 10): a pattern of missed Direct Pay payments
 moves the case by itself; a caseworker can move it from the first miss with the validated
 `switch_to_collect_and_pay` update. Either way the liability is recalculated with the Collect &
 Pay fees from the next collection period, both parents get a letter, payments gets a new schedule

@@ -1,4 +1,4 @@
-"""A backdated income increase creates arrears through payments (cms-rules.md 3.2, reg 18(4)), end to
+"""A backdated income increase creates arrears through payments (docs/rules.md, reg 18(4)), end to
 end: the real CaseWorkflow and ChangeWorkflow on a time-skipping server of their own, the schedule
 handed to the real payments service over gRPC (in process), real PostgreSQL.
 

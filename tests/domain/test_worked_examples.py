@@ -1,8 +1,8 @@
-"""cms-rules.md section 7 worked examples, using the "A" figures.
+"""Worked examples of the statutory calculation, using the "A" figures.
 
-SPEC.md 4.2 rounds the reduced, basic and basic plus rate to the whole pound, which is
-convention "A" of section 7; the "B" figures (penny rounding only) do not follow the spec
-and are not tested.
+The reduced, basic and basic plus rate is rounded to the whole pound (docs/rules.md section 2),
+which is convention "A" of these examples; the "B" figures (penny rounding only) do not follow
+that rule and are not tested.
 """
 
 from __future__ import annotations

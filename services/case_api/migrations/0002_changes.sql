@@ -1,4 +1,4 @@
--- Changes of circumstances (SPEC.md 4.6): one row per change workflow (`case-<id>/change-<n>`),
+-- Changes of circumstances (docs/rules.md section 9): one row per change workflow (`case-<id>/change-<n>`),
 -- kept current by its activities, so the SLA view (open by age, on-time share, breaches, oldest)
 -- is a query here and never a replay of workflows. Ages are in case-calendar days: each row
 -- carries the length of its calendar day (86,400 s in production, seconds on a demo calendar).

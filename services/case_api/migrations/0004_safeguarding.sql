@@ -1,4 +1,4 @@
--- The safeguarding profile of a case (SPEC.md 4.8): whom it protects and how to contact them.
+-- The safeguarding profile of a case (docs/design.md, Security and safeguarding): whom it protects and how to contact them.
 ALTER TABLE cases
     ADD COLUMN protected_party_ids text[] NOT NULL DEFAULT '{}',
     ADD COLUMN safe_channel        text NOT NULL DEFAULT '',
