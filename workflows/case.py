@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle
     from domain.service_type import COLLECT_AND_PAY_REASONS, service_type_reason
     from workflows import case_validation as check
-    from workflows.case_change_applier import ONE_RECALCULATION_PATCH, CaseChangeApplier
+    from workflows.case_change_applier import CaseChangeApplier
     from workflows.case_changes import CaseChanges, ChangeCaseFacts, ChangeLedger
     from workflows.case_evidence import CaseEvidence
     from workflows.case_messages import (
@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from workflows.case_payment_events import COLLECT_AND_PAY_SWITCH_PATCH, CasePaymentEvents
-    from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, CaseRecalculation
+    from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, ONE_RECALCULATION_PATCH, CaseRecalculation
     from workflows.case_record import CASEWORKER_SLA_DAYS, CaseRecorder
     from workflows.change_messages import ChangeOutcome
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent

@@ -49,12 +49,10 @@ with workflow.unsafe.imports_passed_through():
         inputs_from_each_date,
     )
     from workflows.case_messages import CaseState, ChildFacts, ClosureRecord, LiabilityRecord, RateInForce
-    from workflows.case_recalculation import CalculationBasis, CaseRecalculation, as_rates
+    from workflows.case_recalculation import ONE_RECALCULATION_PATCH, CalculationBasis, CaseRecalculation, as_rates
     from workflows.case_record import CaseRecorder
     from workflows.change_messages import ChangeOutcome, ReportedAgainst
 
-# Patch: one recalculation at a time (workflows/case.py); a change keeps the case's service type.
-ONE_RECALCULATION_PATCH = "one-recalculation-at-a-time"
 # Patch: a backdated change records what it adds for payments already due and tells both parents.
 BACKDATED_ARREARS_PATCH = "change-backdated-arrears"
 # Patch: a change applied out of date order states what it adds for payments already due, from the

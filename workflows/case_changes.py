@@ -110,7 +110,7 @@ class CaseChanges:
         decision = rules.decide(change, facts.inputs, facts.context())
         ledger.last_no += 1
         n = ledger.last_no
-        if ledger.base_inputs is None or (not ledger.open and not self._ledger_still_gives(facts.inputs)):
+        if ledger.base_inputs is None or (not ledger.open and not self._ledger_still_gives(facts)):
             # Nothing else in flight: the case's facts already hold every cleared change.
             ledger.rebase(facts.inputs, self._change_reviews_done(), facts.income_known)
         self._change_reported(n)
@@ -134,7 +134,7 @@ class CaseChanges:
         ledger.open.append(n)
         return receipt
 
-    def _ledger_still_gives(self, inputs: dict[str, Any]) -> bool:
+    def _ledger_still_gives(self, facts: ChangeCaseFacts) -> bool:
         """Whether the ledger is kept with no change open (patch "change-out-of-order-dates"): its
         base and applied changes still give the case's facts exactly (nothing else changed them,
         no annual review since), so a change reported now and dated before those changes can be
@@ -142,7 +142,7 @@ class CaseChanges:
         ledger = self._change_ledger()
         if not ledger.applied or self._change_reviews_done() != ledger.base_reviews:
             return False
-        if replay_applied(ledger, self._change_case_facts()) != inputs:
+        if replay_applied(ledger, facts) != facts.inputs:
             return False
         return workflow.patched(OUT_OF_ORDER_PATCH)
 
@@ -166,15 +166,15 @@ class CaseChanges:
         await self._change_ready(outcome)
         if outcome.n in ledger.open:
             ledger.open.remove(outcome.n)
+        facts = self._change_case_facts()
         if self._change_reviews_done() > ledger.base_reviews and workflow.patched(FOLD_INTO_REVIEW_PATCH):
             # An annual review since: its inputs hold every change applied before it.
-            facts = self._change_case_facts()
             ledger.rebase(facts.inputs, self._change_reviews_done(), facts.income_known)
         if outcome.outcome in ("recalculated", "case_closure") and outcome.applied_change:
             reported = ledger.reported_before.get(str(outcome.n))
             in_review = reported.review_date if reported and reported.in_review else ""
             ledger.applied.append({"n": outcome.n, "change": outcome.applied_change, "in_review": in_review})
-        inputs = replay_applied(ledger, self._change_case_facts())
+        inputs = replay_applied(ledger, facts)
         await self._change_applied(outcome, inputs)
         ledger.reported_before.pop(str(outcome.n), None)
 

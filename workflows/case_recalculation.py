@@ -42,6 +42,9 @@ COLLECT_AND_PAY_TEMPLATE = "service_type_change"
 # Patch: every new schedule comes with a payment schedule letter (the next payment and the regular
 # one, as payments charges them) to the paying parent, and on Direct Pay to the receiving parent.
 SCHEDULE_LETTER_PATCH = "payment-schedule-letter"
+# Patch: every path that recalculates holds one workflow lock (CaseWorkflow._one_recalculation), and
+# a cleared change keeps the case's service type unless it changes it (case_change_applier.py).
+ONE_RECALCULATION_PATCH = "one-recalculation-at-a-time"
 # Patch: in a recalculation on the facts of an earlier date, a date before the paying parent's
 # income was known (the case was on a default decision) is recalculated as a default decision,
 # not on an income of £0.
