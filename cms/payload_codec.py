@@ -93,11 +93,16 @@ def write_dev_key_file(path: Path) -> bool:
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Created 0600 from the first byte, not chmod-ed afterwards: the key is never world-readable.
+    write_owner_only(path, new_key_ring(f"dev-{secrets.token_hex(4)}").to_json())
+    return True
+
+
+def write_owner_only(path: Path, text: str) -> None:
+    """Writes a new secret file created 0600 from the first byte, not chmod-ed afterwards, so it is
+    never readable by anyone but its owner; refuses to replace an existing file."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.write(new_key_ring(f"dev-{secrets.token_hex(4)}").to_json())
-    return True
+        file.write(text)
 
 
 class EncryptionCodec(PayloadCodec):

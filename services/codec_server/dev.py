@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
 from cms.config import Settings
-from cms.payload_codec import key_ring_from_settings, write_dev_key_file
+from cms.payload_codec import key_ring_from_settings, write_dev_key_file, write_owner_only
 
 TOKEN_FILE = "codec-server-token"
-
-
-def _write_owner_only(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
 
 
 def prepare_dev_codec(settings: Settings) -> dict[str, str]:
@@ -33,7 +26,7 @@ def prepare_dev_codec(settings: Settings) -> dict[str, str]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         token_file = settings.data_dir / TOKEN_FILE
         if not token_file.exists():
-            _write_owner_only(token_file, secrets.token_urlsafe(24))
+            write_owner_only(token_file, secrets.token_urlsafe(24))
         token = f"dev-operator={token_file.read_text().strip()}"
     env = {"CMS_CODEC_SERVER_TOKEN": token, "CODEC_SERVER_PORT": str(settings.codec_server_port),
            "CMS_CODEC_UI_ORIGIN": settings.codec_server_ui_origin}
