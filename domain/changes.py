@@ -32,6 +32,7 @@ from fractions import Fraction
 from typing import Any
 
 from domain.calculation import calculate, parse_request
+from domain.date_window import date_window
 from domain.money import format_pence, round_half_up
 from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
@@ -214,7 +215,11 @@ def check_details(kind: ChangeKind, details: Any) -> dict[str, Any]:
         elif key == "service_type":
             _one_of(value, SERVICE_TYPES, path)
         elif key == "date_of_birth":
-            _iso_date(value, path)
+            born = _iso_date(value, path)
+            # A birth may precede the scheme; one beyond the window would overflow the child's
+            # 20th-birthday arithmetic in the workflow.
+            if born > date_window().latest:
+                raise ChangeValidationError(path, f"{born.isoformat()} is implausibly far ahead")
         elif key == "duty_to_report" and type(value) is not bool:
             raise ChangeValidationError(path, "must be true or false")
     return checked

@@ -29,6 +29,7 @@ from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SL
 from cms.temporal import data_converter_for
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
+from domain.date_window import parse_day_in_window
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api import repository as case_api
 from services.case_api.changes import ChangeRpcs
@@ -88,6 +89,15 @@ def _iso_date(text: str, field: str, problems: list[tuple[str, str]]) -> date | 
         return None
 
 
+def _day_in_window(text: str, field: str, problems: list[tuple[str, str]]) -> date | None:
+    """A date of the case's life (not a birth date): inside the accepted window (domain.date_window)."""
+    day, problem = parse_day_in_window(text)
+    if problem:
+        problems.append((field, problem))
+        return None
+    return day
+
+
 def _check_party(party: case_pb2.Party, field: str, problems: list[tuple[str, str]]) -> None:
     if not party.party_id.strip():
         problems.append((f"{field}.party_id", "required"))
@@ -110,7 +120,7 @@ def validate_application(request: case_pb2.CreateApplicationRequest, today: date
         problems.append(("paying_parent.party_id", "must differ from the receiving parent's"))
     applied = today
     if request.application_date:
-        applied = _iso_date(request.application_date, "application_date", problems) or today
+        applied = _day_in_window(request.application_date, "application_date", problems) or today
     if not request.children:
         problems.append(("children", "at least one qualifying child is needed"))
     seen: set[str] = set()

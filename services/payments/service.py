@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from cms.config import Settings
 from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
+from domain.date_window import parse_day_in_window
 from domain.payments.fees import enforcement_charge
 from domain.payments.schedule import PERIODS_PER_YEAR, Frequency
 from domain.payments.statement import render_text, statement_lines
@@ -71,11 +72,12 @@ class _Checks:
             if required:
                 self.violations.append((field, "is required (an ISO date, YYYY-MM-DD)"))
             return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.violations.append((field, f"{value!r} is not an ISO date (YYYY-MM-DD)"))
+        # Inside the window a date cannot overflow the arithmetic of the workflows it reaches.
+        day, problem = parse_day_in_window(value)
+        if problem:
+            self.violations.append((field, problem))
             return None
+        return day
 
     def pence(self, field: str, value: int, allow_zero: bool = False) -> int:
         if value < 0 or (value == 0 and not allow_zero):

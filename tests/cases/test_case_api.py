@@ -80,6 +80,15 @@ async def test_bad_application_is_rejected_with_field_violations(case_api) -> No
     assert fields == {"idempotency_key", "children[0].date_of_birth"}
 
 
+@pytest.mark.parametrize("application_date", ["9999-12-31", "2012-12-09"])
+async def test_an_application_date_outside_the_window_is_refused(case_api, application_date) -> None:
+    request = application(f"far-{application_date}", f"pp-far-{application_date}", application_date=application_date)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await case_api["stub"].CreateApplication(request)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations_of(error.value)] == ["application_date"]
+
+
 async def test_application_is_idempotent_safeguarded_listed_and_driven(case_api) -> None:
     stub, client = case_api["stub"], case_api["client"]
     key = f"app-{uuid.uuid4().hex[:8]}"

@@ -39,6 +39,21 @@ async def test_bad_input_is_invalid_argument_naming_each_field(payments_stub, ca
     assert violations == [("case_id", "is required")]
 
 
+@pytest.mark.parametrize(("received_on", "words"), [("9999-12-31", "implausibly far ahead"),
+                                                    ("2012-12-09", "before the 2012 scheme began")])
+async def test_a_date_outside_the_window_is_refused_and_nothing_is_posted(payments_stub, case_id, received_on,
+                                                                          words) -> None:
+    # 9999-12-31 once reached the disbursement workflow and failed its task for ever (date overflow).
+    await new_schedule(payments_stub, case_id)
+    violations = await _invalid(payments_stub.RecordIncomingPayment(pb.RecordIncomingPaymentRequest(
+        idempotency_key=f"far-{received_on}", case_id=case_id, amount_pence=500, received_on=received_on,
+        method=pb.METHOD_CARD)))
+    assert [field for field, _ in violations] == ["received_on"]
+    assert words in violations[0][1]
+    balance = await payments_stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of="2026-12-31"))
+    assert balance.paid_to_date_pence == 0
+
+
 async def test_float_amounts_cannot_reach_the_ledger() -> None:
     from temporalio.exceptions import ApplicationError
 
