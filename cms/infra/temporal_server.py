@@ -43,6 +43,9 @@ def dev_server_argv(port: int, ui_port: int | None, db_file: Path | None, host: 
         argv += ["--search-attribute", f"{name}={kind}"]
     # Raise the visibility rate limit so list/count calls from the UI and the API are not throttled.
     argv += ["--dynamic-config-value", "frontend.namespaceRPS.visibility=1000"]
+    # Flag a workflow whose task failed twice in a row with TemporalReportedProblems, so operators
+    # find stuck cases in the UI and cms_workflow_task_failures counts them (off by default).
+    argv += ["--dynamic-config-value", "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2"]
     return argv
 
 

@@ -35,6 +35,7 @@ from services.case_api import repository as case_api
 from services.case_api.changes import ChangeRpcs
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.case_api.sla_metrics import start_sla_metrics
+from services.case_api.stuck_workflows import start_stuck_workflow_metrics
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     Calendar,
@@ -203,11 +204,14 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         self._client = client
         self._task_queue = task_queue
         self._publish = publish_search_attributes
+        # Workflows whose task keeps failing, from Temporal's visibility (services/case_api/stuck_workflows.py).
+        self.stuck_metrics = start_stuck_workflow_metrics(self._temporal, force=business_metrics)
 
     async def aclose(self) -> None:
         """serve() calls this on a graceful stop, before the pool closes."""
-        if self.sla_metrics is not None:
-            await self.sla_metrics.aclose()
+        for refresher in (self.sla_metrics, self.stuck_metrics):
+            if refresher is not None:
+                await refresher.aclose()
 
     async def _temporal(self) -> Client:
         # Connected on first use: the service starts (and reports health) before Temporal is up.
