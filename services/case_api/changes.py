@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cms_proto.case.v1 import case_pb2
 from services.case_api import repository as case_api
+from services.case_api.update_ids import update_id_for
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision, change_workflow_id
 from workflows.change_messages import ChangeReceipt
@@ -89,11 +90,12 @@ class ChangeRpcs:
             decision = ReviewDecision(outcome=request.outcome, reason=request.reason, reviewer=request.reviewer,
                                       corrected_details=_json_object(request.corrected_details_json,
                                                                      "corrected_details_json"))
+            update_id = update_id_for("review_decision", request.idempotency_key)
         except FieldViolations as error:
             await abort_invalid(context, error)
         client = await self._temporal_client()
         handle = client.get_workflow_handle(change_workflow_id(request.case_id, request.change_no))
-        answer = await _updating(context, handle.execute_update(ChangeWorkflow.review_decision, decision))
+        answer = await _updating(context, handle.execute_update(ChangeWorkflow.review_decision, decision, id=update_id))
         return case_pb2.ReviewChangeResponse(outcome=answer.outcome, reason=answer.reason)
 
     async def GetSlaReport(self, request: case_pb2.GetSlaReportRequest,

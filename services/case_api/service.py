@@ -36,6 +36,7 @@ from services.case_api.changes import ChangeRpcs
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.case_api.sla_metrics import start_sla_metrics
 from services.case_api.stuck_workflows import start_stuck_workflow_metrics
+from services.case_api.update_ids import update_id_for
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     Calendar,
@@ -402,12 +403,16 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
             message = parse_action_payload(request.action, request.payload_json, request.actor)
         except FieldViolations as error:
             problems += error.violations
+        try:
+            update_id = update_id_for(request.action, request.idempotency_key)
+        except FieldViolations as error:
+            problems += error.violations
         if problems:
             await abort_invalid(context, FieldViolations(problems))
             return
         handle = (await self._temporal()).get_workflow_handle(workflow_id_for(request.case_id))
         try:
-            result = await handle.execute_update(request.action, message, result_type=dict)
+            result = await handle.execute_update(request.action, message, id=update_id, result_type=dict)
         except WorkflowUpdateFailedError as error:
             # The workflow's validator refused it (e.g. "the case is not on hold"): nothing changed.
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error.cause))

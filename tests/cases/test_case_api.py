@@ -140,10 +140,22 @@ async def test_application_is_idempotent_safeguarded_listed_and_driven(case_api)
         await stub.SignalCase(case_pb2.SignalCaseRequest(case_id=case_id, action="release_hold", actor="cw-9"))
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "not on hold" in error.value.details()
 
+    # A double click: the same idempotency key twice is one note, and both answers agree.
+    clicked = case_pb2.SignalCaseRequest(case_id=case_id, action="add_note", actor="cw-9",
+                                         payload_json='{"text": "Clicked twice"}', idempotency_key=f"click-{key}")
+    first, again = await stub.SignalCase(clicked), await stub.SignalCase(clicked)
+    assert first.accepted and again.accepted and first.outcome == again.outcome
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.SignalCase(case_pb2.SignalCaseRequest(case_id=case_id, action="add_note", actor="cw-9",
+                                                         payload_json='{"text": "x"}', idempotency_key="k" * 201))
+    assert [f for f, _ in field_violations_of(error.value)] == ["idempotency_key"]
+
     async def noted_in_timeline():
         timeline = await stub.GetTimeline(case_pb2.GetTimelineRequest(case_id=case_id))
         return any(e.kind == "note" and "Spoke to RP" in e.text for e in timeline.entries)
     await eventually(noted_in_timeline)
+    timeline = await stub.GetTimeline(case_pb2.GetTimelineRequest(case_id=case_id))
+    assert sum("Clicked twice" in e.text for e in timeline.entries) == 1
 
     closed = await stub.SignalCase(case_pb2.SignalCaseRequest(
         case_id=case_id, action="close_case", actor="cw-9", payload_json='{"reason": "receiving_parent_request"}'))

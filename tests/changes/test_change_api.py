@@ -146,9 +146,12 @@ async def test_review_through_the_api_and_the_sla_report(time_skipping_env, api)
                                                              reviewer="cw-1"))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations_of(error.value)] == ["reason"]
-    answer = await stub.ReviewChange(case_pb2.ReviewChangeRequest(
-        case_id=case_id, change_no=1, outcome="apply", reason="diary checked", reviewer="cw-1"))
+    review = case_pb2.ReviewChangeRequest(case_id=case_id, change_no=1, outcome="apply", reason="diary checked",
+                                          reviewer="cw-1", idempotency_key="review-click-1")
+    answer = await stub.ReviewChange(review)
     assert answer.outcome == "recalculated"
+    # The same click again (a retry after a timeout): applied once, answered with the first outcome.
+    assert (await stub.ReviewChange(review)).outcome == "recalculated"
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await stub.ReviewChange(case_pb2.ReviewChangeRequest(
             case_id=case_id, change_no=1, outcome="apply", reason="again", reviewer="cw-1"))
