@@ -62,15 +62,20 @@ class Settings:
     # The codec server the Temporal UI asks to decode payloads (services/codec_server).
     codec_server_port: int = 8081                 # CODEC_SERVER_PORT
     # Bearer tokens it accepts: "secret", or "label=secret,label=secret" so the audit log names who.
-    codec_server_token: str = field(default="", repr=False)  # CMS_CODEC_SERVER_TOKEN
+    codec_server_token: str = field(default="", repr=False)  # CMS_CODEC_SERVER_TOKEN or _TOKEN_FILE
     # The one browser origin allowed to call it (CORS): the Temporal UI.
     codec_server_ui_origin: str = "http://localhost:8233"    # CMS_CODEC_UI_ORIGIN
+
+    # Where other processes reach each service when it is not on this host: <NAME>_ADDRESS, e.g.
+    # PAYMENTS_ADDRESS=payments:50052 in compose, or a Kubernetes Service's DNS name. Without it,
+    # a service is dialled at grpc_host:port, as on one machine.
+    service_addresses: dict[str, str] = field(default_factory=dict)
 
     def port_of(self, service: str) -> int:
         return self.ports[service]
 
     def address_of(self, service: str) -> str:
-        return f"{self.grpc_host}:{self.port_of(service)}"
+        return self.service_addresses.get(service) or f"{self.grpc_host}:{self.port_of(service)}"
 
 
 def _env_float(name: str, default: float) -> float:
@@ -105,6 +110,17 @@ def positive_from_env(name: str, default: int | float, kind: type = int) -> int 
     return value
 
 
+def _file_text(name: str) -> str:
+    """The contents of the file the environment variable `name` names (a mounted secret), or ""."""
+    path = os.environ.get(name, "").strip()
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise SystemExit(f"error: {name}={path!r} cannot be read: {error.strerror}") from None
+
+
 def load_settings() -> Settings:
     postgres_port = _env_int("POSTGRES_PORT", 5433)
     temporal_port = _env_int("TEMPORAL_PORT", 7233)
@@ -120,6 +136,8 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         ports={name: _env_int(var, default) for name, (var, default) in SERVICE_PORTS.items()},
+        service_addresses={name: os.environ[f"{name.upper()}_ADDRESS"] for name in SERVICE_PORTS
+                           if os.environ.get(f"{name.upper()}_ADDRESS")},
         seconds_per_day=float(os.environ.get("CMS_SECONDS_PER_DAY") or 86400),
         case_payments_via_grpc=_env_switch("CMS_CASE_PAYMENTS_VIA_GRPC"),
         case_notices_via_notifications=_env_switch("CMS_CASE_NOTICES_VIA_NOTIFICATIONS"),
@@ -128,6 +146,6 @@ def load_settings() -> Settings:
         payload_keys_file=Path(os.environ.get("CMS_PAYLOAD_KEYS_FILE") or data_dir / "payload-keys.json"),
         payload_keys=os.environ.get("CMS_PAYLOAD_KEYS", ""),
         codec_server_port=_env_int("CODEC_SERVER_PORT", 8081),
-        codec_server_token=os.environ.get("CMS_CODEC_SERVER_TOKEN", ""),
+        codec_server_token=os.environ.get("CMS_CODEC_SERVER_TOKEN", "") or _file_text("CMS_CODEC_SERVER_TOKEN_FILE"),
         codec_server_ui_origin=os.environ.get("CMS_CODEC_UI_ORIGIN") or f"http://localhost:{ui_port}",
     )

@@ -44,6 +44,12 @@ def application_error(service: str, error: grpc.aio.AioRpcError,
                             non_retryable=code in NON_RETRYABLE_CODES)
 
 
+# An address may name several instances of a service ("ipv4:127.0.0.1:50052,127.0.0.1:50062", or
+# "dns:///cms-payments:50052" for a Kubernetes headless Service): calls are spread across those
+# that are up, and a stopped one is skipped, rather than all going to the first that answered.
+BALANCED = [("grpc.lb_policy_name", "round_robin")]
+
+
 class Channels:
     """One channel per address, opened on first use (inside the worker's event loop, which a
     grpc.aio channel belongs to) and closed together when the worker stops."""
@@ -54,7 +60,7 @@ class Channels:
     def to(self, address: str) -> grpc.aio.Channel:
         channel = self._by_address.get(address)
         if channel is None:
-            channel = self._by_address[address] = grpc.aio.insecure_channel(address)
+            channel = self._by_address[address] = grpc.aio.insecure_channel(address, options=BALANCED)
         return channel
 
     async def close(self) -> None:
