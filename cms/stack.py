@@ -38,7 +38,13 @@ from cms.temporal import connect, ensure_search_attributes
 from services import SERVICES
 from services.codec_server.dev import codec_endpoint, prepare_dev_codec
 
+# How long start-up waits for every service to report SERVING (CMS_STACK_HEALTH_TIMEOUT): the risk
+# service trains its model on a first start, which takes longer on a loaded machine.
 HEALTH_TIMEOUT_SECONDS = 90
+# `make run WORKERS=2 SERVICE_REPLICAS=2`: instance n of a service listens REPLICA_PORT_STEP * (n-1)
+# above the service's port (payments: 50052, 50062), and the others reach all of them through
+# one balanced address (cms/grpc_client.py), as a Kubernetes headless Service would give.
+REPLICA_PORT_STEP = 10
 DEMO_SECONDS_PER_DAY = "5"
 # The stack's own Prometheus endpoint, beside the services' (their gRPC port + 1000: 51051-51054).
 DEFAULT_STACK_METRICS_PORT = 51050
@@ -60,6 +66,20 @@ class Stack:
         self.metrics_port = stack_metrics_port()
         self._metrics_server: WSGIServer | None = None
         self.codec_env = prepare_dev_codec(settings)  # payload key and codec server token
+        self.workers = replica_count("WORKERS")
+        self.service_replicas = replica_count("SERVICE_REPLICAS")
+
+    # --- instances: one of each by default, more with WORKERS / SERVICE_REPLICAS ----------------
+    def instance_ports(self, service: str) -> list[int]:
+        base = self.settings.port_of(service)
+        return [base + REPLICA_PORT_STEP * n for n in range(self.service_replicas)]
+
+    def balanced_address(self, service: str) -> str:
+        """Every instance of `service` in one gRPC target; the plain address when there is one."""
+        if self.service_replicas == 1:
+            return self.settings.address_of(service)
+        host = self.settings.grpc_host
+        return "ipv4:" + ",".join(f"{host}:{port}" for port in self.instance_ports(service))
 
     # --- the stack's own metrics ----------------------------------------------------------
     def serve_metrics(self) -> None:
@@ -121,6 +141,8 @@ class Stack:
         env.setdefault("CMS_SECONDS_PER_DAY", os.environ.get("CMS_SECONDS_PER_DAY", DEMO_SECONDS_PER_DAY))
         for service in SERVICES:
             env[f"{service.name.upper()}_PORT"] = str(self.settings.port_of(service.name))
+            if self.service_replicas > 1:
+                env[f"{service.name.upper()}_ADDRESS"] = self.balanced_address(service.name)
         # The case workflow hands its schedules to the payments service (at PAYMENTS_PORT above).
         env["CMS_CASE_PAYMENTS_VIA_GRPC"] = "1"
         # Letters go through the notifications outbox; CaseService registers the parties there.
@@ -132,17 +154,21 @@ class Stack:
 
     def start_apps(self) -> None:
         for service in SERVICES:
-            require_free_port(self.settings.grpc_host, self.settings.port_of(service.name),
-                              service.name, f"{service.name.upper()}_PORT")
+            for port in self.instance_ports(service.name):
+                require_free_port(self.settings.grpc_host, port, service.name, f"{service.name.upper()}_PORT")
         env = self.child_env()
         for service in SERVICES:
+            for n, port in enumerate(self.instance_ports(service.name), start=1):
+                name = instance_name(service.name, n)
+                self.supervise(ManagedProcess(
+                    name, [sys.executable, "-m", f"services.{service.name}"], self.logs / f"{name}.log",
+                    env={**env, f"{service.name.upper()}_PORT": str(port)},
+                ).start(), partial(grpc_serving, f"{self.settings.grpc_host}:{port}", service.full_name))
+        for n in range(1, self.workers + 1):
+            name = instance_name("worker", n)
             self.supervise(ManagedProcess(
-                service.name, [sys.executable, "-m", f"services.{service.name}"],
-                self.logs / f"{service.name}.log", env=env,
-            ).start(), partial(grpc_serving, self.settings.address_of(service.name), service.full_name))
-        self.supervise(ManagedProcess(
-            "worker", [sys.executable, "-m", "cms.worker"], self.logs / "worker.log", env=env
-        ).start(), ready=None)
+                name, [sys.executable, "-m", "cms.worker"], self.logs / f"{name}.log", env=env
+            ).start(), ready=None)
         require_free_port(self.settings.grpc_host, self.settings.codec_server_port, "codec server", "CODEC_SERVER_PORT")
         self.supervise(ManagedProcess(
             "codec_server", [sys.executable, "-m", "services.codec_server"], self.logs / "codec_server.log", env=env
@@ -158,9 +184,10 @@ class Stack:
     async def wait_healthy(self) -> None:
         """Waits for every service's health check. A child that dies meanwhile is restarted; one
         given up (it failed at every start) ends the start-up with the supervisor's line."""
-        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
-        for service in SERVICES:
-            address = self.settings.address_of(service.name)
+        timeout = health_timeout()
+        deadline = time.monotonic() + timeout
+        for service, port in ((s, p) for s in SERVICES for p in self.instance_ports(s.name)):
+            address = f"{self.settings.grpc_host}:{port}"
             while True:
                 self.check_none_given_up()
                 if await health_status(address, service.full_name) == "SERVING":
@@ -168,7 +195,7 @@ class Stack:
                     break
                 if time.monotonic() > deadline:
                     raise StartupError(f"{service.name} did not report SERVING within "
-                                       f"{HEALTH_TIMEOUT_SECONDS}s; see {self.logs / (service.name + '.log')}")
+                                       f"{timeout:g}s; see {self.logs / (service.name + '.log')}")
                 await asyncio.sleep(0.3)
 
     def check_none_given_up(self) -> None:
@@ -209,9 +236,12 @@ class Stack:
         say(f"  Temporal UI     {ui}/namespaces/{self.settings.temporal_namespace}/workflows")
         say(f"  Temporal        {self.settings.temporal_address}")
         for service in SERVICES:
-            port = self.settings.port_of(service.name)
-            say(f"  {service.name:<15} grpc://{self.settings.address_of(service.name)}  ({service.full_name}; "
-                f"metrics http://127.0.0.1:{port + 1000}/metrics)")
+            ports = self.instance_ports(service.name)
+            metrics = ", ".join(f"http://127.0.0.1:{port + 1000}/metrics" for port in ports)
+            say(f"  {service.name:<15} grpc://{self.balanced_address(service.name)}  ({service.full_name}; "
+                f"metrics {metrics})")
+        if self.workers > 1 or self.service_replicas > 1:
+            say(f"  instances       {self.workers} worker(s), {self.service_replicas} of each service")
         say(f"  codec server    {codec_endpoint(self.settings)}  (sign in once at /login with the token in "
             f"{self.settings.data_dir}/codec-server-token to see decoded payloads in the UI)")
         say(f"  PostgreSQL      {self.settings.database_url}")
@@ -220,6 +250,29 @@ class Stack:
         say(f"  logs            {self.logs}/")
         say("  try: .venv/bin/cmsctl case list")
         say("  a process that dies is restarted and reported here    |    Ctrl-C stops everything")
+
+
+def instance_name(name: str, n: int) -> str:
+    """The first instance keeps the plain name (its log is `payments.log`); others are `payments-2`…"""
+    return name if n == 1 else f"{name}-{n}"
+
+
+def replica_count(variable: str) -> int:
+    """WORKERS / SERVICE_REPLICAS: how many of each to start (default 1, at most 9 so ports stay apart)."""
+    try:
+        count = int(positive_from_env(variable, 1))
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+    if count > 9:
+        raise StartupError(f"{variable}={count}: at most 9 on one machine")
+    return count
+
+
+def health_timeout() -> float:
+    try:
+        return float(positive_from_env("CMS_STACK_HEALTH_TIMEOUT", HEALTH_TIMEOUT_SECONDS, float))
+    except ValueError as error:
+        raise StartupError(str(error)) from None
 
 
 def stack_metrics_port() -> int:
