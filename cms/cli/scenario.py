@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import warnings
 
 import typer
 
@@ -26,6 +27,9 @@ def run_command(
     jsonl: bool = typer.Option(False, "--jsonl", help="One scenario per line; one result (or error object) per line."),
 ) -> None:
     """Play one scenario (or one per line with --jsonl) and print the case as it ends."""
+    # The embedded PostgreSQL package warns on import where XDG_RUNTIME_DIR is unset; stderr is
+    # for the scenario's own errors.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         text = read_input(file)
     except CliError as error:

@@ -183,13 +183,28 @@ def _hmrc(data: Any) -> dict[str, int]:
 
 # --- events -------------------------------------------------------------------------------------
 
+def _json_field(data: Any, path: str, name: str, json_name: str) -> Any:
+    """`name` given as a JSON object stands for the proto's `json_name` string (more readable in a
+    scenario file than JSON inside a string); not both."""
+    if not isinstance(data, dict) or name not in data:
+        return data
+    if json_name in data:
+        raise ScenarioError(f"{path}.{name}", f"give {name} or {json_name}, not both")
+    if not isinstance(data[name], dict):
+        raise ScenarioError(f"{path}.{name}", "must be a JSON object")
+    rest = {key: value for key, value in data.items() if key != name}
+    return {**rest, json_name: json.dumps(data[name])}
+
+
 def _report_change(data: Any, path: str) -> case_pb2.ReportChangeRequest:
+    data = _json_field(data, path, "details", "details_json")
     message = _message(data, case_pb2.ReportChangeRequest(), path, refused=("case_id",))
     assert isinstance(message, case_pb2.ReportChangeRequest)
     return message
 
 
 def _review_change(data: Any, path: str) -> case_pb2.ReviewChangeRequest:
+    data = _json_field(data, path, "corrected_details", "corrected_details_json")
     message = _message(data, case_pb2.ReviewChangeRequest(), path, refused=("case_id",))
     assert isinstance(message, case_pb2.ReviewChangeRequest)
     if message.change_no < 1:

@@ -26,11 +26,12 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.case_payments import GrpcPayments, RecordingPayments
 from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_PAYMENTS, Settings, load_settings
@@ -140,10 +141,15 @@ class ScenarioStack:
         hmrc = ScenarioHmrc()
         schedules = GrpcPayments(ledger, record=RecordingPayments(pool), start_collections=True,
                                  collections_task_queue=payments_queue)
+        # Unsandboxed: a year of a case is hundreds of short workflow runs (a collection cycle per
+        # period), and the sandbox imports the workflow modules afresh for each. The code is the
+        # same; its determinism is checked where it is deployed, by the sandboxed workers and the
+        # replay of recorded histories.
+        runner = UnsandboxedWorkflowRunner()
         case_worker = Worker(client, task_queue=cases_queue, workflows=[CaseWorkflow, ChangeWorkflow],
-                             activities=case_activities(pool, hmrc, schedules=schedules))
+                             activities=case_activities(pool, hmrc, schedules=schedules), workflow_runner=runner)
         payments_worker = Worker(client, task_queue=payments_queue, workflows=workflows_for(TASK_QUEUE_PAYMENTS),
-                                 activities=payment_activities(ledger))
+                                 activities=payment_activities(ledger), workflow_runner=runner)
         await self._exit.enter_async_context(case_worker)
         await self._exit.enter_async_context(payments_worker)
 
@@ -160,6 +166,12 @@ class ScenarioStack:
         process = start_postgres(folder / "pgdata", port, folder / "postgres.log")
         self._exit.callback(process.stop)
         url = postgres_url(port)
+        with psycopg.connect(url, autocommit=True) as conn:
+            # A scenario's data is thrown away with the folder: no need to wait for each commit to
+            # reach the disk (the ledger's many small transactions are most of a scenario's time).
+            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+            conn.execute("ALTER SYSTEM SET fsync = off")
+            conn.execute("SELECT pg_reload_conf()")
         for service in SERVICES:
             apply_migrations(url, service.schema, service.migrations)
         return url
