@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         CaseView,
         ChildFacts,
+        ChildQualifying,
         CloseRequest,
         CloseResult,
         ClosureRecord,
@@ -60,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         EducationEnded,
         HoldRequest,
         IncomeReport,
+        LiabilityHistory,
         ManualReviewRequest,
         NoteRequest,
         NoteResult,
@@ -453,6 +455,19 @@ class CaseWorkflow(CaseChanges):
             arrears_pence=s.arrears_pence or 0, missed_payments=s.missed_payments,
             collect_and_pay_switch=s.pending_switch or s.collect_and_pay_switch,
         )
+
+    @workflow.query
+    def liability_history(self, query: CaseQuery = CaseQuery()) -> LiabilityHistory:
+        s = self._s
+        children = [ChildQualifying(c.child_id, (self._stops_on(c) - timedelta(days=1)).isoformat())
+                    for c in s.children]
+        return LiabilityHistory(list(s.rates or []), children, s.closure.closed_on if s.closure else None)
+
+    def _stops_on(self, child: ChildFacts) -> date:
+        """The first day the child no longer qualifies."""
+        if child.stopped_qualifying_on:
+            return date.fromisoformat(child.stopped_qualifying_on)
+        return self._qualifies_until(child)
 
     @workflow.query
     def timeline(self, query: CaseQuery = CaseQuery()) -> list[TimelineEvent]:

@@ -89,6 +89,7 @@ class RateInForce:
     effective_from: str    # ISO case date
     weekly_liability_pence: int
     weekly_fee_pence: int
+    rate: str = ""         # the rate decided (empty in histories kept before it was recorded)
 
 
 @dataclass
@@ -306,6 +307,23 @@ class CaseView:
     missed_payments: int = 0
     # A decided move to Collect & Pay still to be taken into the schedule, or the move made.
     collect_and_pay_switch: ServiceSwitch | None = None
+
+
+@dataclass
+class ChildQualifying:
+    """A child of the case and the last day they qualify, as the case now stands."""
+    child_id: str
+    qualifies_until: str   # ISO case date: the last qualifying day
+
+
+@dataclass
+class LiabilityHistory:
+    """The `liability_history` query: the liability history handed to payments (each entry in
+    force from its date to the next; after a closure, none from the closure date) and each
+    child's last qualifying day. `rates` is empty for a case not yet decided."""
+    rates: list[RateInForce]
+    children: list[ChildQualifying]
+    closed_on: str | None = None
 
 
 def unknown_keys(message_type: type, payload: dict) -> list[str]:

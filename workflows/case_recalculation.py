@@ -247,4 +247,5 @@ class CaseRecalculation:
             return None
         on = effective_on.isoformat()
         return [rate for rate in kept if rate.effective_from < on] + [RateInForce(
-            on, result.weekly_liability_pence, result.paying_parent_pays_pence - result.weekly_liability_pence)]
+            on, result.weekly_liability_pence, result.paying_parent_pays_pence - result.weekly_liability_pence,
+            result.rate)]

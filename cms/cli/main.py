@@ -1,14 +1,16 @@
-"""The `cms` command: calculation (`cms calculate`, `cms what-if`, `cms gen-cases`) and casework (`cms case …`)."""
+"""The `cms` command: calculation (`cms calculate`, `cms what-if`, `cms gen-cases`), scenarios
+(`cms scenario run`) and casework (`cms case …`)."""
 
 from __future__ import annotations
 
 import typer
 
-from cms.cli import calculation
+from cms.cli import calculation, scenario
 
 app = typer.Typer(help="Child maintenance service: statutory calculation and casework tools.",
                   no_args_is_help=True, add_completion=False)
 calculation.register(app)
+scenario.register(app)
 
 
 def _attach_casework() -> None:

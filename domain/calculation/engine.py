@@ -18,7 +18,7 @@ from . import explanation as explain
 from .apportionment import apportion
 from .fees import collection_fees
 from .income import determine_income
-from .rates import CALCULATED_RATES, choose_rate
+from .rates import CALCULATED_RATES, choose_rate, floor_for_variations
 from .request import CalculationRequest, Child, ReceivingParent, ServiceType
 from .shared_care import apply_shared_care, loses_flat_rate_for_shared_care
 
@@ -140,6 +140,7 @@ def calculate(
         if optional:
             steps.append(optional)
     decision = choose_rate(income.used_pence, pp, request.qualifying_children, rules)
+    decision = floor_for_variations(decision, income.gross_weekly_income_pence, rules)
     steps.append(explain.rate_step(decision, income.used_pence, pp.nil_rate_reason, rules))
 
     shares = apportion(decision.amount_pence, _weights(parents))

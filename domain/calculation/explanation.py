@@ -123,6 +123,13 @@ def rate_step(decision: RateDecision, income_used: int, nil_reason: str | None, 
             f"Income of {money(income_used)} a week is below {money(rules.nil_below_pence)}, so the nil rate "
             "applies: nothing is payable.",
         )
+    if decision.reason == "variation_floor":
+        return Step(
+            "rate",
+            f"Income of {money(income_used)} a week after the variation is below {money(rules.nil_below_pence)}, "
+            f"but a variation never takes the liability below the flat rate, so the flat rate applies: "
+            f"{money(rules.flat_rate_pence)} a week, whatever the number of children.",
+        )
     if decision.reason == "income_up_to_flat_limit":
         return Step(
             "rate",

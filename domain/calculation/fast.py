@@ -245,7 +245,9 @@ def _fast(obj: Any, c: CompiledRules) -> FastResult:
     weights = [p[1] for p in parents]
     qc = sum(weights)
 
-    if nil_reason is not None or (not benefit and used < c.nil_below):
+    # Reg 74(1A): only income below £7 before any variation gives nil; a variation that takes it
+    # below £7 leaves the flat rate (the branch below).
+    if nil_reason is not None or (not benefit and used < c.nil_below and gwi < c.nil_below):
         rate, amount = "nil", 0
         amounts = [0] * len(parents)
     elif benefit or used <= c.flat_up_to:

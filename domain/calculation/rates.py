@@ -2,7 +2,8 @@
 
 Order of the tests follows Sch 1 paras 4-5 and reg 43-45: a nil-rate category first, then
 a flat-rate benefit, then income below £7 (nil), up to £100 (flat), below £200 (reduced),
-up to £800 (basic), above (basic plus). The band is chosen on the capped income; relevant
+up to £800 (basic), above (basic plus). A variation never takes the liability below the flat
+rate: only income below £7 before any variation gives nil (reg 74(1A), `floor_for_variations`). The band is chosen on the capped income; relevant
 other children only change the base of the percentages, never the band (Sch 1 para 2(3)).
 The reduced, basic and basic plus rate is rounded to the whole pound, 50p up (docs/rules.md section 2).
 """
@@ -21,7 +22,7 @@ from .request import PayingParent
 Rate = Literal["nil", "flat", "reduced", "basic", "basic_plus"]
 RateReason = Literal[
     "nil_rate_reason", "flat_rate_benefit", "income_below_nil_threshold", "income_up_to_flat_limit",
-    "reduced_band", "basic_band", "basic_plus_band",
+    "variation_floor", "reduced_band", "basic_band", "basic_plus_band",
 ]
 CALCULATED_RATES = frozenset({"reduced", "basic", "basic_plus"})
 
@@ -100,3 +101,13 @@ def choose_rate(income_used_pence: int, paying_parent: PayingParent, qc: int, ru
         roc_reduction=rules.roc_income_reduction[rules.roc_column(roc)],
         adjusted_income=adjusted_income(income_used_pence, roc, rules),
     )
+
+
+def floor_for_variations(decision: RateDecision, income_before_variations_pence: int, rules: RuleSet) -> RateDecision:
+    """Reg 74(1A): a variation cannot take liability below the flat rate. Income below £7 only
+    gives the nil rate when it was below £7 before any variation; otherwise the flat rate applies
+    (apportioned between receiving parents as the flat rate always is)."""
+    if decision.reason == "income_below_nil_threshold" and income_before_variations_pence >= rules.nil_below_pence:
+        return _fixed("flat", "variation_floor", rules.flat_rate_pence, decision.qualifying_children,
+                      decision.relevant_other_children)
+    return decision
