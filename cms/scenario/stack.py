@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
 from activities.case_payments import GrpcPayments, RecordingPayments
 from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_PAYMENTS, Settings, load_settings
@@ -80,8 +81,10 @@ def scenario_settings(database_url: str) -> Settings:
 class ScenarioStack:
     """`async with ScenarioStack() as services:` starts everything; leaving stops it."""
 
-    def __init__(self, quiet: bool = True) -> None:
+    def __init__(self, quiet: bool = True, interceptors: Sequence[Interceptor] = ()) -> None:
         self._quiet = quiet
+        # Worker interceptors, e.g. the benchmark that counts what a case-year costs.
+        self._interceptors = list(interceptors)
         self._exit = AsyncExitStack()
         self._folder: Path | None = None
 
@@ -147,9 +150,11 @@ class ScenarioStack:
         # replay of recorded histories.
         runner = UnsandboxedWorkflowRunner()
         case_worker = Worker(client, task_queue=cases_queue, workflows=[CaseWorkflow, ChangeWorkflow],
-                             activities=case_activities(pool, hmrc, schedules=schedules), workflow_runner=runner)
+                             activities=case_activities(pool, hmrc, schedules=schedules), workflow_runner=runner,
+                             interceptors=self._interceptors)
         payments_worker = Worker(client, task_queue=payments_queue, workflows=workflows_for(TASK_QUEUE_PAYMENTS),
-                                 activities=payment_activities(ledger), workflow_runner=runner)
+                                 activities=payment_activities(ledger), workflow_runner=runner,
+                                 interceptors=self._interceptors)
         await self._exit.enter_async_context(case_worker)
         await self._exit.enter_async_context(payments_worker)
 
