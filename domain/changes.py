@@ -57,6 +57,7 @@ class ChangeKind(str, Enum):
     CHILD_ADDED = "child_added"
     CHILD_LEFT = "child_left"
     CHILD_LEFT_EDUCATION = "child_left_education"
+    CHILD_CONTINUING_EDUCATION = "child_continuing_education"
     RELEVANT_OTHER_CHILDREN = "relevant_other_children"
     FLAT_RATE_BENEFIT_STARTED = "flat_rate_benefit_started"
     FLAT_RATE_BENEFIT_STOPPED = "flat_rate_benefit_stopped"
@@ -110,6 +111,15 @@ class CaseContext:
     initial_effective_date: date | None = None
     # Set while an annual review is in progress: its review date (docs/rules.md).
     annual_review_date: date | None = None
+    # A new relevant other child counts from the day the service was told; only one who stops
+    # counting goes back to the date of the change (reg 18(3)(a)). False only for a case whose
+    # recorded history decided it the earlier way.
+    new_roc_from_day_told: bool = True
+    # A child's education is a fact of the case, whose own calendar stops the child qualifying at
+    # the terminal date after leaving (docs/rules.md, Qualifying children): a report of leaving or
+    # of continuing in education is recorded, not a recalculation from the leaving date. False
+    # only for a case whose recorded history decided it the earlier way.
+    education_is_a_fact: bool = True
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,7 @@ _DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
                              frozenset({"shared_care_nights", "date_of_birth"})),
     ChangeKind.CHILD_LEFT: (frozenset({"child_id"}), frozenset()),
     ChangeKind.CHILD_LEFT_EDUCATION: (frozenset({"child_id"}), frozenset()),
+    ChangeKind.CHILD_CONTINUING_EDUCATION: (frozenset({"child_id"}), frozenset()),
     ChangeKind.RELEVANT_OTHER_CHILDREN: (frozenset({"count"}), frozenset()),
     ChangeKind.FLAT_RATE_BENEFIT_STARTED: (frozenset(), frozenset()),
     ChangeKind.FLAT_RATE_BENEFIT_STOPPED: (frozenset(), frozenset()),
@@ -401,10 +412,14 @@ def _decide_child_added(change: Change, inputs: dict) -> ChangeDecision:
                      f"Child {child_id} is now a qualifying child. The calculation is redone from {effective.isoformat()}.")
 
 
-def _decide_roc(change: Change, inputs: dict) -> ChangeDecision:
-    effective = change.effective_date  # reg 18(3)(a): from the date of the change
+def _decide_roc(change: Change, inputs: dict, context: CaseContext) -> ChangeDecision:
     before = inputs["paying_parent"].get("relevant_other_children", 0) or 0
     after = change.details["count"]
+    # reg 18(3)(a): a child who stops counting, from the date of the change; a new one counts
+    # from the day the service was told (reg 18(6)), or the later day it is expected.
+    effective = change.effective_date
+    if after > before and context.new_roc_from_day_told:
+        effective = _default_effective(change)
     if min(before, ROC_COUNTED_UP_TO) == min(after, ROC_COUNTED_UP_TO):
         return _decision(False, inputs, effective,
                          f"Relevant other children changed from {before} to {after}; the calculation counts them only up "
@@ -483,10 +498,21 @@ def apply_rules(change: Change, inputs: Mapping[str, Any], context: CaseContext)
         return _decide_child_added(change, current)
     if kind == ChangeKind.CHILD_LEFT:
         return _decide_child_removed(change, current, "left the case")
+    if kind == ChangeKind.CHILD_LEFT_EDUCATION and context.education_is_a_fact:
+        return _decision(False, current, change.effective_date,
+                         f"Child {change.details['child_id']} left full-time non-advanced education on "
+                         f"{change.effective_date.isoformat()}. They still qualify until the terminal date after "
+                         "leaving (the last day of February, May, August or November), never before the 31 August "
+                         "after their 16th birthday and never after the day before their 20th birthday.", "recorded")
     if kind == ChangeKind.CHILD_LEFT_EDUCATION:
         return _decide_child_removed(change, current, "left full-time education")
+    if kind == ChangeKind.CHILD_CONTINUING_EDUCATION:
+        return _decision(False, current, _default_effective(change),
+                         f"Child {change.details['child_id']} continues in full-time non-advanced education, so they "
+                         "keep qualifying after the 31 August after their 16th birthday while they do, up to the day "
+                         "before their 20th birthday.", "recorded")
     if kind == ChangeKind.RELEVANT_OTHER_CHILDREN:
-        return _decide_roc(change, current)
+        return _decide_roc(change, current, context)
     if kind in (ChangeKind.FLAT_RATE_BENEFIT_STARTED, ChangeKind.FLAT_RATE_BENEFIT_STOPPED):
         return _decide_benefit(change, current, kind == ChangeKind.FLAT_RATE_BENEFIT_STARTED)
     if kind == ChangeKind.SERVICE_TYPE:

@@ -66,7 +66,8 @@ def default_decision_date(information_requested_on: date) -> date:
 
 def qualifies_until(date_of_birth: date, in_full_time_education: bool,
                     education_ended_on: date | None = None) -> date:
-    """The first day the child no longer qualifies (docs/rules.md).
+    """The first day the child no longer qualifies, as cases decided before `last_qualifying_day`
+    took it (their recorded histories replay with it).
 
     Under 16 a child always qualifies; from 16 to the day before the 20th birthday only while in
     full-time non-advanced education. Leaving education ends qualification from that day, but
@@ -78,6 +79,51 @@ def qualifies_until(date_of_birth: date, in_full_time_education: bool,
     if education_ended_on is not None:
         return min(twentieth, max(sixteenth, education_ended_on))
     return twentieth
+
+
+# Child benefit terminal dates: the last day of these months (SI 2021/738).
+TERMINAL_MONTHS = (2, 5, 8, 11)
+
+
+def end_of_month(year: int, month: int) -> date:
+    return date(year, month, _calendar.monthrange(year, month)[1])
+
+
+def august_after_sixteenth(date_of_birth: date) -> date:
+    """The 31 August on or after the 16th birthday: every child qualifies up to it (reg 76)."""
+    sixteenth = add_years(date_of_birth, 16)
+    august = date(sixteenth.year, 8, 31)
+    return august if sixteenth <= august else date(sixteenth.year + 1, 8, 31)
+
+
+def terminal_date(left_on: date) -> date:
+    """The first last day of February, May, August or November on or after leaving education."""
+    for year in (left_on.year, left_on.year + 1):
+        for month in TERMINAL_MONTHS:
+            end = end_of_month(year, month)
+            if end >= left_on:
+                return end
+    raise AssertionError("a terminal date falls within twelve months")  # November's end is in the first year
+
+
+def last_qualifying_day(date_of_birth: date, continuing_in_education: bool,
+                        education_ended_on: date | None = None) -> date:
+    """The last day the child qualifies (docs/rules.md, Qualifying children; reg 76, SI 2021/738).
+
+    Every child qualifies until the 31 August on or after their 16th birthday. After that only a
+    young person reported as continuing in full-time non-advanced education: until the terminal
+    date after leaving, or while still in education, never later than the day before the 20th
+    birthday. Continuing in education is a fact someone reports; it is never assumed.
+    """
+    august = august_after_sixteenth(date_of_birth)
+    before_twentieth = add_years(date_of_birth, 20) - timedelta(days=1)
+    if education_ended_on is not None:
+        end = min(terminal_date(education_ended_on), before_twentieth)
+    elif continuing_in_education:
+        end = before_twentieth
+    else:
+        end = august
+    return max(august, end)
 
 
 def choose_service_type(requested: str, safeguarded: bool, paying_parent_shown_will_pay: bool = True) -> str:

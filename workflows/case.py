@@ -73,7 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_payment_events import COLLECT_AND_PAY_SWITCH_PATCH, CasePaymentEvents
     from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, ONE_RECALCULATION_PATCH, CaseRecalculation
     from workflows.case_record import CASEWORKER_SLA_DAYS, CaseRecorder
-    from workflows.change_messages import ChangeOutcome
+    from workflows.change_messages import DATE_RULE_PATCHES, QUALIFYING_DATES_PATCH, ChangeOutcome
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
 # Re-exported so callers import the workflow and its messages from one place.
@@ -134,6 +134,7 @@ class CaseWorkflow(CaseChanges):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseOutcome:
         s = self._s
+        self._take_up_date_rules()
         if s.phase == "assessment":
             await self._assess()
         while s.phase == "active":
@@ -148,6 +149,13 @@ class CaseWorkflow(CaseChanges):
             await self._close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CaseOutcome(s.case_id, s.stage, s.closure)
+
+    def _take_up_date_rules(self) -> None:
+        """The statutory date rules (workflows.change_messages.DATE_RULE_PATCHES) a run starts
+        with: a new case takes them all; a running case takes them up at its next run."""
+        for patch in DATE_RULE_PATCHES:
+            if patch not in self._s.date_rules and workflow.patched(patch):
+                self._s.date_rules.append(patch)
 
     @asynccontextmanager
     async def _one_recalculation(self) -> AsyncIterator[None]:
@@ -263,10 +271,13 @@ class CaseWorkflow(CaseChanges):
                  if child.stopped_qualifying_on is None]
         return min(stops, key=lambda pair: pair[1]) if stops else None
 
-    @staticmethod
-    def _qualifies_until(child: ChildFacts) -> date:
+    def _qualifies_until(self, child: ChildFacts) -> date:
+        """The first day the child no longer qualifies."""
         ended = date.fromisoformat(child.education_ended_on) if child.education_ended_on else None
-        return lifecycle.qualifies_until(date.fromisoformat(child.date_of_birth), child.in_full_time_education, ended)
+        born = date.fromisoformat(child.date_of_birth)
+        if QUALIFYING_DATES_PATCH in self._s.date_rules:
+            return lifecycle.last_qualifying_day(born, child.in_full_time_education, ended) + timedelta(days=1)
+        return lifecycle.qualifies_until(born, child.in_full_time_education, ended)
 
     async def _child_stops_qualifying(self, child: ChildFacts, on: date) -> None:
         s = self._s

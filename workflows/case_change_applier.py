@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_messages import CaseState, ChildFacts, ClosureRecord, LiabilityRecord, RateInForce
     from workflows.case_recalculation import ONE_RECALCULATION_PATCH, CalculationBasis, CaseRecalculation, as_rates
     from workflows.case_record import CaseRecorder
-    from workflows.change_messages import ChangeOutcome, ReportedAgainst
+    from workflows.change_messages import QUALIFYING_DATES_PATCH, ChangeOutcome, ReportedAgainst
 
 # Patch: a backdated change records what it adds for payments already due and tells both parents.
 BACKDATED_ARREARS_PATCH = "change-backdated-arrears"
@@ -89,6 +89,7 @@ class CaseChangeApplier:
             seconds_per_day=s.seconds_per_day, publish_search_attributes=self._publish,
             income_known=s.hmrc_annual_pence is not None or s.stated_weekly_income_pence is not None
             or inputs["paying_parent"].get("income") is not None,
+            date_rules=tuple(s.date_rules),
         )
 
     def reported(self, n: int) -> None:
@@ -120,6 +121,7 @@ class CaseChangeApplier:
         if outcome.outcome == "case_closure":
             s.close_requested = ClosureRecord(f"change_{outcome.kind}", outcome.effective_date, "change")
             return
+        self._take_education_fact(outcome)
         if outcome.outcome != "recalculated":
             await self._tell_parents_nothing_changed(outcome)
             return
@@ -260,6 +262,24 @@ class CaseChangeApplier:
         facts = {"change_kind": outcome.kind.replace("_", " "), "reported_on": outcome.reported_date,
                  "outcome": outcome.outcome.replace("_", " "), "outcome_reason": f"{outcome.reason} {words}"}
         await self._record.send(self._record.to_both_parents("change_outcome", f"change-{outcome.n}-arrears", facts))
+
+    def _take_education_fact(self, outcome: ChangeOutcome) -> None:
+        """Under the terminal-date rules a report of leaving or continuing in education is a fact
+        of the child: the case's own calendar then stops them qualifying on the right day."""
+        s = self._s
+        if QUALIFYING_DATES_PATCH not in s.date_rules or outcome.outcome != "recorded":
+            return
+        child_id = (outcome.applied_change.get("details") or {}).get("child_id")
+        child = next((c for c in s.children if c.child_id == child_id), None)
+        if child is None:
+            return
+        if outcome.kind == "child_left_education":
+            child.education_ended_on = outcome.effective_date
+            self._record.log("education_ended", f"Child {child.child_id} left full-time education on "
+                                                f"{outcome.effective_date}")
+        elif outcome.kind == "child_continuing_education":
+            child.in_full_time_education, child.education_ended_on = True, None
+            self._record.log("education_continuing", f"Child {child.child_id} continues in full-time education")
 
     async def _tell_parents_nothing_changed(self, outcome: ChangeOutcome) -> None:
         """A change that did not alter the calculation still gets an answer, with the reason."""

@@ -27,7 +27,13 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from domain import changes as rules
     from workflows.change import ChangeInput, ChangeOutcome, ChangeWorkflow, ReportedChange, change_workflow_id
-    from workflows.change_messages import ChangeLedger, ChangeReceipt, ReportedAgainst
+    from workflows.change_messages import (
+        NEW_ROC_FROM_DAY_TOLD_PATCH,
+        QUALIFYING_DATES_PATCH,
+        ChangeLedger,
+        ChangeReceipt,
+        ReportedAgainst,
+    )
 
 # Re-exported: callers import the change types of a case from here.
 __all__ = ["CaseChanges", "ChangeCaseFacts", "ChangeLedger", "ChangeReceipt", "FactsFrom", "ReportedAgainst",
@@ -55,11 +61,15 @@ class ChangeCaseFacts:
     # Whether the paying parent's income is known (False: the case is on a default decision and
     # `inputs` show £0 for it); None when the host does not say.
     income_known: bool | None = None
+    # The statutory date rules the case has taken up (CaseState.date_rules).
+    date_rules: tuple[str, ...] = ()
 
     def context(self) -> rules.CaseContext:
         return rules.CaseContext(safeguarded=self.safeguarded, closed=self.closed,
                                  initial_effective_date=self.initial_effective_date,
-                                 annual_review_date=self.annual_review_date)
+                                 annual_review_date=self.annual_review_date,
+                                 new_roc_from_day_told=NEW_ROC_FROM_DAY_TOLD_PATCH in self.date_rules,
+                                 education_is_a_fact=QUALIFYING_DATES_PATCH in self.date_rules)
 
 
 
@@ -123,7 +133,7 @@ class CaseChanges:
                         initial_effective_date=facts.initial_effective_date.isoformat()
                         if facts.initial_effective_date else "",
                         annual_review_date=facts.annual_review_date.isoformat() if facts.annual_review_date else "",
-                        parent_workflow_id=workflow.info().workflow_id),
+                        parent_workflow_id=workflow.info().workflow_id, date_rules=list(facts.date_rules)),
             id=child_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )

@@ -157,6 +157,9 @@ class CaseState:
     # the first schedule on (None in runs that began before it was kept), so a change applied out
     # of date order can state what it adds for payments already due (workflows.case_changes).
     rates: list[RateInForce] | None = None
+    # The statutory date rules this case has taken up (patch names, workflows.case_changes
+    # DATE_RULE_PATCHES): taken up at the start of a run, so a running case keeps one rule for a run.
+    date_rules: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from domain import changes as rules
     from domain.calculation import calculate, parse_request
     from workflows.change_messages import (  # noqa: F401  re-exported: callers import them from here
+        NEW_ROC_FROM_DAY_TOLD_PATCH,
+        QUALIFYING_DATES_PATCH,
         ChangeInput,
         ChangeOutcome,
         ChangeStatus,
@@ -117,6 +119,8 @@ class ChangeWorkflow:
             safeguarded=data.safeguarded,
             initial_effective_date=date.fromisoformat(data.initial_effective_date) if data.initial_effective_date else None,
             annual_review_date=date.fromisoformat(data.annual_review_date) if data.annual_review_date else None,
+            new_roc_from_day_told=NEW_ROC_FROM_DAY_TOLD_PATCH in data.date_rules,
+            education_is_a_fact=QUALIFYING_DATES_PATCH in data.date_rules,
         )
 
     # --- review loop ----------------------------------------------------------------------

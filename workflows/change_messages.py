@@ -12,6 +12,16 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+# The statutory date rules a case takes up at the start of a run (CaseState.date_rules); the case
+# passes them to its changes, whose rules (domain.changes.CaseContext) follow them.
+# Patch: a new relevant other child counts from the day the service was told (reg 18(3)(a) backdates
+# only a child who stops counting).
+NEW_ROC_FROM_DAY_TOLD_PATCH = "new-relevant-other-child-from-day-told"
+# Patch: a child qualifies until the 31 August after their 16th birthday, and after it only while
+# reported as continuing in education, to the terminal date after leaving (domain.lifecycle.
+# last_qualifying_day); leaving or continuing in education is a recorded fact of the case.
+QUALIFYING_DATES_PATCH = "qualifying-child-terminal-dates"
+DATE_RULE_PATCHES = (NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH)
 
 @dataclass
 class ReportedChange:
@@ -49,6 +59,8 @@ class ChangeInput:
     # The case workflow to tell when the change clears (signal `change_cleared`); empty: nobody.
     # A signal by workflow ID reaches the case's latest run even after it continued-as-new.
     parent_workflow_id: str = ""
+    # The statutory date rules the case had taken up (workflows.case_changes.DATE_RULE_PATCHES).
+    date_rules: list[str] = field(default_factory=list)
 
 
 @dataclass
