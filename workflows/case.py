@@ -73,7 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_payment_events import COLLECT_AND_PAY_SWITCH_PATCH, CasePaymentEvents
     from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, ONE_RECALCULATION_PATCH, CaseRecalculation
     from workflows.case_record import CASEWORKER_SLA_DAYS, CaseRecorder
-    from workflows.change_messages import DATE_RULE_PATCHES, QUALIFYING_DATES_PATCH, ChangeOutcome
+    from workflows.change_messages import NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH, ChangeOutcome
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
 # Re-exported so callers import the workflow and its messages from one place.
@@ -153,9 +153,12 @@ class CaseWorkflow(CaseChanges):
     def _take_up_date_rules(self) -> None:
         """The statutory date rules (workflows.change_messages.DATE_RULE_PATCHES) a run starts
         with: a new case takes them all; a running case takes them up at its next run."""
-        for patch in DATE_RULE_PATCHES:
-            if patch not in self._s.date_rules and workflow.patched(patch):
-                self._s.date_rules.append(patch)
+        taken = self._s.date_rules
+        # One call per patch, each with its own name, so the replay kit sees every patch.
+        if NEW_ROC_FROM_DAY_TOLD_PATCH not in taken and workflow.patched(NEW_ROC_FROM_DAY_TOLD_PATCH):
+            taken.append(NEW_ROC_FROM_DAY_TOLD_PATCH)
+        if QUALIFYING_DATES_PATCH not in taken and workflow.patched(QUALIFYING_DATES_PATCH):
+            taken.append(QUALIFYING_DATES_PATCH)
 
     @asynccontextmanager
     async def _one_recalculation(self) -> AsyncIterator[None]:

@@ -45,8 +45,9 @@ change_app = typer.Typer(help="Changes of circumstances: report one, answer a ma
 def report(
     case_id: str = typer.Argument(..., help="The case the change is for."),
     kind: str = typer.Option(..., "--kind", help="paying_parent_income, shared_care_nights, child_added, child_left, "
-                             "child_left_education, relevant_other_children, flat_rate_benefit_started, "
-                             "flat_rate_benefit_stopped, address, employment, service_type, close_request"),
+                             "child_left_education, child_continuing_education, relevant_other_children, "
+                             "flat_rate_benefit_started, flat_rate_benefit_stopped, address, employment, "
+                             "service_type, close_request"),
     reported_date: str = typer.Option("", "--reported-date", help="ISO date reported; default today on the case calendar."),
     effective_date: str = typer.Option(..., "--effective-date", help="ISO date it happened or will happen."),
     details: str | None = typer.Option(None, "--details", help='JSON object, e.g. \'{"weekly_income_pence": 61000}\''),

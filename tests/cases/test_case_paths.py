@@ -4,7 +4,7 @@ permanent failure, caseworker updates (validated) and the closing update."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -101,9 +101,10 @@ async def test_first_child_leaving_recalculates_for_the_rest(case_env) -> None:
     await case_env["env"].sleep(timedelta(days=3))
     view = await handle.query(CaseWorkflow.state)
     assert view.liability.weekly_liability_pence == 8000          # 2 QC: 16% of £498.63
-    await case_env["env"].sleep(timedelta(days=30))               # c-1 turns 16 on 1 Feb, not in education
+    # c-1 turns 16 on 1 February 2025, not in education: she qualifies to 31 August (reg 76).
+    await case_env["env"].sleep(timedelta(days=(date(2025, 9, 2) - date(2025, 1, 13)).days))
     view = await handle.query(CaseWorkflow.state)
-    assert (view.liability.weekly_liability_pence, view.liability.effective_date) == (6000, "2025-02-01")
+    assert (view.liability.weekly_liability_pence, view.liability.effective_date) == (6000, "2025-09-01")
     assert view.stage == "Active"
 
 
@@ -175,7 +176,8 @@ async def test_leaving_education_ends_the_last_child_and_closes_the_case(case_en
     await case_env["env"].sleep(timedelta(days=5))
     await handle.signal(CaseWorkflow.education_ended, EducationEnded(child_id="c-1", on_date="2025-02-01"))
     outcome = await handle.result()
-    assert (outcome.closure.reason, outcome.closure.closed_on) == ("no_qualifying_child", "2025-02-01")
+    # She qualifies to the terminal date after leaving, 28 February 2025 (SI 2021/738).
+    assert (outcome.closure.reason, outcome.closure.closed_on) == ("no_qualifying_child", "2025-03-01")
 
 
 async def test_hold_stops_the_annual_review_until_released(case_env) -> None:

@@ -3,8 +3,9 @@
 on the figure in force then, and the review on the new figure, without that child.
 
 The case: application 2025-01-10, initial effective date 2025-01-12, first review 2026-01-12 (HMRC
-asked on 2025-12-13). HMRC: £26,000 a year, £39,000 from December 2025. Child c-2 turns 16 on
-2026-01-02, ten days before the review, not in full-time education: stops qualifying that day."""
+asked on 2025-12-13). HMRC: £26,000 a year, £39,000 from December 2025. Child c-2, in full-time education, turns 20
+on 2026-01-03, nine days before the review: she qualifies to the day before and stops qualifying
+from that day."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ async def test_child_stopping_in_the_review_window_uses_the_old_figure_and_the_r
     hmrc.incomes[paying] = {"2025-01-01": OLD_HMRC, "2025-12-01": NEW_HMRC}
     handle = await case_env["start"](CaseInput(
         case_id=case_id, application_date="2025-01-10", receiving_parent_id="rp-1", paying_parent_id=paying,
-        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2010-01-02"), ChildFacts("c-3", "2017-06-30")],
+        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2006-01-03", in_full_time_education=True), ChildFacts("c-3", "2017-06-30")],
         publish_search_attributes=False))
     # To the day after the review (and the continue-as-new after it).
     await env.sleep(timedelta(days=(date(2026, 1, 13) - date(2025, 1, 10)).days))
@@ -54,7 +55,7 @@ async def test_child_stopping_in_the_review_window_uses_the_old_figure_and_the_r
 
     two = ["c-1", "c-3"]
     expected = [("2025-01-12", weekly(["c-1", "c-2", "c-3"], OLD_HMRC, "2025-01-12")),
-                ("2026-01-02", weekly(two, OLD_HMRC, "2026-01-02")),   # in the window: last year's figure
+                ("2026-01-03", weekly(two, OLD_HMRC, "2026-01-03")),   # in the window: last year's figure
                 ("2026-01-12", weekly(two, NEW_HMRC, "2026-01-12"))]   # the review: the new one
     # £498.63 a week: 19% for three children £94.74 → £95, 16% for two £79.78 → £80; £747.95: 16% → £120.
     assert [weekly_pence for _, weekly_pence in expected] == [9500, 8000, 12000]
@@ -75,11 +76,11 @@ async def test_last_child_stopping_in_the_review_window_closes_the_case_without_
     hmrc.incomes[paying] = {"2025-01-01": OLD_HMRC, "2025-12-01": NEW_HMRC}
     handle = await case_env["start"](CaseInput(
         case_id=case_id, application_date="2025-01-10", receiving_parent_id="rp-1", paying_parent_id=paying,
-        children=[ChildFacts("c-2", "2010-01-02")], publish_search_attributes=False))
+        children=[ChildFacts("c-2", "2006-01-03", in_full_time_education=True)], publish_search_attributes=False))
     await env.sleep(timedelta(days=(date(2026, 1, 13) - date(2025, 1, 10)).days))
     result = await handle.result()
     assert (result.stage, result.closure.reason, result.closure.closed_on) == ("Closed", "no_qualifying_child",
-                                                                               "2026-01-02")
+                                                                               "2026-01-03")
     with psycopg.connect(database_url) as conn:
         versions = conn.execute(
             "SELECT body->>'effective_from' FROM case_api.payment_requests WHERE case_id = %s "

@@ -111,8 +111,21 @@ def test_benefit_start_and_stop_count_from_the_date_of_the_change() -> None:
     assert not decided(change("flat_rate_benefit_stopped")).counts
 
 
-def test_child_leaving_education_counts_from_the_date_of_the_change() -> None:
+def test_child_leaving_education_is_recorded_for_the_case_to_stop_them_at_the_terminal_date() -> None:
     decision = decided(change("child_left_education", {"child_id": "c-2"}))
+    assert (decision.counts, decision.outcome, decision.effective_date) == (False, "recorded", date(2025, 5, 1))
+    assert "terminal date" in decision.reason and decision.new_inputs == base_inputs()
+
+
+def test_child_continuing_in_education_is_recorded() -> None:
+    decision = decided(change("child_continuing_education", {"child_id": "c-2"}, effective="2025-06-01"))
+    assert (decision.counts, decision.outcome) == (False, "recorded")
+    assert "continues in full-time non-advanced education" in decision.reason
+
+
+def test_child_leaving_education_counted_from_the_leaving_date_in_cases_decided_before_terminal_dates() -> None:
+    decision = decided(change("child_left_education", {"child_id": "c-2"}),
+                       context=CaseContext(education_is_a_fact=False))
     assert decision.counts and decision.effective_date == date(2025, 5, 1)
     assert [c["id"] for c in decision.new_inputs["receiving_parents"][0]["children"]] == ["c-1"]
     assert weekly(decision.new_inputs, decision.effective_date) < weekly(base_inputs(), decision.effective_date)
@@ -131,11 +144,22 @@ def test_child_added_counts() -> None:
     assert weekly(decision.new_inputs, decision.effective_date) > weekly(base_inputs(), decision.effective_date)
 
 
-def test_new_relevant_other_child_counts_from_the_date_of_the_change_up_to_three() -> None:
+def test_new_relevant_other_child_counts_from_the_day_told_up_to_three() -> None:
+    # Born on 1 May, reported on 1 June: counts from 1 June (reg 18(6)); reg 18(3)(a) backdates only a child who stops.
     decision = decided(change("relevant_other_children", {"count": 1}))
-    assert decision.counts and decision.effective_date == date(2025, 5, 1)
+    assert decision.counts and decision.effective_date == date(2025, 6, 1)
     assert weekly(decision.new_inputs, decision.effective_date) < weekly(base_inputs(), decision.effective_date)
     assert not decided(change("relevant_other_children", {"count": 4}), base_inputs(roc=3)).counts
+
+
+def test_relevant_other_child_who_stops_counting_goes_back_to_the_date_of_the_change() -> None:
+    decision = decided(change("relevant_other_children", {"count": 0}), base_inputs(roc=1))
+    assert decision.counts and decision.effective_date == date(2025, 5, 1)
+
+
+def test_new_relevant_other_child_from_its_date_in_cases_decided_before_the_rule() -> None:
+    decision = decided(change("relevant_other_children", {"count": 1}), context=CaseContext(new_roc_from_day_told=False))
+    assert decision.counts and decision.effective_date == date(2025, 5, 1)
 
 
 def test_service_type_switch_changes_the_fees_not_the_liability() -> None:
