@@ -1,13 +1,14 @@
 """The engine behind `cms scenario run`: reads scenarios, starts the services once, plays each.
 
 `play_all` yields, for each scenario text in order, its result or the ScenarioError that stopped
-it. A text that cannot be read is refused before anything starts; the services start on the first
-scenario that can be played and serve every one after it.
+it. A text that cannot be read is refused before anything starts; the services start with the
+first scenario that can be played and serve every one after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from cms.scenario.player import ScenarioPlayer
@@ -18,11 +19,13 @@ Outcome = dict[str, Any] | ScenarioError
 
 
 async def play_all(texts: Iterable[str]) -> AsyncIterator[Outcome]:
-    async with ScenarioStack() as services:
-        player = ScenarioPlayer(services)
+    async with AsyncExitStack() as running:
+        player: ScenarioPlayer | None = None
         for text in texts:
             try:
                 scenario = read_scenario(text)
+                if player is None:
+                    player = ScenarioPlayer(await running.enter_async_context(ScenarioStack()))
                 yield await player.play(scenario)
             except ScenarioError as error:
                 yield error

@@ -95,3 +95,11 @@ async def test_a_year_missing_from_the_table_is_no_record() -> None:
     missing = await hmrc.latest_annual_income("pp-1", "2026-06-02")
     assert (found.found, found.annual_pence, found.tax_year) == (True, 3120000, "2024-25")
     assert (missing.found, missing.tax_year) == (False, "2025-26")
+
+
+def test_with_jsonl_each_bad_line_is_an_error_object_on_its_line() -> None:
+    lines = [_with(lambda s: s.update(colour="blue")), "{not json", _with(lambda s: s.pop("until"))]
+    result = CliRunner().invoke(app, ["scenario", "run", "--jsonl", "-"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 2
+    errors = [json.loads(line)["error"] for line in result.stdout.splitlines()]
+    assert [error.split(":")[0] for error in errors] == ["colour", "(input)", "until"]
