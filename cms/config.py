@@ -59,6 +59,11 @@ class Settings:
     # `make run` creates once). Kept out of repr so a logged Settings never shows a key.
     payload_keys_file: Path | None = None         # CMS_PAYLOAD_KEYS_FILE
     payload_keys: str = field(default="", repr=False)  # CMS_PAYLOAD_KEYS
+    # The server secret that keys case ids (services/case_api/case_ids.py): inline in
+    # CMS_CASE_ID_SECRET or in the file CMS_CASE_ID_SECRET_FILE (default .data/case-id-secret,
+    # which `make run` creates once). Out of repr, like the keys.
+    case_id_secret_file: Path | None = None       # CMS_CASE_ID_SECRET_FILE
+    case_id_secret: str = field(default="", repr=False)  # CMS_CASE_ID_SECRET
     # The codec server the Temporal UI asks to decode payloads (services/codec_server).
     codec_server_port: int = 8081                 # CODEC_SERVER_PORT
     # Bearer tokens it accepts: "secret", or "label=secret,label=secret" so the audit log names who.
@@ -145,6 +150,8 @@ def load_settings() -> Settings:
         hmrc_failure_rate=_env_float("CMS_HMRC_FAILURE_RATE", 0.1),
         payload_keys_file=Path(os.environ.get("CMS_PAYLOAD_KEYS_FILE") or data_dir / "payload-keys.json"),
         payload_keys=os.environ.get("CMS_PAYLOAD_KEYS", ""),
+        case_id_secret_file=Path(os.environ.get("CMS_CASE_ID_SECRET_FILE") or data_dir / "case-id-secret"),
+        case_id_secret=os.environ.get("CMS_CASE_ID_SECRET", ""),
         codec_server_port=_env_int("CODEC_SERVER_PORT", 8081),
         codec_server_token=os.environ.get("CMS_CODEC_SERVER_TOKEN", "") or _file_text("CMS_CODEC_SERVER_TOKEN_FILE"),
         codec_server_ui_origin=os.environ.get("CMS_CODEC_UI_ORIGIN") or f"http://localhost:{ui_port}",
