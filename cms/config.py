@@ -38,6 +38,14 @@ class Settings:
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    # A secured cluster (cms/temporal.py): mutual TLS with a client certificate and key (PEM
+    # files), the CA that signed the server's certificate, and/or an API key sent as a bearer
+    # token over TLS. All empty: plain gRPC, as the local dev server speaks.
+    temporal_tls_cert: Path | None = None         # TEMPORAL_TLS_CERT
+    temporal_tls_key: Path | None = None          # TEMPORAL_TLS_KEY
+    temporal_tls_ca: Path | None = None           # TEMPORAL_TLS_CA
+    temporal_tls_server_name: str = ""            # TEMPORAL_TLS_SERVER_NAME (when it differs from the address)
+    temporal_api_key: str = field(default="", repr=False)  # TEMPORAL_API_KEY
     database_url: str = "postgresql://postgres@127.0.0.1:5433/postgres"
     postgres_port: int = 5433
     data_dir: Path = REPO_ROOT / ".data"
@@ -93,6 +101,11 @@ def _env_float(name: str, default: float) -> float:
         raise SystemExit(f"error: environment variable {name}={raw!r} is not a number") from None
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name, "").strip()
+    return Path(raw) if raw else None
+
+
 def _env_switch(name: str) -> bool:
     """On only when set to 1, as `make run` sets it."""
     return os.environ.get(name) == "1"
@@ -135,6 +148,11 @@ def load_settings() -> Settings:
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or f"localhost:{temporal_port}",
         temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE") or "default",
         temporal_ui_port=ui_port,
+        temporal_tls_cert=_env_path("TEMPORAL_TLS_CERT"),
+        temporal_tls_key=_env_path("TEMPORAL_TLS_KEY"),
+        temporal_tls_ca=_env_path("TEMPORAL_TLS_CA"),
+        temporal_tls_server_name=os.environ.get("TEMPORAL_TLS_SERVER_NAME", ""),
+        temporal_api_key=os.environ.get("TEMPORAL_API_KEY", ""),
         database_url=os.environ.get("DATABASE_URL")
         or f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres",
         postgres_port=postgres_port,
