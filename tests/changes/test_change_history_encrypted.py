@@ -15,7 +15,7 @@ from tests.changes.case_worker import case_worker
 from tests.helpers.codec import assert_sealed
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
-from workflows.change import ChangeWorkflow, ReportedChange
+from workflows.change import ReportedChange
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -44,7 +44,7 @@ async def test_a_case_and_its_change_are_stored_sealed(change_pool) -> None:
             receipt = await handle.execute_update(CaseWorkflow.report_change, ReportedChange(
                 kind="paying_parent_income", effective_date="2025-02-01",
                 details={"weekly_income_pence": REPORTED_WEEKLY_PENCE, "duty_to_report": True}))
-            await client.get_workflow_handle_for(ChangeWorkflow.run, receipt.workflow_id).result()
+            await client.get_workflow_handle(receipt.workflow_id).result()
         planted = [str(HMRC_INCOME_PENCE), str(REPORTED_WEEKLY_PENCE), paying]
         # The environment's own client has no codec: it gets each history exactly as stored.
         for workflow_id in (f"case-{case_id}", receipt.workflow_id):
