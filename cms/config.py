@@ -38,6 +38,14 @@ class Settings:
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    # A secured cluster (cms/temporal.py): mutual TLS with a client certificate and key (PEM
+    # files), the CA that signed the server's certificate, and/or an API key sent as a bearer
+    # token over TLS. All empty: plain gRPC, as the local dev server speaks.
+    temporal_tls_cert: Path | None = None         # TEMPORAL_TLS_CERT
+    temporal_tls_key: Path | None = None          # TEMPORAL_TLS_KEY
+    temporal_tls_ca: Path | None = None           # TEMPORAL_TLS_CA
+    temporal_tls_server_name: str = ""            # TEMPORAL_TLS_SERVER_NAME (when it differs from the address)
+    temporal_api_key: str = field(default="", repr=False)  # TEMPORAL_API_KEY
     database_url: str = "postgresql://postgres@127.0.0.1:5433/postgres"
     postgres_port: int = 5433
     data_dir: Path = REPO_ROOT / ".data"
@@ -59,6 +67,11 @@ class Settings:
     # `make run` creates once). Kept out of repr so a logged Settings never shows a key.
     payload_keys_file: Path | None = None         # CMS_PAYLOAD_KEYS_FILE
     payload_keys: str = field(default="", repr=False)  # CMS_PAYLOAD_KEYS
+    # The server secret that keys case ids (services/case_api/case_ids.py): inline in
+    # CMS_CASE_ID_SECRET or in the file CMS_CASE_ID_SECRET_FILE (default .data/case-id-secret,
+    # which `make run` creates once). Out of repr, like the keys.
+    case_id_secret_file: Path | None = None       # CMS_CASE_ID_SECRET_FILE
+    case_id_secret: str = field(default="", repr=False)  # CMS_CASE_ID_SECRET
     # The codec server the Temporal UI asks to decode payloads (services/codec_server).
     codec_server_port: int = 8081                 # CODEC_SERVER_PORT
     # Bearer tokens it accepts: "secret", or "label=secret,label=secret" so the audit log names who.
@@ -86,6 +99,11 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SystemExit(f"error: environment variable {name}={raw!r} is not a number") from None
+
+
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name, "").strip()
+    return Path(raw) if raw else None
 
 
 def _env_switch(name: str) -> bool:
@@ -130,6 +148,11 @@ def load_settings() -> Settings:
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or f"localhost:{temporal_port}",
         temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE") or "default",
         temporal_ui_port=ui_port,
+        temporal_tls_cert=_env_path("TEMPORAL_TLS_CERT"),
+        temporal_tls_key=_env_path("TEMPORAL_TLS_KEY"),
+        temporal_tls_ca=_env_path("TEMPORAL_TLS_CA"),
+        temporal_tls_server_name=os.environ.get("TEMPORAL_TLS_SERVER_NAME", ""),
+        temporal_api_key=os.environ.get("TEMPORAL_API_KEY", ""),
         database_url=os.environ.get("DATABASE_URL")
         or f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres",
         postgres_port=postgres_port,
@@ -145,6 +168,8 @@ def load_settings() -> Settings:
         hmrc_failure_rate=_env_float("CMS_HMRC_FAILURE_RATE", 0.1),
         payload_keys_file=Path(os.environ.get("CMS_PAYLOAD_KEYS_FILE") or data_dir / "payload-keys.json"),
         payload_keys=os.environ.get("CMS_PAYLOAD_KEYS", ""),
+        case_id_secret_file=Path(os.environ.get("CMS_CASE_ID_SECRET_FILE") or data_dir / "case-id-secret"),
+        case_id_secret=os.environ.get("CMS_CASE_ID_SECRET", ""),
         codec_server_port=_env_int("CODEC_SERVER_PORT", 8081),
         codec_server_token=os.environ.get("CMS_CODEC_SERVER_TOKEN", "") or _file_text("CMS_CODEC_SERVER_TOKEN_FILE"),
         codec_server_ui_origin=os.environ.get("CMS_CODEC_UI_ORIGIN") or f"http://localhost:{ui_port}",

@@ -150,19 +150,21 @@ class DemoBankFeed:
         return list(self._next_period)
 
 
-def demo_case_ids() -> list[str]:
-    """Every demo case: those not (or not yet) on Collect & Pay simply have no charged periods."""
+def demo_case_ids(settings: Settings) -> list[str]:
+    """Every demo case: those not (or not yet) on Collect & Pay simply have no charged periods.
+    Their ids are keyed with the case API's secret, which the stack hands this process too."""
     from cms.demo import demo_applications
-    from services.case_api.service import case_id_for
+    from services.case_api.case_ids import case_id_for, case_id_secret
 
-    return [case_id_for(request.idempotency_key) for request in demo_applications(date.today())]
+    secret = case_id_secret(settings)
+    return [case_id_for(request.idempotency_key, secret) for request in demo_applications(date.today())]
 
 
 async def run_feed(settings: Settings, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     tick = min(max(settings.seconds_per_day / 4, 0.5), 5.0)
     async with grpc.aio.insecure_channel(settings.address_of("payments")) as channel:
-        feed = DemoBankFeed(payments_pb2_grpc.PaymentsServiceStub(channel), demo_case_ids(),
+        feed = DemoBankFeed(payments_pb2_grpc.PaymentsServiceStub(channel), demo_case_ids(settings),
                             settings.seconds_per_day)
         log.info("demo_bank_feed_started", cases=len(feed.case_ids), seconds_per_day=settings.seconds_per_day)
         while not stop.is_set():

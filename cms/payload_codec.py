@@ -92,7 +92,7 @@ def write_dev_key_file(path: Path) -> bool:
     there already (its keys seal history that must stay readable). True when it was created."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_owner_only(path, new_key_ring(f"dev-{secrets.token_hex(4)}").to_json())
     return True
 

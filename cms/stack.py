@@ -31,11 +31,13 @@ from cms.config import Settings, load_settings, positive_from_env
 from cms.db.migrate import apply_migrations
 from cms.errors import StartupError
 from cms.infra.postgres import check_reachable, postgres_url, start_postgres
+from cms.infra.private_data import make_private, owner_only_umask
 from cms.infra.processes import ManagedProcess, require_free_port
 from cms.infra.supervisor import ReadinessProbe, Supervisor
 from cms.infra.temporal_server import start_dev_server
 from cms.temporal import connect, ensure_search_attributes
 from services import SERVICES
+from services.case_api.case_ids import case_id_secret, write_dev_case_id_secret
 from services.codec_server.dev import codec_endpoint, prepare_dev_codec
 
 # How long start-up waits for every service to report SERVING (CMS_STACK_HEALTH_TIMEOUT): the risk
@@ -66,6 +68,7 @@ class Stack:
         self.metrics_port = stack_metrics_port()
         self._metrics_server: WSGIServer | None = None
         self.codec_env = prepare_dev_codec(settings)  # payload key and codec server token
+        self.codec_env.update(prepare_dev_case_id_secret(settings))
         self.workers = replica_count("WORKERS")
         self.service_replicas = replica_count("SERVICE_REPLICAS")
 
@@ -275,6 +278,19 @@ def health_timeout() -> float:
         raise StartupError(str(error)) from None
 
 
+def prepare_dev_case_id_secret(settings: Settings) -> dict[str, str]:
+    """The case API's case id secret: an operator's CMS_CASE_ID_SECRET(_FILE) as given, else one
+    created once under the data folder (owner-only) and kept, since it names existing cases.
+    Returns what the children need to find it; StartupError when the configured one is unusable."""
+    if not (os.environ.get("CMS_CASE_ID_SECRET") or os.environ.get("CMS_CASE_ID_SECRET_FILE")) \
+            and settings.case_id_secret_file is not None:
+        write_dev_case_id_secret(settings.case_id_secret_file)
+    case_id_secret(settings)
+    if settings.case_id_secret or settings.case_id_secret_file is None:
+        return {}
+    return {"CMS_CASE_ID_SECRET_FILE": str(settings.case_id_secret_file)}
+
+
 def stack_metrics_port() -> int:
     try:
         return int(positive_from_env("STACK_METRICS_PORT", DEFAULT_STACK_METRICS_PORT))
@@ -315,8 +331,12 @@ def ui_answers(port: int) -> bool:
 
 
 async def run_stack(stop: asyncio.Event) -> None:
-    stack = Stack(load_settings())
-    stack.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings()
+    # Keys, every case's history and PostgreSQL's files live under the data folder: owner-only
+    # before the first of them is written, and so is everything the children create there.
+    owner_only_umask()
+    make_private(settings.data_dir)
+    stack = Stack(settings)
     try:
         stack.serve_metrics()
         stack.start_temporal()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, TLSConfig
 
 from cms.config import Settings
 from cms.errors import StartupError
@@ -32,16 +34,52 @@ def data_converter_for(settings: Settings) -> DataConverter:
     return data_converter(EncryptionCodec(key_ring_from_settings(settings)))
 
 
+def security_options(settings: Settings) -> dict[str, Any]:
+    """`Client.connect` options for a secured cluster: `tls` from TEMPORAL_TLS_CERT/KEY/CA (a
+    client certificate for mutual TLS, a CA for the server's certificate), `api_key` from
+    TEMPORAL_API_KEY (always over TLS). Nothing set: plain gRPC, as the local dev server speaks.
+    StartupError naming the setting when a file cannot be read or a certificate lacks its key."""
+    cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
+    if (cert is None) != (key is None):
+        raise StartupError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mutual TLS, or neither")
+    options: dict[str, Any] = {}
+    if cert or ca or settings.temporal_api_key:
+        options["tls"] = TLSConfig(
+            server_root_ca_cert=_read_pem(ca, "TEMPORAL_TLS_CA"),
+            client_cert=_read_pem(cert, "TEMPORAL_TLS_CERT"),
+            client_private_key=_read_pem(key, "TEMPORAL_TLS_KEY"),
+            domain=settings.temporal_tls_server_name or None,
+        )
+    if settings.temporal_api_key:
+        options["api_key"] = settings.temporal_api_key
+    return options
+
+
+def _read_pem(path: Path | None, setting: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise StartupError(f"{setting}={path} cannot be read: {error.strerror}") from None
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Everything `Client.connect` needs besides the address: namespace, converter, security."""
+    return {"namespace": settings.temporal_namespace, "data_converter": data_converter_for(settings),
+            **security_options(settings)}
+
+
 async def connect(settings: Settings, ready_within: float = 0.0) -> Client:
-    """A client (and, through it, the worker) with `data_converter_for(settings)`.
-    `ready_within`: for a server started a moment ago, keep trying that long until it serves."""
-    converter = data_converter_for(settings)
-    namespace, address = settings.temporal_namespace, settings.temporal_address
+    """The one way every client and worker connects: `settings`' namespace, converter (with the
+    payload codec) and security (TLS / API key). `ready_within`: for a server started a moment
+    ago, keep trying that long until it serves."""
+    options = connect_options(settings)
+    address = settings.temporal_address
     try:
         if ready_within:
-            return await connect_when_ready(address, ready_within, namespace=namespace,
-                                            data_converter=converter)
-        return await Client.connect(address, namespace=namespace, data_converter=converter)
+            return await connect_when_ready(address, ready_within, **options)
+        return await Client.connect(address, **options)
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {settings.temporal_address} ({error}); start it with `make run` "

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,8 @@ pytest_plugins = ["tests.notifications.fixtures"]
 # Payload keys for this session, inherited by every service and worker a test starts: every client
 # and worker encrypts history with them, as in production.
 os.environ["CMS_PAYLOAD_KEYS"] = new_key_ring("tests-1").to_json()
+# The case API's secret that keys case ids (services/case_api/case_ids.py).
+os.environ["CMS_CASE_ID_SECRET"] = secrets.token_urlsafe(32)
 
 # Property tests share the machine with the servers above, so an example may take longer than
 # Hypothesis's default 200 ms deadline for reasons that are not the code's: no deadline (timing

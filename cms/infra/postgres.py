@@ -44,7 +44,7 @@ def _make_reachable(path: Path, user: str | None) -> None:
         return
     entry = pwd.getpwnam(user)
     os.chown(path, entry.pw_uid, entry.pw_gid)
-    _open_parents(path)
+    _open_parents(path, user)
     for folder in (_bin_dir(), _bin_dir().parent / "lib", _bin_dir().parent / "share"):
         if folder.exists():
             for root, dirs, files in os.walk(folder):
@@ -54,14 +54,26 @@ def _make_reachable(path: Path, user: str | None) -> None:
             folder.chmod(folder.stat().st_mode | 0o005)
 
 
-def _open_parents(path: Path) -> None:
-    """Lets every user traverse the folders above `path` and above the binaries. Checked again
-    before each restart: something may have closed one since (pytest, for one, resets its
-    temporary root to owner-only when another session starts)."""
+def _open_parents(path: Path, user: str) -> None:
+    """Lets the server's user traverse the folders above `path` and above the binaries. Checked
+    again before each restart: something may have closed one since (pytest, for one, resets its
+    temporary root to owner-only when another session starts).
+
+    The folder holding the data folder is the stack's private one (.data/, with the payload keys
+    and the Temporal database): no other user may list or read it, so only the server user's own
+    group gets to pass through it (0710), never everyone."""
+    private = path.parent
     for parent in list(path.parents) + list(_bin_dir().parents):
         mode = parent.stat().st_mode
-        if mode & 0o005 != 0o005:
+        if parent == private and mode & 0o067 == 0:  # owner-only, or group-traversable from before
+            _let_group_traverse(parent, pwd.getpwnam(user).pw_gid)
+        elif mode & 0o005 != 0o005:
             parent.chmod(mode | 0o005)
+
+
+def _let_group_traverse(folder: Path, group: int) -> None:
+    os.chown(folder, -1, group)
+    folder.chmod(0o710)
 
 
 def init_data_dir(data_dir: Path) -> str | None:
@@ -112,7 +124,7 @@ def before_start(data_dir: Path, process: ManagedProcess) -> None:
     stopped, whose process group (every backend attached to its shared memory) is gone, the file
     is certainly stale and is removed."""
     if process.user is not None:
-        _open_parents(data_dir)
+        _open_parents(data_dir, process.user)
     pid_file = data_dir / "postmaster.pid"
     if not pid_file.exists():
         return

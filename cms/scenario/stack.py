@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -70,12 +71,13 @@ class ScenarioServices:
 
 
 def scenario_settings(database_url: str) -> Settings:
-    """Production settings but for the database, a free payments port, a real-length case day and
-    a key ring of this process's own."""
+    """Production settings but for the database, a free payments port, a real-length case day, and
+    a key ring and a case id secret of this process's own (its data is thrown away after)."""
     settings = load_settings()
     return replace(settings, database_url=database_url, seconds_per_day=86400.0,
                    ports={**settings.ports, "payments": free_port()},
-                   payload_keys=new_key_ring("scenario").to_json(), payload_keys_file=None)
+                   payload_keys=new_key_ring("scenario").to_json(), payload_keys_file=None,
+                   case_id_secret=secrets.token_urlsafe(32), case_id_secret_file=None)
 
 
 class ScenarioStack:

@@ -49,17 +49,20 @@ async def read_snapshot(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnect
 async def record_application(conn: AsyncConnection, case_id: str, idempotency_key: str, service_type: str,
                              safeguarded: bool, protected_party_ids: list[str],
                              parties: Iterable[tuple[str, str, Mapping[str, str]]],
-                             children: Iterable[tuple[str, str, int, bool]]) -> bool:
+                             children: Iterable[tuple[str, str, int, bool]]) -> tuple[str, bool]:
     """A new case with its parties ((party_id, role, details)) and children ((child_id, date of
-    birth, shared care nights, in full-time education)); False, writing nothing, when the
-    idempotency key already named a case."""
+    birth, shared care nights, in full-time education)): (case_id, True). When the idempotency
+    key already named a case, nothing is written and that case's id comes back, (its id, False),
+    even if ids were derived differently when it was made."""
     inserted = await (await conn.execute(
         "INSERT INTO case_api.cases (case_id, idempotency_key, stage, service_type, safeguarded, protected_party_ids) "
         "VALUES (%s, %s, 'Application', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING case_id",
         (case_id, idempotency_key, service_type, safeguarded, protected_party_ids),
     )).fetchone()
     if inserted is None:
-        return False
+        existing = await (await conn.execute(
+            "SELECT case_id FROM case_api.cases WHERE idempotency_key = %s", (idempotency_key,))).fetchone()
+        return (existing[0] if existing else case_id), False
     for party_id, role, details in parties:
         await conn.execute(
             "INSERT INTO case_api.parties (case_id, party_id, role, " + ", ".join(PARTY_DETAIL_FIELDS) + ") "
@@ -72,7 +75,7 @@ async def record_application(conn: AsyncConnection, case_id: str, idempotency_ke
             "in_full_time_education) VALUES (%s, %s, %s, %s, %s)",
             (case_id, child_id, date_of_birth, shared_care_nights, in_full_time_education),
         )
-    return True
+    return case_id, True
 
 
 # --- reading a case (CaseService) --------------------------------------------------------------

@@ -1,8 +1,9 @@
 """CaseService (cms.case.v1): starts, reads and drives case workflows.
 
 - CreateApplication writes the people (names, addresses: personal data stays in PostgreSQL)
-  and starts `CaseWorkflow` under `case-<case_id>`, where case_id is a hash of the idempotency
-  key: a repeated request finds the same row and the same workflow, never a second case.
+  and starts `CaseWorkflow` under `case-<case_id>`, where case_id is a keyed hash of the
+  idempotency key (services/case_api/case_ids.py): a repeated request finds the same row and the
+  same workflow, never a second case.
 - GetCase and GetTimeline read the read model the workflow's activities keep current.
 - ListCases filters through Temporal visibility on the search attributes.
 - SignalCase sends a caseworker action as a validated workflow update and returns its outcome.
@@ -11,7 +12,6 @@ Bad input: INVALID_ARGUMENT with field violations; nothing is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import MISSING, fields
 from datetime import UTC, date, datetime
@@ -26,12 +26,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cms.config import TASK_QUEUE_CASES, Settings
 from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
-from cms.temporal import data_converter_for
+from cms.temporal import connect
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
 from domain.date_window import parse_day_in_window
 from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api import repository as case_api
+from services.case_api.case_ids import case_id_for, case_id_secret
 from services.case_api.changes import ChangeRpcs
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.case_api.sla_metrics import start_sla_metrics
@@ -71,11 +72,6 @@ ACTIONS: dict[str, tuple[type, str]] = {
     "flag_safeguarding": (SafeguardingFlag, "actor"),
     "switch_to_collect_and_pay": (CollectAndPayRequest, "actor"),
 }
-
-
-def case_id_for(idempotency_key: str) -> str:
-    """Deterministic and free of personal data: the same key always names the same case."""
-    return "c" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:15]
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -196,6 +192,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                  task_queue: str = TASK_QUEUE_CASES, publish_search_attributes: bool = True,
                  notifications_address: str | None = None, business_metrics: bool = False):
         self._pool = pool
+        self._case_id_secret = case_id_secret(settings)  # StartupError, naming the setting, when missing
         # SLA gauges for Prometheus, refreshed from change_records in this event loop while
         # metrics are served (CMS_METRICS) or when `business_metrics` forces them (tests).
         self.sla_metrics = start_sla_metrics(pool, force=business_metrics)
@@ -217,9 +214,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
     async def _temporal(self) -> Client:
         # Connected on first use: the service starts (and reports health) before Temporal is up.
         if self._client is None:
-            self._client = await Client.connect(self._settings.temporal_address,
-                                                namespace=self._settings.temporal_namespace,
-                                                data_converter=data_converter_for(self._settings))
+            self._client = await connect(self._settings)
         return self._client
 
     # CreateApplication --------------------------------------------------------------------
@@ -229,8 +224,8 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         except FieldViolations as error:
             await abort_invalid(context, error)
             return
-        case_id = case_id_for(request.idempotency_key)
-        created = await self._record_application(case_id, request)
+        case_id, created = await self._record_application(case_id_for(request.idempotency_key, self._case_id_secret),
+                                                          request)
         if self._notifications:
             try:
                 await register_parties(self._pool, self._notifications, case_id)
@@ -241,7 +236,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         return case_pb2.CreateApplicationResponse(case_id=case_id, workflow_id=workflow_id_for(case_id),
                                                   already_existed=not created)
 
-    async def _record_application(self, case_id: str, request) -> bool:
+    async def _record_application(self, case_id: str, request) -> tuple[str, bool]:
         service_type = lifecycle.choose_service_type(_SERVICE_TYPES[request.requested_service_type],
                                                      request.domestic_abuse)
         # The applicant (usually the receiving parent) answered the domestic abuse question.

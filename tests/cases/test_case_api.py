@@ -4,6 +4,7 @@ PostgreSQL, with a case worker on a fast calendar (a case day is 50 ms)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from dataclasses import replace
@@ -100,6 +101,8 @@ async def test_application_is_idempotent_safeguarded_listed_and_driven(case_api)
     assert sorted([first.already_existed, second.already_existed]) == [False, True]
     third = await stub.CreateApplication(request)
     assert third.already_existed and third.case_id == first.case_id
+    # Keyed with the server's secret: nobody can test a guessed key (an NI number) against the id.
+    assert first.case_id != "c" + hashlib.sha256(key.encode()).hexdigest()[:15]
     runs = [e async for e in client.list_workflows(f"WorkflowId = '{first.workflow_id}'")]
     assert len(runs) == 1, "one workflow per idempotency key"
     case_id = first.case_id

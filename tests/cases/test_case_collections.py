@@ -20,7 +20,7 @@ from cms.infra.processes import free_port
 from cms.worker_catalog import case_activities, payment_activities, payments_client
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
-from tests.helpers.codec import codec_data_converter
+from tests.helpers.codec import assert_sealed, codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Calendar, CaseInput, ChildFacts
 from workflows.payments import ALL_WORKFLOWS as PAYMENT_WORKFLOWS
@@ -71,3 +71,8 @@ async def test_a_missed_collection_reaches_the_case(dev_temporal, case_pool, hmr
     # The case's own history holds only what it was told, not the cycles' machinery.
     history = await client.get_workflow_handle(f"case-{case_id}").fetch_history()
     assert not any(e.HasField("start_child_workflow_execution_initiated_event_attributes") for e in history.events)
+    # Stored sealed: the collections loop and its first cycle, fetched without the codec, show
+    # neither the paying party nor the money owed.
+    for workflow_id in (f"case-{case_id}/collections", f"case-{case_id}/collection-0"):
+        raw = await dev_temporal.get_workflow_handle(workflow_id).fetch_history()
+        await assert_sealed(raw.events, [paying, str(view.arrears_pence)])

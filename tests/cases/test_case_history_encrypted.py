@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from activities.adapters.hmrc import HmrcIncome, HmrcPermanentFailure
 from cms.payload_codec import decode_payloads_in, is_encrypted
-from tests.helpers.codec import codec_data_converter
+from tests.cases.case_helpers import ScriptedHmrc
+from tests.helpers.codec import assert_sealed, codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts, NoteRequest
 
@@ -52,3 +54,38 @@ async def test_a_case_history_holds_no_personal_value_in_clear(case_env) -> None
     accepted = [e for e in raw.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
     assert note.encode() in accepted[0].workflow_execution_update_accepted_event_attributes \
         .accepted_request.input.args.payloads[0].data
+
+
+class HmrcQuotingTheParty(ScriptedHmrc):
+    """An HMRC whose refusal quotes the party and a figure, as a real error message might."""
+
+    async def latest_annual_income(self, party_id: str, requested_on: str) -> HmrcIncome:
+        raise HmrcPermanentFailure(f"no match for {party_id}: declared income {INCOME_PENCE} differs")
+
+
+@pytest.mark.parametrize("hmrc", [HmrcQuotingTheParty()])
+async def test_a_failure_message_quoting_a_party_is_stored_sealed_and_visibility_shows_none_of_it(case_env) -> None:
+    """A failed activity's message is in the case's history (ActivityTaskFailed): with the
+    product's converter it holds "Encoded failure", and neither the history nor the case's
+    description and memo show the party or the figure (the search attributes on a server that
+    indexes them: tests/safeguarding/test_outbound_paths.py)."""
+    client, env = case_env["client"], case_env["env"]
+    case_id = f"sealedfail-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-party-{uuid.uuid4().hex[:10]}"
+    await case_env["start"](CaseInput(case_id=case_id, application_date="2025-01-10", paying_parent_id=paying,
+                                      receiving_parent_id=f"rp-{case_id}",
+                                      children=[ChildFacts("c-1", "2015-03-01")], publish_search_attributes=False))
+    handle = client.get_workflow_handle(f"case-{case_id}")
+    for _ in range(100):
+        if (await handle.query(CaseWorkflow.state)).needs_caseworker:
+            break
+        await env.sleep(timedelta(hours=6))
+    raw = await env.client.get_workflow_handle(f"case-{case_id}").fetch_history()
+    failures = [event.activity_task_failed_event_attributes.failure for event in raw.events
+                if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED]
+    assert failures and all(failure.message == "Encoded failure" for failure in failures)
+    await assert_sealed(raw.events, [paying, str(INCOME_PENCE)])
+
+    description = await env.client.get_workflow_handle(f"case-{case_id}").describe()
+    visible = str(description.raw_description) + str(await description.memo())
+    assert paying not in visible and str(INCOME_PENCE) not in visible

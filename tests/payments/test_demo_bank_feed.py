@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from cms.config import load_settings
 from cms.demo_bank_feed import Behaviour, DemoBankFeed, choose_behaviour, demo_case_ids
 from cms_proto.payments.v1 import payments_pb2 as pb
 from tests.payments.payments_helpers import new_schedule
@@ -85,4 +86,4 @@ async def test_a_case_without_charged_periods_is_left_alone(payments_stub, fake_
 
 
 def test_the_feed_watches_every_demo_case() -> None:
-    assert len(set(demo_case_ids())) == 7
+    assert len(set(demo_case_ids(load_settings()))) == 7

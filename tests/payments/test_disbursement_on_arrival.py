@@ -12,6 +12,7 @@ import grpc
 import psycopg
 import pytest
 import pytest_asyncio
+import temporalio.converter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -35,7 +36,7 @@ from services.payments.disbursements import (
     start_dispatcher,
 )
 from services.payments.service import register
-from tests.helpers.codec import codec_data_converter
+from tests.helpers.codec import assert_sealed, codec_data_converter
 from tests.helpers.replay import PAYMENT_HISTORIES, record_history
 from tests.payments.payments_forwarder import Forwarder
 from tests.payments.payments_helpers import deliver, fresh_database, new_schedule, payments_pool
@@ -166,6 +167,10 @@ async def test_money_arriving_between_due_dates_goes_out_within_two_working_days
     assert balance.payable_to_receiving_parent_pence == 0
     await record_history(temporal.client.get_workflow_handle(workflow_id), PAYMENT_HISTORIES,
                          "disbursement_on_arrival")
+    # Stored sealed: without the codec, the disbursement's history shows neither the amount nor the date.
+    without_codec = Client(**{**temporal.client.config(), "data_converter": temporalio.converter.default()})
+    raw = await without_codec.get_workflow_handle(workflow_id).fetch_history()
+    await assert_sealed(raw.events, ["4800", "2026-01-09"])
 
 
 async def test_a_disbursement_started_after_its_due_time_is_reported_late(service, pool, temporal, case_id) -> None:

@@ -7,8 +7,10 @@ clash with a developer's running stack.
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from cms.config import REPO_ROOT
+from cms.infra.postgres import SERVER_USER
 from cms.infra.processes import free_port
 from tests.platform.stack_process import descendants as _descendants
 from tests.platform.stack_process import stack_env as _stack_env
@@ -41,6 +44,23 @@ def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> li
     raise AssertionError(f"never saw {needle!r}; output was:\n" + "\n".join(lines))
 
 
+def _assert_only_the_owner_reads_the_data(data: Path) -> None:
+    """Keys, the Temporal database (every case's history) and PostgreSQL's files: no other user
+    of the machine reads them. As root, PostgreSQL runs as its own user, whose group alone may
+    pass through the data folder to reach its files (0710), never list or read it."""
+    folder = data.stat()
+    assert stat.S_IMODE(folder.st_mode) in (0o700, 0o710), oct(folder.st_mode)
+    if stat.S_IMODE(folder.st_mode) == 0o710:
+        assert folder.st_gid == pwd.getpwnam(SERVER_USER).pw_gid
+    # The keys come from the test session's environment here; the token and the database are made.
+    assert (data / "codec-server-token").is_file() and (data / "temporal.db").is_file()
+    for path in [*data.iterdir(), *(data / "logs").iterdir()]:
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    assert stat.S_IMODE((data / "postgres").stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "logs").stat().st_mode) == 0o700
+
+
 def test_stack_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
     env = _stack_env(tmp_path / "data")
     stack = subprocess.Popen([sys.executable, "-m", "cms.stack"], cwd=REPO_ROOT, env=env,
@@ -61,6 +81,7 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         for process in processes:
             assert f'cms_stack_restarts_total{{process="{process}"}} 0.0' in exposition
             assert f'cms_stack_process_up{{process="{process}"}} 1.0' in exposition
+        _assert_only_the_owner_reads_the_data(tmp_path / "data")
         children = _descendants(stack.pid)
         assert len(children) >= 6  # temporal, postgres, four services, worker (postgres forks more)
         stack.send_signal(signal.SIGINT)
