@@ -42,7 +42,7 @@ from services.codec_server.dev import codec_endpoint, prepare_dev_codec
 
 # How long start-up waits for every service to report SERVING (CMS_STACK_HEALTH_TIMEOUT): the risk
 # service trains its model on a first start, which takes longer on a loaded machine.
-HEALTH_TIMEOUT_SECONDS = 90
+HEALTH_TIMEOUT_SECONDS = 180
 # `make run WORKERS=2 SERVICE_REPLICAS=2`: instance n of a service listens REPLICA_PORT_STEP * (n-1)
 # above the service's port (payments: 50052, 50062), and the others reach all of them through
 # one balanced address (cms/grpc_client.py), as a Kubernetes headless Service would give.
