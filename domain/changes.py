@@ -7,13 +7,21 @@ for the letter to both parents), and whether a caseworker must look at it first.
 
 Rules applied (docs/rules.md):
 
+* a change is dated from the day the service was told: the case-calendar day the report arrives.
+  A date a parent or HMRC gives for that is not taken; a caseworker may record an earlier day of
+  notification, with a reason, and the change then goes to a caseworker (:func:`day_told`);
 * an income change outside the annual review counts only if it is at least 25% of the income
-  used in the current calculation (reg 23); during an annual review any change flows through;
+  used in the current calculation (reg 23). Income reported in the 30 days before an annual
+  review meets the same test against the HMRC figure that review takes (reg 34(2)(a)), where the
+  case says so (``CaseContext.review_income_test``); before that, any change flowed through;
 * a shared-care change counts only when a child's nights cross a band edge (52 / 104 / 156 / 175);
 * flat-rate benefit start or stop, a child leaving or leaving education, and relevant other
   children count from the date of the change (reg 18(3));
 * an income increase the paying parent was obliged to report counts from the date it happened,
-  so late reporting creates arrears (reg 18(4));
+  so late reporting creates arrears (reg 18(4)); the duty is a fact of the case, from the day the
+  paying parent was sent notice of it (:func:`duty_to_report_increase`);
+* income that arrives while the case is on a default decision revises that decision from the date
+  it took effect (s.16(3) CSA 1991), where the case gives that date (``CaseContext.default_decision_from``);
 * anything else counts from the date it was reported, or the later date it is expected to
   happen (reg 18(2), 18(6)).
 
@@ -32,6 +40,7 @@ from fractions import Fraction
 from typing import Any
 
 from domain.calculation import calculate, parse_request
+from domain.calculation.income import current_replaces_historic, historic_weekly_income
 from domain.date_window import date_window
 from domain.money import format_pence, round_half_up
 from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
@@ -80,6 +89,7 @@ REVIEW_TEAMS = {
     "evidence_disputed": "changes-disputes",
     "safeguarding": "changes-safeguarding",
     "rules_cannot_decide": "changes-review",
+    "earlier_notification": "changes-review",
 }
 AUTOMATIC_TEAM = "changes"
 SENIOR_TEAM = "changes-senior"
@@ -102,6 +112,8 @@ class Change:
     reported_by: str = "paying_parent"
     details: Mapping[str, Any] = field(default_factory=dict)
     evidence_disputed: bool = False
+    # Why a caseworker recorded a day of notification earlier than the day the report arrived.
+    notification_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,12 @@ class CaseContext:
     # of continuing in education is recorded, not a recalculation from the leaving date. False
     # only for a case whose recorded history decided it the earlier way.
     education_is_a_fact: bool = True
+    # In an annual review, income reported meets the 25% test against the HMRC figure the review
+    # takes (reg 34(2)(a)); False: any income change flows into the review (cases decided before).
+    review_income_test: bool = False
+    # While the case is on a default decision: the date it took effect. Income that arrives then
+    # revises the default from that date (s.16(3) CSA 1991). None: not on a default, or not said.
+    default_decision_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +178,7 @@ _DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
     ChangeKind.FLAT_RATE_BENEFIT_STOPPED: (frozenset(), frozenset()),
     # The new address itself goes to the case read model, never into a workflow.
     ChangeKind.ADDRESS: (frozenset({"party"}), frozenset()),
-    ChangeKind.EMPLOYMENT: (frozenset({"party", "status"}), frozenset({"weekly_income_pence"})),
+    ChangeKind.EMPLOYMENT: (frozenset({"party", "status"}), frozenset({"weekly_income_pence", "duty_to_report"})),
     ChangeKind.SERVICE_TYPE: (frozenset({"service_type"}), frozenset()),
     ChangeKind.CLOSE_REQUEST: (frozenset(), frozenset()),
 }
@@ -257,14 +275,47 @@ def parse_change(raw: Mapping[str, Any], today: date) -> Change:
     disputed = raw.get("evidence_disputed", False)
     if type(disputed) is not bool:
         raise ChangeValidationError("evidence_disputed", "must be true or false")
+    reporter = _one_of(raw.get("reported_by", "paying_parent"), REPORTERS, "reported_by")
+    notification_reason = raw.get("notification_reason", "")
+    if not isinstance(notification_reason, str):
+        raise ChangeValidationError("notification_reason", "must be a string")
+    if notification_reason.strip() and reporter != "caseworker":
+        raise ChangeValidationError("notification_reason", "only a caseworker records an earlier day of notification")
     return Change(
         kind=kind,
         reported_date=reported,
         effective_date=effective,
-        reported_by=_one_of(raw.get("reported_by", "paying_parent"), REPORTERS, "reported_by"),
+        reported_by=reporter,
         details=check_details(kind, raw.get("details")),
         evidence_disputed=disputed,
+        notification_reason=notification_reason.strip(),
     )
+
+
+def day_told(reported_by: str, claimed: str, today: date, notification_reason: str = "") -> date:
+    """The day the service was told of a change, which a change counts from unless the law says
+    otherwise (s.17(4) CSA 1991, reg 18(6)): the case-calendar day the report arrives, `today`.
+
+    A date that comes with a parent's or HMRC's report (`claimed`) is not taken: nobody sets the
+    day told from outside. A caseworker may record an earlier day (a report that reached the
+    service earlier and was not taken in then), only with `notification_reason`; such a change
+    goes to a caseworker's review (:func:`review_reason`). Raises ChangeValidationError."""
+    if reported_by != "caseworker" or not claimed:
+        return today
+    told = _iso_date(claimed, "reported_date")
+    if told > today:
+        raise ChangeValidationError("reported_date", f"{told} is in the future (today is {today})")
+    if told < today and not notification_reason.strip():
+        raise ChangeValidationError("notification_reason", f"is required to record {told} as the day the service "
+                                                           f"was told: the report arrived on {today}")
+    return told
+
+
+def duty_to_report_increase(notice_sent_on: date | None, happened_on: date) -> bool:
+    """Whether the paying parent had a duty to report an income increase that happened on
+    `happened_on` (reg 9A Information Regs): the duty holds from the day the case sent them
+    notice of it (the initial decision letter includes it), whatever a report says."""
+    return notice_sent_on is not None and happened_on >= notice_sent_on
 
 
 def check_against_case(change: Change, inputs: Mapping[str, Any], context: CaseContext) -> None:
@@ -325,9 +376,12 @@ def _decision(counts: bool, inputs: dict, effective: date, reason: str, outcome:
 
 
 def _decide_income(change: Change, inputs: dict, context: CaseContext, new_pence: int) -> ChangeDecision:
+    if context.default_decision_from is not None and change.reported_by != "receiving_parent":
+        return _revise_default(change, inputs, context.default_decision_from, new_pence)
     in_review = context.annual_review_date is not None
     old = _current_gross_weekly_income(inputs, _default_effective(change))
-    counts = income_change_counts(old, new_pence, in_review)
+    # In a review with the test, `old` is the HMRC figure the review takes (the case's facts).
+    counts = income_change_counts(old, new_pence, in_review and not context.review_income_test)
     increase = new_pence > old
     if change.details.get("duty_to_report") and increase:
         effective = change.effective_date  # reg 18(4): from when it happened; late reporting -> arrears
@@ -340,6 +394,10 @@ def _decide_income(change: Change, inputs: dict, context: CaseContext, new_pence
         if new_pence == old:
             return _decision(False, inputs, effective, f"The paying parent's income is unchanged ({format_pence(old)} a week).")
         percent = _percent(abs(new_pence - old), old)
+        if in_review:
+            return _decision(False, inputs, effective,
+                             f"The paying parent's income changed by {percent} ({moved}), less than 25% of the HMRC "
+                             "figure the annual review takes, so the review uses the HMRC figure.")
         return _decision(False, inputs, effective,
                          f"The paying parent's income changed by {percent} ({moved}), less than 25% of the income "
                          "used in the calculation, so the calculation stays the same until the annual review.")
@@ -353,6 +411,19 @@ def _decide_income(change: Change, inputs: dict, context: CaseContext, new_pence
     else:
         why = f"The paying parent's income changed by {_percent(abs(new_pence - old), old)} ({moved}), 25% or more."
     return _decision(True, updated, effective, f"{why} The calculation is redone from {effective.isoformat()}.")
+
+
+def _revise_default(change: Change, inputs: dict, default_from: date, new_pence: int) -> ChangeDecision:
+    """Income for a case on a default decision: the decision is revised, not superseded, so the
+    calculation on the income counts from the date the default took effect (s.16(3) CSA 1991)
+    and what that changes for payments already due is arrears (or a credit)."""
+    updated = copy.deepcopy(inputs)
+    updated["paying_parent"].pop("income", None)
+    updated["paying_parent"]["gross_weekly_income_pence"] = new_pence
+    return _decision(True, updated, default_from,
+                     f"The paying parent's income is now known ({format_pence(new_pence)} a week). The default "
+                     f"decision is revised: the calculation on this income applies from {default_from.isoformat()}, "
+                     "the date the default decision took effect.")
 
 
 def _percent(part: int, whole: int) -> str:
@@ -475,6 +546,8 @@ def review_reason(change: Change, inputs: Mapping[str, Any], context: CaseContex
         return "evidence_disputed"
     if context.safeguarded and change.kind in SAFEGUARDING_SENSITIVE:
         return "safeguarding"
+    if change.notification_reason:
+        return "earlier_notification"   # a caseworker recorded an earlier day told (day_told)
     if _rules_cannot_decide(change, inputs, context):
         return "rules_cannot_decide"
     return None
@@ -568,6 +641,15 @@ def fold_into_review(review_inputs: Mapping[str, Any], changes: Iterable[tuple[i
     return apply_in_order(review_inputs, changes, CaseContext(annual_review_date=review_date))
 
 
+def review_keeps_current_income(hmrc_annual_pence: int, current_weekly_pence: int, review_date: date) -> bool:
+    """At an annual review the new HMRC figure is used (reg 20), with no 25% test against the old
+    one; but current income the case is on (reported and accepted) stays when it differs from
+    that figure by at least 25% of it, either way, or the figure is nil and current income is not
+    (reg 34(2)(a), (2A)). Compared on weekly figures, as the calculation does."""
+    rules = rules_for(review_date)
+    return current_replaces_historic(historic_weekly_income(hmrc_annual_pence, rules), current_weekly_pence, rules)
+
+
 def liability_adjustment_pence(old_weekly_pence: int, new_weekly_pence: int, effective_date: date,
                                applied_from: date) -> int:
     """The change's own measure of a backdated liability: the weekly difference for each day from
@@ -641,8 +723,9 @@ __all__ = [
     "CHANGE_KINDS", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
     "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "WeeklyAmounts", "apply_in_order",
     "apply_rules", "arrears_between_rates", "backdated_arrears_pence",
-    "check_against_case", "decide", "fold_into_review", "in_effective_order", "income_change_counts",
-    "liability_adjustment_pence", "liability_json", "parse_change", "review_reason", "shared_care_band",
+    "check_against_case", "day_told", "decide", "duty_to_report_increase", "fold_into_review", "in_effective_order",
+    "income_change_counts", "liability_adjustment_pence", "liability_json", "parse_change",
+    "review_keeps_current_income", "review_reason", "shared_care_band",
 ]
 
 
