@@ -39,11 +39,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.case_messages import StopScheduleRequest
     from activities.case_payments import CasePaymentActivities
-    from domain import lifecycle
+    from domain import changes, lifecycle
+    from domain.money import format_pence
     from domain.service_type import COLLECT_AND_PAY_REASONS, service_type_reason
     from workflows import case_validation as check
     from workflows.case_change_applier import CaseChangeApplier
-    from workflows.case_changes import CaseChanges, ChangeCaseFacts, ChangeLedger
+    from workflows.case_changes import DEFAULT_REVISION_PATCH, CaseChanges, ChangeCaseFacts, ChangeLedger
     from workflows.case_evidence import CaseEvidence
     from workflows.case_messages import (
         ActionResult,
@@ -91,6 +92,12 @@ PAYMENT_EVENTS_PATCH = "payment-events"
 # (CaseState.review_hmrc_annual_pence), and a child who stops qualifying inside that window is
 # recalculated then, on the figure in force, before the review's recalculation on the new one.
 REVIEW_INCOME_PATCH = "review-income-on-review-date"
+# Patch: at an annual review, current income the case is on (reported and accepted) stays when it
+# differs from the HMRC figure the review takes by at least 25% (reg 34(2)(a)).
+REVIEW_KEEPS_CURRENT_INCOME_PATCH = "review-keeps-current-income"
+# Patch: an HMRC figure that arrives between reviews, while one is in force, is used from the next
+# review date (reg 20); a recalculation for another reason keeps the figure in force.
+HMRC_FROM_NEXT_REVIEW_PATCH = "hmrc-figure-from-next-review"
 
 
 def new_state(case: CaseInput, now: datetime) -> CaseState:
@@ -201,6 +208,8 @@ class CaseWorkflow(CaseChanges):
             # and the schedule wait for the record write of the move to Active and go with it.
             record.defer_writes = workflow.patched(ONE_DECISION_WRITE_PATCH)
             await self._recalculation.recalculate_from(ied, "Initial calculation", template="calculation")
+            # The initial decision tells the paying parent of the duty to report an income increase.
+            s.income_duty_notice_on = record.today().isoformat()
             await record.enter("Active", sla=date.fromisoformat(s.next_review_date or ""))
             record.defer_writes = False
             s.phase = "active"
@@ -256,8 +265,12 @@ class CaseWorkflow(CaseChanges):
             return None
         if self._income_pending():
             async with self._one_recalculation():
-                await self._recalculation.recalculate_from(
-                    self._record.today(), "Income information received; default decision replaced")
+                revised_from = self._changes.default_decision_from()
+                if revised_from is not None and workflow.patched(DEFAULT_REVISION_PATCH):
+                    await self._changes.revise_default_decision(revised_from, "Income information received")
+                else:
+                    await self._recalculation.recalculate_from(
+                        self._record.today(), "Income information received; default decision replaced")
             return None
         today = self._record.today()
         if child_stop and today >= child_stop[1]:
@@ -307,12 +320,28 @@ class CaseWorkflow(CaseChanges):
             if s.review_hmrc_annual_pence is not None:
                 # The new figure counts from the review date, not from when HMRC answered.
                 s.hmrc_annual_pence, s.review_hmrc_annual_pence = s.review_hmrc_annual_pence, None
-            if s.hmrc_annual_pence is not None:
+            if s.hmrc_annual_pence is not None and not self._current_income_stays(review):
                 s.stated_weekly_income_pence = None  # the review takes the HMRC figure over a reported one
             await self._recalculation.recalculate_from(review, "Annual review", template="annual_review")
             s.reviews_done += 1
             s.next_review_date = lifecycle.next_review_date(review).isoformat()
             await self._record.enter("Active", sla=date.fromisoformat(s.next_review_date))
+
+    def _current_income_stays(self, review: date) -> bool:
+        """Whether the income the case is on (reported and accepted) stays at this review: it
+        differs from the HMRC figure the review takes by at least 25% (reg 34(2)(a))."""
+        s = self._s
+        if s.stated_weekly_income_pence is None or s.hmrc_annual_pence is None:
+            return False
+        if not workflow.patched(REVIEW_KEEPS_CURRENT_INCOME_PATCH):
+            return False
+        if not changes.review_keeps_current_income(s.hmrc_annual_pence, s.stated_weekly_income_pence, review):
+            self._record.log("review_income", "The HMRC figure is used from the review: the current income "
+                                              "differs from it by less than 25%")
+            return False
+        self._record.log("review_income", f"Current income of {format_pence(s.stated_weekly_income_pence)} a week "
+                                          "stays: it differs from the HMRC figure by 25% or more (reg 34(2)(a))")
+        return True
 
     async def _wait_for_review_date(self, review: date) -> bool:
         """Waits for the review date (True: the case is closing first). A child who stops
@@ -588,7 +617,15 @@ class CaseWorkflow(CaseChanges):
         if report.annual_pence < 0 or self._s.phase in ("closing", "closed"):
             workflow.logger.warning("income report ignored", extra={"case_id": self._s.case_id})
             return
-        self._s.hmrc_annual_pence = report.annual_pence
+        s = self._s
+        if s.phase == "active" and s.hmrc_annual_pence is not None and workflow.patched(HMRC_FROM_NEXT_REVIEW_PATCH):
+            # Reg 20: a figure in force stays until the next review, which takes this one unless
+            # HMRC answers with a newer one when asked for the review.
+            s.review_hmrc_annual_pence = report.annual_pence
+            self._record.log("income_received", f"Income information received ({report.source}); it applies "
+                                                f"from the next review date, {s.next_review_date}")
+            return
+        s.hmrc_annual_pence = report.annual_pence
         self._record.log("income_received", f"Income information received ({report.source})")
 
     @workflow.signal

@@ -90,7 +90,26 @@ class CaseChangeApplier:
             income_known=s.hmrc_annual_pence is not None or s.stated_weekly_income_pence is not None
             or inputs["paying_parent"].get("income") is not None,
             date_rules=tuple(s.date_rules),
+            income_duty_notice_on=self._income_duty_notice_on(),
+            default_decision_from=self.default_decision_from(),
         )
+
+    def _income_duty_notice_on(self) -> date | None:
+        """When the paying parent was sent notice of the duty to report an income increase: with
+        the initial decision (kept since; before, that letter went on the initial effective date)."""
+        s = self._s
+        if s.income_duty_notice_on:
+            return date.fromisoformat(s.income_duty_notice_on)
+        if s.liability is not None and s.initial_effective_date:
+            return date.fromisoformat(s.initial_effective_date)
+        return None
+
+    def default_decision_from(self) -> date | None:
+        """The date the default decision the case is on took effect; None when it is not on one."""
+        s = self._s
+        if s.liability is None or s.liability.rate != "default":
+            return None
+        return date.fromisoformat(s.default_decision_from or s.liability.effective_date)
 
     def reported(self, n: int) -> None:
         """Notes what the case was when change `n` was reported (for folding it into a review)."""
@@ -205,6 +224,41 @@ class CaseChangeApplier:
         if effective >= review_date or not workflow.patched(FOLD_INTO_REVIEW_PATCH):
             return None
         return review_date, before.weekly_income_pence
+
+    async def revise_default_decision(self, revised_from: date, reason: str) -> None:
+        """Income for a case on a default decision (from HMRC here; from the paying parent it comes
+        as a change): the default is revised, not superseded, so the calculation on the income
+        applies from the date the default took effect (s.16(3) CSA 1991). Payments gets the new
+        schedule from that date and adjusts the periods already charged; what that adds (or takes
+        off) for payments already due is recorded in the timeline and told to both parents."""
+        s = self._s
+        record = self._record
+        rates_before = list(s.rates) if s.rates is not None else None
+        previous = s.liability
+        await self._recalculation.recalculate_from(
+            revised_from, f"{reason}; default decision revised from {revised_from.isoformat()}")
+        today = record.today()
+        if previous is None or s.liability is None or not s.initial_effective_date or revised_from >= today:
+            return
+        start = date.fromisoformat(s.initial_effective_date)
+        if rates_before is not None and s.rates is not None:
+            arrears = rules.arrears_between_rates(s.payment_frequency, start, as_rates(rates_before),
+                                                  as_rates(s.rates), today)
+        else:
+            arrears = rules.backdated_arrears_pence(s.payment_frequency, start, _weekly_amounts(previous),
+                                                    _weekly_amounts(s.liability), revised_from, today)
+        if arrears == 0:
+            return
+        record.log("default_revised", f"Default decision revised from {revised_from.isoformat()}: "
+                                      f"{format_pence(abs(arrears))} {'owed' if arrears > 0 else 'overpaid'} "
+                                      "for payments already due, as an arrears adjustment")
+        words = rules.backdated_arrears_words(arrears, revised_from, s.service_type)
+        facts = {"change_kind": "paying parent income", "reported_on": today.isoformat(),
+                 "outcome": "default decision revised",
+                 "outcome_reason": f"The paying parent's income is now known, so the default decision is revised "
+                                   f"from {revised_from.isoformat()}, the date it took effect. {words}"}
+        await record.send(record.to_both_parents("change_outcome", f"default-revised-{revised_from.isoformat()}",
+                                                 facts))
 
     # --- what the parents are told --------------------------------------------------------------
     async def _state_out_of_order_arrears(self, outcome: ChangeOutcome, rates_before: list[RateInForce] | None,

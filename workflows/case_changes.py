@@ -45,6 +45,18 @@ FOLD_INTO_REVIEW_PATCH = "change-folds-into-review"
 # the facts as they stood then, and again from each later change's date.
 OUT_OF_ORDER_PATCH = "change-out-of-order-dates"
 INCOME_KINDS = ("paying_parent_income", "employment")
+# Patch: a change is dated from the day the service was told (the case-calendar day the report
+# arrives); a parent's or HMRC's own reported date is not taken (domain.changes.day_told).
+DAY_TOLD_PATCH = "change-dated-from-day-told"
+# Patch: whether the paying parent had a duty to report an income increase is the case's fact
+# (notice sent with the initial decision), not the report's (reg 18(4)).
+INCOME_DUTY_PATCH = "income-duty-from-notice"
+# Patch: income reported in the 30 days before an annual review meets the 25% test against the
+# HMRC figure that review takes (reg 34(2)(a)).
+REVIEW_WINDOW_TEST_PATCH = "review-window-income-test"
+# Patch: income reported while the case is on a default decision revises it from the date the
+# default took effect (s.16(3) CSA 1991).
+DEFAULT_REVISION_PATCH = "default-revised-from-its-date"
 
 
 @dataclass
@@ -63,6 +75,11 @@ class ChangeCaseFacts:
     income_known: bool | None = None
     # The statutory date rules the case has taken up (CaseState.date_rules).
     date_rules: tuple[str, ...] = ()
+    # The day the paying parent was sent notice of the duty to report an income increase (with
+    # the initial decision); None: not yet, or the host does not say.
+    income_duty_notice_on: date | None = None
+    # While the case is on a default decision: the date it took effect; else None.
+    default_decision_from: date | None = None
 
     def context(self) -> rules.CaseContext:
         return rules.CaseContext(safeguarded=self.safeguarded, closed=self.closed,
@@ -84,6 +101,23 @@ def _with_reported_date(request: ReportedChange, today: date) -> ReportedChange:
     if request.reported_date:
         return request
     return dataclasses.replace(request, reported_date=today.isoformat())
+
+
+def _as_told(request: ReportedChange, today: date) -> ReportedChange:
+    """The change dated from the day the service was told (domain.changes.day_told): today on the
+    case calendar, or the earlier day a caseworker recorded with a reason."""
+    told = rules.day_told(request.reported_by, request.reported_date, today, request.notification_reason)
+    return dataclasses.replace(request, reported_date=told.isoformat())
+
+
+def _with_case_duty(request: ReportedChange, notice_on: date | None) -> ReportedChange:
+    """An income change carries the case's answer to whether its increase had to be reported, in
+    place of whatever the report said (domain.changes.duty_to_report_increase)."""
+    if "weekly_income_pence" not in request.details:
+        return request
+    happened = date.fromisoformat(request.effective_date)
+    duty = rules.duty_to_report_increase(notice_on, happened)
+    return dataclasses.replace(request, details={**request.details, "duty_to_report": duty})
 
 
 class CaseChanges:
@@ -115,11 +149,15 @@ class CaseChanges:
             first = ledger.receipts[request.idempotency_key]
             return ChangeReceipt(**{**first.__dict__, "already_existed": True})
         facts = self._change_case_facts()
-        request = _with_reported_date(request, facts.today)
+        request = self._as_reported(request, facts)
         change = rules.parse_change(request.as_raw(), facts.today)
-        decision = rules.decide(change, facts.inputs, facts.context())
+        context = self._decision_context(facts)
+        decision = rules.decide(change, facts.inputs, context)
         ledger.last_no += 1
         n = ledger.last_no
+        decided_with = _decided_with(context)
+        if decided_with:
+            ledger.decided_with[str(n)] = decided_with
         if ledger.base_inputs is None or (not ledger.open and not self._ledger_still_gives(facts)):
             # Nothing else in flight: the case's facts already hold every cleared change.
             ledger.rebase(facts.inputs, self._change_reviews_done(), facts.income_known)
@@ -133,6 +171,9 @@ class CaseChanges:
                         initial_effective_date=facts.initial_effective_date.isoformat()
                         if facts.initial_effective_date else "",
                         annual_review_date=facts.annual_review_date.isoformat() if facts.annual_review_date else "",
+                        review_income_test=context.review_income_test,
+                        default_decision_from=context.default_decision_from.isoformat()
+                        if context.default_decision_from else "",
                         parent_workflow_id=workflow.info().workflow_id, date_rules=list(facts.date_rules)),
             id=child_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -143,6 +184,28 @@ class CaseChanges:
             ledger.receipts[request.idempotency_key] = receipt
         ledger.open.append(n)
         return receipt
+
+    def _as_reported(self, request: ReportedChange, facts: ChangeCaseFacts) -> ReportedChange:
+        """The change as the case takes it: dated from the day told, and an income change with the
+        case's duty to report (each behind its patch)."""
+        if not workflow.patched(DAY_TOLD_PATCH):
+            return _with_reported_date(request, facts.today)
+        told = _as_told(request, facts.today)
+        if request.reported_date and request.reported_date != told.reported_date:
+            workflow.logger.info("reported date not taken", extra={"case_id": facts.case_id})
+        if told.kind in INCOME_KINDS and workflow.patched(INCOME_DUTY_PATCH):
+            told = _with_case_duty(told, facts.income_duty_notice_on)
+        return told
+
+    def _decision_context(self, facts: ChangeCaseFacts) -> rules.CaseContext:
+        """The case context a change is decided in: its facts, and (behind their patches) the 25%
+        test in an annual review and the date of a default decision the case is on."""
+        context = facts.context()
+        if facts.annual_review_date is not None and workflow.patched(REVIEW_WINDOW_TEST_PATCH):
+            context = dataclasses.replace(context, review_income_test=True)
+        if facts.default_decision_from is not None and workflow.patched(DEFAULT_REVISION_PATCH):
+            context = dataclasses.replace(context, default_decision_from=facts.default_decision_from)
+        return context
 
     def _ledger_still_gives(self, facts: ChangeCaseFacts) -> bool:
         """Whether the ledger is kept with no change open (patch "change-out-of-order-dates"): its
@@ -162,7 +225,9 @@ class CaseChanges:
             return  # a resubmission: answered with the first result
         facts = self._change_case_facts()
         try:
-            change = rules.parse_change(_with_reported_date(request, facts.today).as_raw(), facts.today)
+            # A validator runs only for a new request, never in a replay: it checks the change as
+            # the case now takes it, dated from the day told.
+            change = rules.parse_change(_as_told(request, facts.today).as_raw(), facts.today)
             rules.check_against_case(change, facts.inputs, facts.context())
         except rules.ChangeValidationError as error:
             raise _invalid(error) from None
@@ -183,10 +248,13 @@ class CaseChanges:
         if outcome.outcome in ("recalculated", "case_closure") and outcome.applied_change:
             reported = ledger.reported_before.get(str(outcome.n))
             in_review = reported.review_date if reported and reported.in_review else ""
-            ledger.applied.append({"n": outcome.n, "change": outcome.applied_change, "in_review": in_review})
+            entry = {"n": outcome.n, "change": outcome.applied_change, "in_review": in_review}
+            entry.update(ledger.decided_with.get(str(outcome.n), {}))
+            ledger.applied.append(entry)
         inputs = replay_applied(ledger, facts)
         await self._change_applied(outcome, inputs)
         ledger.reported_before.pop(str(outcome.n), None)
+        ledger.decided_with.pop(str(outcome.n), None)
 
     @workflow.query
     def open_changes(self) -> list[int]:
@@ -212,11 +280,32 @@ def replay(ledger: ChangeLedger, facts: ChangeCaseFacts, only: set[int] | None =
     # Already validated when reported; parse with a far "today" so a date check cannot refuse it now.
     numbered = [(a["n"], rules.parse_change(a["change"], date.max - timedelta(days=366)))
                 for a in ledger.applied if only is None or a["n"] in only]
-    # A change reported during an annual review is replayed as it was decided: in that review.
+    # Each change is replayed as it was decided: one reported during an annual review in that
+    # review, one decided with the review's 25% test or on a default decision with them.
     context = facts.context()
-    in_review = {a["n"]: dataclasses.replace(context, annual_review_date=date.fromisoformat(a["in_review"]))
-                 for a in ledger.applied if a.get("in_review")}
-    return rules.apply_in_order(base, numbered, context, in_review)
+    decided_in = {a["n"]: _context_of(a, context) for a in ledger.applied}
+    return rules.apply_in_order(base, numbered, context, decided_in)
+
+
+def _decided_with(context: rules.CaseContext) -> dict[str, Any]:
+    """What a change's decision context adds to the case's facts, kept with the change (JSON)."""
+    kept: dict[str, Any] = {}
+    if context.review_income_test:
+        kept["review_income_test"] = True
+    if context.default_decision_from is not None:
+        kept["default_decision_from"] = context.default_decision_from.isoformat()
+    return kept
+
+
+def _context_of(applied: dict[str, Any], context: rules.CaseContext) -> rules.CaseContext:
+    """The context an applied change was decided in (its ledger entry), over the case's now."""
+    if applied.get("in_review"):
+        context = dataclasses.replace(context, annual_review_date=date.fromisoformat(applied["in_review"]),
+                                      review_income_test=bool(applied.get("review_income_test")))
+    if applied.get("default_decision_from"):
+        context = dataclasses.replace(context,
+                                      default_decision_from=date.fromisoformat(applied["default_decision_from"]))
+    return context
 
 
 def replay_applied(ledger: ChangeLedger, facts: ChangeCaseFacts) -> dict[str, Any]:

@@ -160,6 +160,13 @@ class CaseState:
     # The statutory date rules this case has taken up (patch names, workflows.case_changes
     # DATE_RULE_PATCHES): taken up at the start of a run, so a running case keeps one rule for a run.
     date_rules: list[str] = field(default_factory=list)
+    # The day the paying parent was sent notice of the duty to report an income increase: the
+    # initial decision letter includes it (None: not yet, or a run from before it was kept; then
+    # the initial effective date, when that letter went).
+    income_duty_notice_on: str | None = None
+    # While the case is on a default decision: the date the first of them took effect, which
+    # income revises it from (s.16(3) CSA 1991); None once a calculation on income replaces it.
+    default_decision_from: str | None = None
 
 
 @dataclass

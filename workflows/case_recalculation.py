@@ -105,6 +105,10 @@ class CaseRecalculation:
             effective_date=effective_on.isoformat(), rule_set_id=result.rule_set_id,
             gross_weekly_income_pence=result.gross_weekly_income_pence,
         )
+        if result.rate != "default":
+            s.default_decision_from = None
+        elif s.default_decision_from is None:
+            s.default_decision_from = effective_on.isoformat()
         if result.rate == "default" and template != COLLECT_AND_PAY_TEMPLATE:
             template = "default_decision"
         record.log("calculation", f"{reason}: {result.rate} rate, {format_pence(result.weekly_liability_pence)} "

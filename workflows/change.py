@@ -121,6 +121,8 @@ class ChangeWorkflow:
             annual_review_date=date.fromisoformat(data.annual_review_date) if data.annual_review_date else None,
             new_roc_from_day_told=NEW_ROC_FROM_DAY_TOLD_PATCH in data.date_rules,
             education_is_a_fact=QUALIFYING_DATES_PATCH in data.date_rules,
+            review_income_test=data.review_income_test,
+            default_decision_from=date.fromisoformat(data.default_decision_from) if data.default_decision_from else None,
         )
 
     # --- review loop ----------------------------------------------------------------------

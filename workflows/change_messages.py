@@ -36,11 +36,17 @@ class ReportedChange:
     details: dict[str, Any] = field(default_factory=dict)
     evidence_disputed: bool = False
     idempotency_key: str = ""
+    # A caseworker recording a day of notification earlier than the day the report arrives says
+    # why here (domain.changes.day_told); the change then goes to a caseworker's review.
+    notification_reason: str = ""
 
     def as_raw(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reported_date": self.reported_date, "effective_date": self.effective_date,
-                "reported_by": self.reported_by, "details": self.details,
-                "evidence_disputed": self.evidence_disputed}
+        raw = {"kind": self.kind, "reported_date": self.reported_date, "effective_date": self.effective_date,
+               "reported_by": self.reported_by, "details": self.details,
+               "evidence_disputed": self.evidence_disputed}
+        if self.notification_reason:
+            raw["notification_reason"] = self.notification_reason
+        return raw
 
 
 @dataclass
@@ -56,6 +62,10 @@ class ChangeInput:
     today: str = ""                  # case-calendar date on receipt; defaults to the reported date
     initial_effective_date: str = ""
     annual_review_date: str = ""     # set while an annual review is in progress
+    # In that review, income reported meets the 25% test against the HMRC figure it takes.
+    review_income_test: bool = False
+    # ISO date the default decision the case is on took effect: income revises it from then.
+    default_decision_from: str = ""
     # The case workflow to tell when the change clears (signal `change_cleared`); empty: nobody.
     # A signal by workflow ID reaches the case's latest run even after it continued-as-new.
     parent_workflow_id: str = ""
@@ -160,6 +170,10 @@ class ChangeLedger:
     # Whether the paying parent's income was known when base_inputs was taken (False: a default
     # decision, the income shown as £0 in them); None in ledgers kept before this was recorded.
     base_income_known: bool | None = None
+    # Per open change (str(n)): what of the case it was decided on beyond its facts, kept with it
+    # when it applies so a replay decides it the same way ({"review_income_test": true,
+    # "default_decision_from": "<ISO date>"}); absent for changes reported before these rules.
+    decided_with: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def rebase(self, inputs: dict[str, Any], reviews: int = 0, income_known: bool | None = None) -> None:
         """Start again from `inputs`: nothing in flight, or an annual review took the applied changes in."""

@@ -70,12 +70,16 @@ async def test_missing_information_for_28_days_gives_a_default_decision_until_it
     await case_env["env"].sleep(timedelta(days=1))
     view = await handle.query(CaseWorkflow.state)
     assert (view.liability.rate, view.liability.weekly_liability_pence) == ("basic", 8000)
+    # The default decision is revised, not superseded: the calculation on the income applies from
+    # the date the default took effect (s.16(3) CSA 1991).
+    assert view.liability.effective_date == "2025-01-12"
     with psycopg.connect(database_url) as conn:
         templates = [t for (t,) in conn.execute(
             "SELECT template FROM case_api.notices WHERE case_id = %s AND recipient_party_id = %s ORDER BY created_at",
             (case_id, f"rp-{case_id}"))]
-    # With each decision's letter, a payment schedule letter (Direct Pay: to both parents).
-    assert [t for t in templates if t != "payment_schedule"] == ["default_decision", "recalculation"]
+    # With each decision's letter, a payment schedule letter (Direct Pay: to both parents); and the
+    # letter saying what the revision adds for the payment already due under the default.
+    assert [t for t in templates if t != "payment_schedule"] == ["default_decision", "recalculation", "change_outcome"]
     assert templates.count("payment_schedule") == 2
     await record_history(handle, CASE_HISTORIES, "case_default_decision")
 

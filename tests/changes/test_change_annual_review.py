@@ -153,7 +153,9 @@ async def test_shared_care_dated_after_the_review_date(review_client, change_poo
 async def test_income_change_reported_in_the_review_is_taken_into_it(review_client, change_pool) -> None:
     env, client, queue = review_client
     case, case_id = await case_in_review(env, client, queue)
-    stated = 80_000  # £800 a week, against £498.63 in the calculation
+    # £1,000 a week, against £498.63 in the calculation and £747.95 in the HMRC figure the review
+    # takes: 25% or more from that figure, so it is taken in (reg 34(2)(a)).
+    stated = 100_000
     with env.auto_time_skipping_disabled():
         receipt = await case.execute_update(CaseWorkflow.report_change, ReportedChange(
             kind="paying_parent_income", effective_date="2025-12-15", details={"weekly_income_pence": stated}))

@@ -3,9 +3,10 @@ from the same dates (patch "change-out-of-order-dates"), on the real CaseWorkflo
 ChangeWorkflow (time-skipping server of their own, real PostgreSQL, schedules recorded in
 case_api.payment_requests).
 
-The case: application 2025-01-10, initial effective date 2025-01-12, Direct Pay, £26,000 a year
-(£80 a week for two children). On 2025-03-05 two changes are reported:
-* D, shared care: c-1 52 nights a year (a band edge crossed) from 2025-02-01;
+The case: application 2025-01-10, initial effective date 2025-01-12, Direct Pay, £26,000 a year,
+one relevant other child (£71 a week for two children). On 2025-03-05 two changes are reported,
+each counting from the date it happened:
+* D, the relevant other child stops counting from 2025-02-01 (reg 18(3)(a));
 * E, income: £650 a week (+30%, had to be reported) from 2025-03-01.
 One of them waits for a caseworker (disputed evidence), so the other clears first; or the income
 is reported and cleared before the shared care is reported at all."""
@@ -48,24 +49,23 @@ class Hmrc:
         return HmrcIncome(True, HMRC_ANNUAL, requested_on[:4])
 
 
-def weekly(c1_nights: int, stated_weekly: int | None, on: str) -> int:
+def weekly(other_children: int, stated_weekly: int | None, on: str) -> int:
     income = {"gross_weekly_income_pence": stated_weekly} if stated_weekly else {"income": {"hmrc_annual_pence": HMRC_ANNUAL}}
-    request = {"paying_parent": {"relevant_other_children": 0, "flat_rate_benefit": False, **income},
-               "receiving_parents": [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": c1_nights},
+    request = {"paying_parent": {"relevant_other_children": other_children, "flat_rate_benefit": False, **income},
+               "receiving_parents": [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": 0},
                                                                  {"id": "c-2", "shared_care_nights": 0}]}],
                "service_type": "direct_pay"}
     return calculate(parse_request(request), effective_date=date.fromisoformat(on)).weekly_liability_pence
 
 
-INITIAL = ("2025-01-12", 8000)
-D_ONLY = ("2025-02-01", weekly(52, None, "2025-02-01"))              # shared care, the old income
-E_ONLY = ("2025-03-01", weekly(0, NEW_WEEKLY_INCOME, "2025-03-01"))  # the new income, no shared care
-BOTH = ("2025-03-01", weekly(52, NEW_WEEKLY_INCOME, "2025-03-01"))
+INITIAL = ("2025-01-12", 7100)
+D_ONLY = ("2025-02-01", weekly(0, None, "2025-02-01"))              # no other child, the old income
+E_ONLY = ("2025-03-01", weekly(1, NEW_WEEKLY_INCOME, "2025-03-01"))  # the new income, the other child
+BOTH = ("2025-03-01", weekly(0, NEW_WEEKLY_INCOME, "2025-03-01"))
 
 
-def shared_care(disputed: bool) -> ReportedChange:
-    return ReportedChange(kind="shared_care_nights", effective_date="2025-02-01", reported_date="2025-02-01",
-                          reported_by="receiving_parent", details={"child_id": "c-1", "nights": 52},
+def other_child_stops(disputed: bool) -> ReportedChange:
+    return ReportedChange(kind="relevant_other_children", effective_date="2025-02-01", details={"count": 0},
                           evidence_disputed=disputed)
 
 
@@ -136,7 +136,7 @@ async def active_case(env, client, queue, pool, initial=INITIAL):
     case_id = f"ord-{uuid.uuid4().hex[:8]}"
     case = await client.start_workflow(CaseWorkflow.run, CaseInput(
         case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
-        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
+        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")], relevant_other_children=1,
         publish_search_attributes=False), id=f"case-{case_id}", task_queue=queue)
     await env.sleep(timedelta(days=(REPORTED_ON - START).days))
     assert await versions(pool, case_id, 1) == [initial]
@@ -160,21 +160,21 @@ async def two_changes(env, client, queue, pool, first: ReportedChange, waits: Re
 
 async def test_changes_clearing_out_of_date_order_end_as_in_date_order(order_client, change_pool) -> None:
     env, client, queue = order_client
-    # In date order: the shared care (2025-02-01) clears first, then the income (2025-03-01).
-    in_order_case, in_order_id = await two_changes(env, client, queue, change_pool, first=shared_care(False),
+    # In date order: the other child (2025-02-01) clears first, then the income (2025-03-01).
+    in_order_case, in_order_id = await two_changes(env, client, queue, change_pool, first=other_child_stops(False),
                                                    waits=income(True))
     in_order = await versions(change_pool, in_order_id, 3)
     await arrears_recorded(in_order_case, 1)
     assert in_order == [INITIAL, D_ONLY, BOTH]
 
-    # Out of order: the income clears first, then the earlier-dated shared care. Its recalculation
+    # Out of order: the income clears first, then the earlier-dated other child. Its recalculation
     # from 2025-02-01 is on the facts of 2025-02-01 (the old income), then the income's date again.
     case, out_of_order_id = await two_changes(env, client, queue, change_pool, first=income(False),
-                                              waits=shared_care(True))
+                                              waits=other_child_stops(True))
     out_of_order = await versions(change_pool, out_of_order_id, 4)
     await arrears_recorded(case, 1)
     assert out_of_order == [INITIAL, E_ONLY, D_ONLY, BOTH]
-    assert D_ONLY[1] != weekly(52, NEW_WEEKLY_INCOME, "2025-02-01"), "the new income would give another amount"
+    assert D_ONLY[1] != weekly(0, NEW_WEEKLY_INCOME, "2025-02-01"), "the new income would give another amount"
 
     # The same liabilities from the same dates, and the same liability in force at the end.
     assert in_force(out_of_order) == in_force(in_order) == [INITIAL, D_ONLY, BOTH]
@@ -196,7 +196,7 @@ async def test_a_change_dated_before_one_already_cleared_is_recalculated_on_the_
     env, client, queue = order_client
     case, case_id = await active_case(env, client, queue, change_pool)
     with env.auto_time_skipping_disabled():
-        for change, count in ((income(False), 2), (shared_care(False), 4)):   # one after the other
+        for change, count in ((income(False), 2), (other_child_stops(False), 4)):   # one after the other
             receipt = await case.execute_update(CaseWorkflow.report_change, change)
             await client.get_workflow_handle(receipt.workflow_id).result()
             handed = await versions(change_pool, case_id, count)
@@ -208,7 +208,7 @@ async def test_a_change_dated_before_one_already_cleared_is_recalculated_on_the_
 
 
 async def test_the_liabilities_of_each_period() -> None:
-    # £80 for two children; c-1 at 52 nights takes 1/14 off: £74.29. £650 a week: 16% = £104; with
-    # the shared care £96.57.
-    assert (INITIAL[1], D_ONLY[1], E_ONLY[1], BOTH[1]) == (8000, 7429, 10400, 9657)
+    # £498.63 less 11% for one other child: £443.78, 16% = £71.00. Without: 16% of £498.63 = £79.78,
+    # £80. £650 a week: less 11% £578.50, 16% = £92.56, £93; without, 16% = £104.
+    assert (INITIAL[1], D_ONLY[1], E_ONLY[1], BOTH[1]) == (7100, 8000, 9300, 10400)
 

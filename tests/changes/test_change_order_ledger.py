@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
 from tests.changes.case_worker import case_worker_with_payments
-from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, shared_care
+from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, other_child_stops
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReviewDecision
@@ -61,7 +61,7 @@ async def two_changes_on_collect_and_pay(env, client, queue, address, pool, firs
     case_id = case_id or f"ordl-{uuid.uuid4().hex[:8]}"
     case = await client.start_workflow(CaseWorkflow.run, CaseInput(
         case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
-        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")],
+        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2017-06-30")], relevant_other_children=1,
         requested_service_type="collect_and_pay", publish_search_attributes=False),
         id=f"case-{case_id}", task_queue=queue)
     await env.sleep(timedelta(days=(REPORTED_ON - START).days))
@@ -79,7 +79,7 @@ async def two_changes_on_collect_and_pay(env, client, queue, address, pool, firs
                 ChangeWorkflow.review_decision, ReviewDecision(outcome="apply", reason="evidence seen", reviewer="cw-3"))
             await client.get_workflow_handle(held.workflow_id).result()
         # In date order: 3 versions; out of order: 4 (the earlier change's date, then the later one's again).
-        await schedules_handed(pool, case_id, 3 if first.kind == "shared_care_nights" else 4)
+        await schedules_handed(pool, case_id, 3 if first.kind == "relevant_other_children" else 4)
         await stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=2))  # due 12 March
     return await charged(pool, case_id)
 
@@ -87,13 +87,13 @@ async def two_changes_on_collect_and_pay(env, client, queue, address, pool, firs
 async def test_out_of_order_clearance_charges_what_date_order_charges(ledger_client, change_pool) -> None:
     env, client, queue, address = ledger_client
     in_order = await two_changes_on_collect_and_pay(env, client, queue, address, change_pool,
-                                                    first=shared_care(False), waits=income(True))
+                                                    first=other_child_stops(False), waits=income(True))
     out_of_order = await two_changes_on_collect_and_pay(env, client, queue, address, change_pool,
-                                                        first=income(False), waits=shared_care(True))
+                                                        first=income(False), waits=other_child_stops(True))
     assert set(in_order) == {(index, component) for index in (0, 1, 2) for component in ("maintenance", "fee")}
     assert out_of_order == in_order
-    # The shared care from 1 February lowered the first period's charge below £80 a week's; the
-    # second (12 February to 11 March) has the new income in it from 1 March.
+    # The other child stopping counting on 1 February raised the first period's charge from £71 a
+    # week's toward £80 a week's; the second (12 February to 11 March) has the new income from 1 March.
     full_month = 8000 * 52 // 12
     assert in_order[(0, "maintenance")] < full_month < in_order[(1, "maintenance")]
 
@@ -115,7 +115,7 @@ async def test_the_arrears_each_change_states_add_up_to_what_the_ledger_posts(le
     adds for the two months already charged from the whole liability history; with the later
     change's own figure that is exactly what the ledger posted as adjustments, in either order."""
     env, client, queue, address = ledger_client
-    for first, waits in ((shared_care(False), income(True)), (income(False), shared_care(True))):
+    for first, waits in ((other_child_stops(False), income(True)), (income(False), other_child_stops(True))):
         case_id = f"ordl-{uuid.uuid4().hex[:8]}"
         await two_changes_on_collect_and_pay(env, client, queue, address, change_pool, first, waits, case_id)
         stated, posted = await arrears_stated_and_posted(change_pool, case_id)
