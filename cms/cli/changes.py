@@ -48,11 +48,14 @@ def report(
                              "child_left_education, child_continuing_education, relevant_other_children, "
                              "flat_rate_benefit_started, flat_rate_benefit_stopped, address, employment, "
                              "service_type, close_request"),
-    reported_date: str = typer.Option("", "--reported-date", help="ISO date reported; default today on the case calendar."),
+    reported_date: str = typer.Option("", "--reported-date", help="A caseworker's earlier day the service was told (with "
+                                      "--notification-reason); otherwise the case takes the day the report arrives."),
     effective_date: str = typer.Option(..., "--effective-date", help="ISO date it happened or will happen."),
     details: str | None = typer.Option(None, "--details", help='JSON object, e.g. \'{"weekly_income_pence": 61000}\''),
     reported_by: str = typer.Option("paying_parent", "--reported-by"),
     disputed: bool = typer.Option(False, "--disputed", help="The other parent disputes the evidence."),
+    notification_reason: str = typer.Option("", "--notification-reason",
+                                             help="Why a caseworker records an earlier --reported-date (goes to review)."),
     idempotency_key: str = typer.Option("", "--idempotency-key", help="Resubmitting with the same key returns the first result."),
 ) -> None:
     from cms_proto.case.v1 import case_pb2
@@ -60,7 +63,7 @@ def report(
     response = _call("ReportChange", case_pb2.ReportChangeRequest(
         case_id=case_id, kind=kind, reported_date=reported_date, effective_date=effective_date,
         details_json=_json_object(details, "--details"), reported_by=reported_by, evidence_disputed=disputed,
-        idempotency_key=idempotency_key))
+        notification_reason=notification_reason, idempotency_key=idempotency_key))
     state = "again (first result)" if response.already_existed else "received"
     queue = f"; caseworker queue {response.assigned_team}" if response.needs_caseworker else ""
     typer.echo(f"change {response.change_no} {state}: {response.workflow_id}; due by "

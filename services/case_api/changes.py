@@ -68,6 +68,7 @@ class ChangeRpcs:
                 reported_by=request.reported_by or "paying_parent",
                 details=_json_object(request.details_json, "details_json") or {},
                 evidence_disputed=request.evidence_disputed, idempotency_key=request.idempotency_key,
+                notification_reason=request.notification_reason,
             )
         except FieldViolations as error:
             await abort_invalid(context, error)

@@ -105,6 +105,9 @@ async def test_report_change_is_idempotent(time_skipping_env, api) -> None:
     ({"effective_date": "2030-01-01"}, "effective_date"),
     ({"details_json": "{not json"}, "details_json"),
     ({"details_json": json.dumps({"child_id": "c-1", "nights": 60, "colour": "red"})}, "details.colour"),
+    # A caseworker records a day told before the report arrived only with a reason.
+    ({"reported_by": "caseworker", "reported_date": "2025-05-01"}, "notification_reason"),
+    ({"reported_by": "receiving_parent", "notification_reason": "told us in May"}, "notification_reason"),
 ])
 async def test_bad_reports_are_invalid_argument_and_record_nothing(time_skipping_env, api, fields, field) -> None:
     stub, queue = api
