@@ -107,7 +107,7 @@ async def test_the_whole_ladder_for_a_self_employed_payer(enforcement_env):
 
 async def test_an_earnings_order_at_the_forty_percent_cap(enforcement_env):
     handle = await start(enforcement_env, enforcement_input(next_case_id(), net=100_000, arrears=90_000))
-    status = await until(handle, lambda s: step_open("deduction_from_earnings_order")(s) and s.charges_posted_pence,
+    status = await until(handle, lambda s: step_open("deduction_from_earnings_order")(s) and s.charges_posted_pence > 0,
                          "the earnings order served")
     assert status.steps[-1].detail == "£399.00 a period; protected earnings £600.00"
     assert status.steps[-1].charge_pence == 5000
