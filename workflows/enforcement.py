@@ -75,6 +75,7 @@ class EnforcementWorkflow:
         self._withdrawn: WithdrawRequest | None = None
         self._charged: set[str] = set()
         self._letters = 0
+        self._memo: dict[str, object] = {}
 
     # --- main flow ------------------------------------------------------------------------
 
@@ -200,6 +201,7 @@ class EnforcementWorkflow:
 
         await workflow.wait_condition(lambda: bool(self._closing()) or self._plan is not None or approved())
         self._status.pending_approval = ""
+        self._remember()
         self._settle_caseworker()
         if self._closing():
             await self._close_without_step(step)
@@ -209,7 +211,6 @@ class EnforcementWorkflow:
     async def _nothing_left(self) -> None:
         """No step may start: a caseworker decides (withdraw, a plan, or the arrears are paid)."""
         self._ask_caseworker("no further enforcement step is available")
-        self._publish(ENFORCEMENT_STAGE, self._status.current_step or "none")
         await workflow.wait_condition(lambda: self._closing() != "" or self._plan is not None)
         if self._plan is not None:
             resume = await self._run_plan(self._status.current_step)
@@ -382,6 +383,7 @@ class EnforcementWorkflow:
                                         start_to_close_timeout=_SERVICE_TIMEOUT, retry_policy=_SERVICE_RETRY)
         view.charge_pence = amount
         self._status.charges_posted_pence += amount
+        self._remember()
 
     async def _write(self, step: str, text: str, amount_pence: int = 0, employer_instruction: bool = False) -> None:
         """The step's letters: to the paying parent, to the receiving parent, and for an earnings
@@ -448,6 +450,19 @@ class EnforcementWorkflow:
             NEEDS_CASEWORKER.value_set(self._status.needs_caseworker),
             ARREARS_PENCE.value_set(self._status.arrears_pence),
         ])
+        self._remember()
+
+    def _remember(self) -> None:
+        """The figures operations count (services/case_api/enforcement_metrics.py), in the memo:
+        they change a few times a year, and a listing reads them without querying each workflow."""
+        if not self._input.publish_search_attributes:
+            return
+        memo = {"arrears_at_start_pence": self._status.arrears_at_start_pence,
+                "charges_posted_pence": self._status.charges_posted_pence,
+                "pending_approval": self._status.pending_approval}
+        if memo != self._memo:
+            self._memo = memo
+            workflow.upsert_memo(memo)
 
     def _publish_arrears(self) -> None:
         if self._input.publish_search_attributes:
