@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, ONE_RECALCULATION_PATCH, CaseRecalculation
     from workflows.case_record import CASEWORKER_SLA_DAYS, CaseRecorder
     from workflows.change_messages import NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH, ChangeOutcome
+    from workflows.enforcement_messages import ENFORCEMENT_ENDED_SIGNAL
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
 # Re-exported so callers import the workflow and its messages from one place.
@@ -238,6 +239,8 @@ class CaseWorkflow(CaseChanges):
         review_prep = lifecycle.hmrc_request_date(date.fromisoformat(s.next_review_date or ""))
         child_stop = self._next_child_stop()
         target = min(review_prep, child_stop[1]) if child_stop else review_prep
+        if s.enforcement_due_on:   # only ever set under the enforcement patch
+            target = min(target, date.fromisoformat(s.enforcement_due_on))
         if self._closing():
             s.phase = "closing"
             return None
@@ -260,6 +263,8 @@ class CaseWorkflow(CaseChanges):
                     self._record.today(), "Income information received; default decision replaced")
             return None
         today = self._record.today()
+        if await self._payment_events.start_enforcement_if_due(today, self._publish):
+            return None
         if child_stop and today >= child_stop[1]:
             await self._child_stops_qualifying(child_stop[0], child_stop[1])
             return None
@@ -603,6 +608,11 @@ class CaseWorkflow(CaseChanges):
             return
         child.education_ended_on = ended.isoformat()
         self._record.log("education_ended", f"Child {child.child_id} left full-time education on {ended.isoformat()}")
+
+    @workflow.signal(name=ENFORCEMENT_ENDED_SIGNAL)
+    def enforcement_ended(self, n: int) -> None:
+        """From the case's EnforcementWorkflow: it closed, so a later miss may start another."""
+        self._payment_events.enforcement_ended(n)
 
     @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
     def payment_event(self, event: PaymentEvent) -> None:

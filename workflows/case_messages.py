@@ -153,6 +153,11 @@ class CaseState:
     direct_pay_missed_due: list[str] = field(default_factory=list)
     pending_switch: ServiceSwitch | None = None
     collect_and_pay_switch: ServiceSwitch | None = None
+    # Enforcement (patch "enforcement-after-missed-payment"): the case day a Collect & Pay miss
+    # starts enforcement unless put right, how many have started, and whether one is open.
+    enforcement_due_on: str | None = None
+    enforcements_started: int = 0
+    enforcement_open: bool = False
     # The liability history handed to payments, each version superseding from its date; kept from
     # the first schedule on (None in runs that began before it was kept), so a change applied out
     # of date order can state what it adds for payments already due (workflows.case_changes).

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.safeguarding import Viewer, redact_for_viewer
     from workflows.enforcement_messages import (
         ENFORCEMENT_CLOSED_STAGE,
+        ENFORCEMENT_ENDED_SIGNAL,
         ENFORCEMENT_STAGE,
         ApprovalRequest,
         ApprovalView,
@@ -98,6 +99,8 @@ class EnforcementWorkflow:
             if outcome == rules.PAUSED:
                 resume_at = await self._run_plan(step)
         self._publish(ENFORCEMENT_CLOSED_STAGE, "closed")
+        if data.parent_workflow_id:
+            await workflow.get_external_workflow_handle(data.parent_workflow_id).signal(ENFORCEMENT_ENDED_SIGNAL, data.n)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 ENFORCEMENT_STAGE = "Enforcement"
 ENFORCEMENT_CLOSED_STAGE = "EnforcementClosed"
+ENFORCEMENT_ENDED_SIGNAL = "enforcement_ended"
 
 
 def enforcement_workflow_id(case_id: str, n: int) -> str:
@@ -48,6 +49,8 @@ class EnforcementInput:
     payments_task_queue: str = "cms-payments"
     # The case has closed: enforcement goes on against the arrears only.
     arrears_only: bool = False
+    # The case workflow to tell when enforcement ends (signal `enforcement_ended` with n); empty: nobody.
+    parent_workflow_id: str = ""
 
 
 @dataclass
