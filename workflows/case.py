@@ -247,12 +247,16 @@ class CaseWorkflow(CaseChanges):
         if self._history_too_long():
             return "history"
         await self._wait_until(target, lambda: self._closing() or self._record.dirty or self._income_pending()
-                               or self._history_too_long() or s.pending_switch is not None)
+                               or self._history_too_long() or s.pending_switch is not None
+                               or s.direct_pay_warning_due)
         # A hold stops the case taking its next step (review, recalculation, closure at a
         # birthday) until a caseworker releases it; a caseworker's close_case still goes ahead.
         await self._hold_gate()
         if self._closing():
             s.phase = "closing"
+            return None
+        if s.direct_pay_warning_due:   # only ever set under the enforcement patch
+            await self._payment_events.send_direct_pay_warning()
             return None
         if s.pending_switch is not None:   # only ever set under COLLECT_AND_PAY_SWITCH_PATCH
             await self._switch_to_collect_and_pay(s.pending_switch)

@@ -13,8 +13,10 @@ from datetime import date, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.enforcement import move_to_collect_and_pay_problem
     from domain.money import format_pence
     from domain.payment_events import payment_event_problem
+    from domain.rulesets import rules_for
     from domain.service_type import (
         COLLECT_AND_PAY_REASONS,
         DIRECT_PAY_PATTERN_MONTHS,
@@ -125,6 +127,8 @@ class CasePaymentEvents:
         s.direct_pay_missed_due = dues[-DIRECT_PAY_MISSES_REMEMBERED:]
         movable = s.phase == "active" and s.service_type == "direct_pay" and s.pending_switch is None
         pattern = direct_pay_pattern(date.fromisoformat(d) for d in s.direct_pay_missed_due)
+        if movable and workflow.patched(ENFORCEMENT_PATCH):
+            pattern = self._warned_before(pattern)
         if movable and pattern and not s.on_hold:
             switch = self.decide_collect_and_pay("direct_pay_missed", "system")
             task = (f"{what} again within {DIRECT_PAY_PATTERN_MONTHS} months: moving to Collect & Pay from "
@@ -136,6 +140,29 @@ class CasePaymentEvents:
             task = f"{what}: contact the paying parent"
         self._record.open_task(task, COLLECTIONS_CONTACT_DAYS, team=COLLECTIONS_TEAM)
         self._record.log("caseworker_needed", f"{task} (within {COLLECTIONS_CONTACT_DAYS} days)")
+
+    def _warned_before(self, pattern: bool) -> bool:
+        """Reg 6: the case moves only if the paying parent was warned in writing within the last
+        12 months and this miss came after the warning; without such a warning, one is sent."""
+        s = self._s
+        today = self._record.today()
+        warned_on = date.fromisoformat(s.direct_pay_warned_on) if s.direct_pay_warned_on else None
+        problem = move_to_collect_and_pay_problem(warned_on, today, today, rules_for(today))
+        if problem and (warned_on is None or "months old" in problem):
+            s.direct_pay_warning_due = True
+        return pattern and not problem
+
+    async def send_direct_pay_warning(self) -> None:
+        """The written warning of reg 6, to the paying parent, on the case's main line."""
+        s = self._s
+        record = self._record
+        today = record.today().isoformat()
+        s.direct_pay_warning_due = False
+        s.direct_pay_warned_on = today
+        await record.send([record.notice(s.paying_parent_id, "direct_pay_warning", f"direct-pay-warning-{today}",
+                                         {"warned_on": today})])
+        record.log("direct_pay_warning", "Warning sent to the paying parent: a further missed payment moves the "
+                                         "case to Collect & Pay")
 
     def decide_collect_and_pay(self, reason: str, actor: str, note: str = "") -> ServiceSwitch:
         """Records the decision to move to Collect & Pay from the next collection period."""

@@ -82,3 +82,41 @@ async def test_a_miss_not_put_right_starts_enforcement_once(case_worker) -> None
                 await workflow_handle.terminate("test finished")
             except RPCError:
                 pass   # already closed
+
+
+def direct_pay_missed(case_id: str, n: int, due_date: str, arrears: int) -> PaymentEvent:
+    source = f"case-{case_id}/direct-pay-report-{n}"
+    return PaymentEvent(f"{source}/direct_pay_missed", case_id, "direct_pay_missed", -1, due_date, 34666, 0,
+                        arrears, source)
+
+
+async def test_direct_pay_moves_only_after_a_written_warning_and_a_later_miss(case_worker) -> None:
+    client, env = case_worker["client"], case_worker["env"]
+    case_id = f"enf-dp-{uuid.uuid4().hex[:8]}"
+    paying = f"pp-{case_id}"
+    case_worker["hmrc"].incomes[paying] = {"2025-01-01": 2_600_000}
+    handle = await client.start_workflow(CaseWorkflow.run, CaseInput(
+        case_id=case_id, application_date="2025-01-10", paying_parent_id=paying,
+        children=[ChildFacts("c-1", "2015-03-01")], publish_search_attributes=False),
+        id=f"case-{case_id}", task_queue=case_worker["queue"])
+    try:
+        await env.sleep(timedelta(days=3))
+        # Two misses reported on one day: the pattern is there, but the warning is not yet sent.
+        await handle.signal(PAYMENT_EVENT_SIGNAL, direct_pay_missed(case_id, 1, "2025-02-11", 34666))
+        await handle.signal(PAYMENT_EVENT_SIGNAL, direct_pay_missed(case_id, 2, "2025-03-11", 69332))
+        await env.sleep(timedelta(days=1))
+        view = await handle.query(CaseWorkflow.state)
+        assert view.service_type == "direct_pay" and view.collect_and_pay_switch is None
+        timeline = [e.kind for e in await handle.query(CaseWorkflow.timeline, CaseQuery(recent=50))]
+        assert timeline.count("direct_pay_warning") == 1
+        # A miss reported after the warning: now the case moves.
+        await handle.signal(PAYMENT_EVENT_SIGNAL, direct_pay_missed(case_id, 3, "2025-04-11", 104_000))
+        await env.sleep(timedelta(days=1))
+        view = await handle.query(CaseWorkflow.state)
+        assert view.collect_and_pay_switch is not None and view.collect_and_pay_switch.reason == "direct_pay_missed"
+        await record_history(handle, CASE_HISTORIES, "direct_pay_warning_then_move")
+    finally:
+        try:
+            await handle.terminate("test finished")
+        except RPCError:
+            pass   # already closed
