@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_messages import CaseNotice
@@ -405,9 +405,14 @@ class EnforcementWorkflow:
                        template, redact_for_viewer(dict(facts), data.paying_parent_id, Viewer(party_id=recipient)))
             for recipient, template in addressees
         ]
-        await workflow.execute_activity_method(CaseNoticeActivities.send_case_notices, notices,
-                                               start_to_close_timeout=_SERVICE_TIMEOUT,
-                                               retry_policy=_SERVICE_RETRY)
+        try:
+            await workflow.execute_activity_method(CaseNoticeActivities.send_case_notices, notices,
+                                                   start_to_close_timeout=_SERVICE_TIMEOUT,
+                                                   retry_policy=_SERVICE_RETRY)
+        except ActivityError:
+            # Only a permanent refusal ends the retries (e.g. notifications has no such letter):
+            # enforcement goes on, and a caseworker checks and resends the letter.
+            self._ask_caseworker(f"the {step} letters were refused by notifications: check and resend")
 
     # --- state, calendar, search attributes --------------------------------------------------
 
