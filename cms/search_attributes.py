@@ -12,8 +12,11 @@ SLA_DUE_AT = SearchAttributeKey.for_datetime("SlaDueAt")
 ARREARS_PENCE = SearchAttributeKey.for_int("ArrearsPence")
 ASSIGNED_TEAM = SearchAttributeKey.for_keyword("AssignedTeam")
 NEEDS_CASEWORKER = SearchAttributeKey.for_bool("NeedsCaseworker")
+# The enforcement step a case is at (domain/enforcement.py step names), while enforcement is open.
+ENFORCEMENT_STEP = SearchAttributeKey.for_keyword("EnforcementStep")
 
-ALL_KEYS = (CASE_STAGE, SERVICE_TYPE, RISK_BAND, SLA_DUE_AT, ARREARS_PENCE, ASSIGNED_TEAM, NEEDS_CASEWORKER)
+ALL_KEYS = (CASE_STAGE, SERVICE_TYPE, RISK_BAND, SLA_DUE_AT, ARREARS_PENCE, ASSIGNED_TEAM, NEEDS_CASEWORKER,
+            ENFORCEMENT_STEP)
 
 # Name -> type as the `temporal` CLI spells it for --search-attribute NAME=TYPE.
 SEARCH_ATTRIBUTE_TYPES: dict[str, str] = {
@@ -24,4 +27,5 @@ SEARCH_ATTRIBUTE_TYPES: dict[str, str] = {
     "ArrearsPence": "Int",
     "AssignedTeam": "Keyword",
     "NeedsCaseworker": "Bool",
+    "EnforcementStep": "Keyword",
 }

@@ -33,6 +33,7 @@ from domain.rulesets import packaged_rule_sets
 from workflows import payments as payment_workflows
 from workflows.case import CaseWorkflow
 from workflows.change import ChangeWorkflow
+from workflows.enforcement import EnforcementWorkflow
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 Activity = Callable[..., Any]
 
 _WORKFLOWS: dict[str, list[type]] = {
-    TASK_QUEUE_CASES: [CaseWorkflow, ChangeWorkflow],
+    TASK_QUEUE_CASES: [CaseWorkflow, ChangeWorkflow, EnforcementWorkflow],
     TASK_QUEUE_PAYMENTS: payment_workflows.ALL_WORKFLOWS,
 }
 

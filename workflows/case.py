@@ -75,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, ONE_RECALCULATION_PATCH, CaseRecalculation
     from workflows.case_record import CASEWORKER_SLA_DAYS, CaseRecorder
     from workflows.change_messages import NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH, ChangeOutcome
+    from workflows.enforcement_messages import ENFORCEMENT_ENDED_SIGNAL
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
 # Re-exported so callers import the workflow and its messages from one place.
@@ -247,18 +248,24 @@ class CaseWorkflow(CaseChanges):
         review_prep = lifecycle.hmrc_request_date(date.fromisoformat(s.next_review_date or ""))
         child_stop = self._next_child_stop()
         target = min(review_prep, child_stop[1]) if child_stop else review_prep
+        if s.enforcement_due_on:   # only ever set under the enforcement patch
+            target = min(target, date.fromisoformat(s.enforcement_due_on))
         if self._closing():
             s.phase = "closing"
             return None
         if self._history_too_long():
             return "history"
         await self._wait_until(target, lambda: self._closing() or self._record.dirty or self._income_pending()
-                               or self._history_too_long() or s.pending_switch is not None)
+                               or self._history_too_long() or s.pending_switch is not None
+                               or s.direct_pay_warning_due)
         # A hold stops the case taking its next step (review, recalculation, closure at a
         # birthday) until a caseworker releases it; a caseworker's close_case still goes ahead.
         await self._hold_gate()
         if self._closing():
             s.phase = "closing"
+            return None
+        if s.direct_pay_warning_due:   # only ever set under the enforcement patch
+            await self._payment_events.send_direct_pay_warning()
             return None
         if s.pending_switch is not None:   # only ever set under COLLECT_AND_PAY_SWITCH_PATCH
             await self._switch_to_collect_and_pay(s.pending_switch)
@@ -273,6 +280,8 @@ class CaseWorkflow(CaseChanges):
                         self._record.today(), "Income information received; default decision replaced")
             return None
         today = self._record.today()
+        if await self._payment_events.start_enforcement_if_due(today, self._publish):
+            return None
         if child_stop and today >= child_stop[1]:
             await self._child_stops_qualifying(child_stop[0], child_stop[1])
             return None
@@ -640,6 +649,11 @@ class CaseWorkflow(CaseChanges):
             return
         child.education_ended_on = ended.isoformat()
         self._record.log("education_ended", f"Child {child.child_id} left full-time education on {ended.isoformat()}")
+
+    @workflow.signal(name=ENFORCEMENT_ENDED_SIGNAL)
+    def enforcement_ended(self, n: int) -> None:
+        """From the case's EnforcementWorkflow: it closed, so a later miss may start another."""
+        self._payment_events.enforcement_ended(n)
 
     @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
     def payment_event(self, event: PaymentEvent) -> None:

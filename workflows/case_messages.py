@@ -153,6 +153,15 @@ class CaseState:
     direct_pay_missed_due: list[str] = field(default_factory=list)
     pending_switch: ServiceSwitch | None = None
     collect_and_pay_switch: ServiceSwitch | None = None
+    # Enforcement (patch "enforcement-after-missed-payment"): the case day a Collect & Pay miss
+    # starts enforcement unless put right, how many have started, and whether one is open.
+    enforcement_due_on: str | None = None
+    enforcements_started: int = 0
+    enforcement_open: bool = False
+    # Direct Pay (same patch): the day the paying parent was last warned in writing that a further
+    # miss moves the case to Collect & Pay (SI 2014/1386 reg 6), and a warning waiting to be sent.
+    direct_pay_warned_on: str | None = None
+    direct_pay_warning_due: bool = False
     # The liability history handed to payments, each version superseding from its date; kept from
     # the first schedule on (None in runs that began before it was kept), so a change applied out
     # of date order can state what it adds for payments already due (workflows.case_changes).

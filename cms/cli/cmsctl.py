@@ -8,6 +8,7 @@
     cmsctl case review CASE_ID --reason "disputed income" --actor cw-17
     cmsctl case close CASE_ID --reason receiving_parent_request --actor cw-17
     cmsctl case collect-and-pay CASE_ID --reason direct_pay_missed --actor cw-17 [--note "..."]
+    cmsctl enforcement list|show|approve|plan|outcome|withdraw   (cms/cli/enforcement.py)
 
 A failed command prints what went wrong (the fields at fault, one a line) and exits 2 for bad
 input, 3 when the case refused the action as it stands, 1 when the service is unreachable (cms/cli/rpc.py).
@@ -201,3 +202,13 @@ def _attach_payments() -> None:
 
 
 _attach_payments()
+
+
+def _attach_enforcement() -> None:
+    # Enforcement of arrears: steps, approvals, plans (the case's EnforcementWorkflow).
+    from cms.cli import enforcement
+
+    enforcement.register(app)
+
+
+_attach_enforcement()

@@ -31,6 +31,18 @@ class SharedCareBand:
 
 
 @dataclass(frozen=True)
+class EnforcementRules:
+    """Enforcement figures (docs/rules.md section 5): deduction limits, notice periods, waivers."""
+
+    protected_earnings: Fraction
+    maximum_deduction: Fraction
+    employer_admin_pence_per_deduction: int
+    days: Mapping[str, int]
+    direct_pay_warning_valid_months: int
+    charge_waivers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RuleSet:
     id: str
     title: str
@@ -61,6 +73,7 @@ class RuleSet:
     receiving_parent_fee: Fraction
     default_rate_pence_by_qc: tuple[int, ...]
     enforcement_charges_pence: Mapping[str, int]
+    enforcement: EnforcementRules
 
     def shared_care_band_for(self, nights: int) -> SharedCareBand | None:
         """The band a number of nights falls in, or None below the first band (0-51)."""
@@ -152,6 +165,7 @@ def rule_set_from_dict(data: Mapping[str, Any]) -> RuleSet:
                 _pence(p, "default_rate_pence_by_qc") for p in data["default_rate_pence_by_qc"]
             ),
             enforcement_charges_pence=dict(data.get("enforcement_charges_pence", {})),
+            enforcement=_enforcement_rules(data["enforcement"]),
         )
     except KeyError as exc:
         raise RuleSetError(f"rule set is missing the field {exc.args[0]!r}") from exc
@@ -160,6 +174,27 @@ def rule_set_from_dict(data: Mapping[str, Any]) -> RuleSet:
             raise
         raise RuleSetError(f"rule set is malformed: {exc}") from exc
     _check_shapes(rules)
+    return rules
+
+
+def _enforcement_rules(data: Mapping[str, Any]) -> EnforcementRules:
+    earnings = data["deduction_from_earnings"]
+    rules = EnforcementRules(
+        protected_earnings=_percent(earnings["protected_earnings_percent"],
+                                    "enforcement.deduction_from_earnings.protected_earnings_percent"),
+        maximum_deduction=_percent(earnings["maximum_deduction_percent"],
+                                   "enforcement.deduction_from_earnings.maximum_deduction_percent"),
+        employer_admin_pence_per_deduction=_pence(
+            earnings["employer_admin_pence_per_deduction"],
+            "enforcement.deduction_from_earnings.employer_admin_pence_per_deduction"),
+        days={name: _pence(days, f"enforcement.days.{name}") for name, days in data["days"].items()},
+        direct_pay_warning_valid_months=_pence(data["direct_pay_warning_valid_months"],
+                                               "enforcement.direct_pay_warning_valid_months"),
+        charge_waivers=tuple(str(reason) for reason in data["charge_waivers"]),
+    )
+    if rules.protected_earnings + rules.maximum_deduction != 1:
+        raise RuleSetError("enforcement.deduction_from_earnings: the protected proportion and the "
+                           "maximum deduction must make up the whole of net earnings")
     return rules
 
 
@@ -221,6 +256,7 @@ def current_rules() -> RuleSet:
 
 
 __all__ = [
+    "EnforcementRules",
     "RuleSet",
     "RuleSetError",
     "SharedCareBand",

@@ -34,6 +34,7 @@ from domain.safeguarding import Viewer, protected_values, redact_for_viewer
 from services.case_api import repository as case_api
 from services.case_api.case_ids import case_id_for, case_id_secret
 from services.case_api.changes import ChangeRpcs
+from services.case_api.enforcement_metrics import start_enforcement_metrics
 from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
 from services.case_api.sla_metrics import start_sla_metrics
 from services.case_api.stuck_workflows import start_stuck_workflow_metrics
@@ -204,10 +205,12 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         self._publish = publish_search_attributes
         # Workflows whose task keeps failing, from Temporal's visibility (services/case_api/stuck_workflows.py).
         self.stuck_metrics = start_stuck_workflow_metrics(self._temporal, force=business_metrics)
+        # Enforcements per step, approvals waiting, charges and arrears collected (enforcement_metrics.py).
+        self.enforcement_metrics = start_enforcement_metrics(self._temporal, force=business_metrics)
 
     async def aclose(self) -> None:
         """serve() calls this on a graceful stop, before the pool closes."""
-        for refresher in (self.sla_metrics, self.stuck_metrics):
+        for refresher in (self.sla_metrics, self.stuck_metrics, self.enforcement_metrics):
             if refresher is not None:
                 await refresher.aclose()
 

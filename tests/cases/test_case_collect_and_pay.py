@@ -99,6 +99,11 @@ async def test_a_second_missed_direct_pay_payment_within_3_months_moves_the_case
     assert view.needs_caseworker and "switch_to_collect_and_pay" in view.caseworker_reason
     await handle.signal(PAYMENT_EVENT_SIGNAL, first)     # a repeated delivery is no second miss
     assert (await handle.query(CaseWorkflow.state)).service_type == "direct_pay"
+    # The first miss also brings the written warning a move needs (SI 2014/1386 reg 6): only a miss
+    # reported after it counts.
+    await env.sleep(timedelta(days=1))
+    timeline = await handle.query(CaseWorkflow.timeline, CaseQuery(recent=50))
+    assert [entry.kind for entry in timeline].count("direct_pay_warning") == 1
 
     # A second one falling due within 3 months is a pattern: the case moves by itself.
     await handle.signal(PAYMENT_EVENT_SIGNAL, _dp_missed(case_id, 2, "2025-03-11", arrears=69332))

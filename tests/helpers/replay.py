@@ -40,6 +40,7 @@ CASE_HISTORIES = TESTS / "cases" / "histories"              # CaseWorkflow: life
 CASE_CHANGE_HISTORIES = TESTS / "changes" / "case_histories"  # CaseWorkflow with changes of circumstances
 CHANGE_HISTORIES = TESTS / "changes" / "histories"          # ChangeWorkflow
 PAYMENT_HISTORIES = TESTS / "payments" / "histories"        # payment workflows
+ENFORCEMENT_HISTORIES = TESTS / "enforcement" / "histories"  # EnforcementWorkflow
 
 RECORD_ENV = "CMS_RECORD_HISTORIES"
 VERSION_ENV = "CMS_HISTORY_VERSION"
