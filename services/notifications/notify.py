@@ -140,6 +140,8 @@ class NotifyProvider:
 
 
 def _mapped(error: HTTPError) -> Exception:
+    if error.response is None:      # the client's word for a connection that failed or timed out
+        return ProviderUnavailable(f"Notify did not answer: {error.message}")
     messages = "; ".join(f"{item.get('error', '')}: {item.get('message', '')}" for item in _errors_of(error))
     if error.status_code == 400:
         return ProviderRejected(f"Notify refused the message: {messages}")
