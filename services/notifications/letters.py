@@ -112,7 +112,14 @@ def font_path(style: str = "") -> Path:
     target = folder / f"{source.stem}-{digest}.ttf"
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:                     # no writable home (a locked-down container): a temporary folder
+        folder = Path(tempfile.gettempdir()) / f"cms-letter-fonts-{os.getuid()}"
+        target = folder / target.name
+        if target.exists():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
     options = subset.Options()
     options.layout_features = []
     options.drop_tables += ["GSUB", "GPOS", "GDEF", "kern"]
