@@ -215,10 +215,19 @@ def render_letter_pdf(address_lines: tuple[str, ...] | list[str], subject: str, 
     pdf.set_title(subject)
     pdf.set_author("Child Maintenance Service")
     pdf.add_page()
-    _sender(pdf, language)
+    _sender(pdf, language, 18 if large_print else 14)
     _address_block(pdf, address_lines)
-    _reference_and_date(pdf, reference, dated, language)
-    pdf.set_xy(MARGIN, SPEC.address_top + SPEC.address_height + 10)
+    below_window = SPEC.address_top + SPEC.address_height + 6
+    if large_print:
+        # Too wide beside the window at 16pt: under it, in the body's size, like the rest.
+        pdf.set_xy(MARGIN, below_window)
+        pdf.set_font(FONT_FAMILY, "", style.body_size)
+        for line in _reference_lines(reference, dated, language):
+            pdf.multi_cell(0, style.line_height, line, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+    else:
+        _reference_and_date(pdf, reference, dated, language)
+        pdf.set_xy(MARGIN, below_window + 4)
     pdf.set_font(FONT_FAMILY, "B", style.heading_size)
     pdf.multi_cell(0, style.line_height, subject, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
@@ -229,11 +238,13 @@ def render_letter_pdf(address_lines: tuple[str, ...] | list[str], subject: str, 
     return bytes(pdf.output())
 
 
-def _sender(pdf: FPDF, language: str) -> None:
+def _sender(pdf: FPDF, language: str, size: float) -> None:
     pdf.set_xy(MARGIN, MARGIN)
-    pdf.set_font(FONT_FAMILY, "B", 14)
+    pdf.set_font(FONT_FAMILY, "B", size)
     sender = {"cy": "Gwasanaeth Cynhaliaeth Plant", "cy+en": "Gwasanaeth Cynhaliaeth Plant / Child Maintenance Service"}
-    pdf.cell(0, 8, sender.get(language, "Child Maintenance Service"), new_x="LMARGIN", new_y="NEXT")
+    # Two lines at most at 18pt: still above the window.
+    pdf.multi_cell(0, size * 0.4, sender.get(language, "Child Maintenance Service"), align="L",
+                   new_x="LMARGIN", new_y="NEXT")
 
 
 def _address_block(pdf: FPDF, address_lines: tuple[str, ...] | list[str]) -> None:
@@ -245,19 +256,20 @@ def _address_block(pdf: FPDF, address_lines: tuple[str, ...] | list[str]) -> Non
         pdf.cell(SPEC.address_width - 2 * _ADDRESS_INSET, ADDRESS_LINE_HEIGHT, line)
 
 
+def _reference_lines(reference: str, dated: date, language: str) -> list[str]:
+    if language == "cy":
+        return [f"Cyfeirnod: {reference}", f"Dyddiad: {long_date(dated, 'cy')}"]
+    if language == "cy+en":
+        return [f"Cyfeirnod / Reference: {reference}", f"Dyddiad: {long_date(dated, 'cy')}", f"Date: {long_date(dated)}"]
+    return [f"Reference: {reference}", f"Date: {long_date(dated)}"]
+
+
 def _reference_and_date(pdf: FPDF, reference: str, dated: date, language: str) -> None:
     """To the right of the window, so nothing but the address shows through it."""
     left = SPEC.address_left + SPEC.address_width + 8
     width = SPEC.page_width - MARGIN - left
     pdf.set_font(FONT_FAMILY, "", 9)
-    if language == "cy":
-        lines = [f"Cyfeirnod: {reference}", f"Dyddiad: {long_date(dated, 'cy')}"]
-    elif language == "cy+en":
-        lines = [f"Cyfeirnod / Reference: {reference}", f"Dyddiad: {long_date(dated, 'cy')}",
-                 f"Date: {long_date(dated)}"]
-    else:
-        lines = [f"Reference: {reference}", f"Date: {long_date(dated)}"]
     pdf.set_xy(left, SPEC.address_top)
-    for line in lines:
+    for line in _reference_lines(reference, dated, language):
         pdf.set_x(left)
         pdf.multi_cell(width, 4.5, line, align="L", new_x="LEFT", new_y="NEXT")
