@@ -2,6 +2,8 @@
 safeguarding redaction, and channel/safe-time choice from contact preferences."""
 
 from domain.notifications.channels import (
+    ACCESSIBLE_FORMATS,
+    CASEWORKER_FORMATS,
     ChannelError,
     ContactPreferences,
     choose_channel,
@@ -11,20 +13,27 @@ from domain.notifications.channels import (
 from domain.notifications.render import (
     CHANNELS,
     BadVariable,
+    LanguageChoice,
     MissingVariable,
     RenderedMessage,
     RenderError,
+    TranslationMismatch,
     UnknownTemplate,
+    check_translation,
+    choose_languages,
     recipient_context,
     render,
     render_for_recipient,
     required_variables,
 )
 from domain.notifications.templates import TEMPLATES, Template
+from domain.notifications.templates_cy import AWAITING_TRANSLATION, WELSH
+from domain.notifications.wording import ChildRecord
 
 __all__ = [
-    "CHANNELS", "TEMPLATES", "BadVariable", "ChannelError", "ContactPreferences", "MissingVariable",
-    "RenderError", "RenderedMessage", "Template", "UnknownTemplate", "choose_channel",
+    "ACCESSIBLE_FORMATS", "AWAITING_TRANSLATION", "CASEWORKER_FORMATS", "CHANNELS", "TEMPLATES", "WELSH", "BadVariable", "ChannelError", "ChildRecord",
+    "ContactPreferences", "LanguageChoice", "MissingVariable", "RenderError", "RenderedMessage", "Template",
+    "TranslationMismatch", "UnknownTemplate", "check_translation", "choose_channel", "choose_languages",
     "deliver_not_before", "reachable_channels", "recipient_context", "render",
     "render_for_recipient", "required_variables",
 ]

@@ -6,11 +6,18 @@
   email or SMS may arrive. Outside it, delivery is deferred to the start of the next window. A
   letter is not deferred (the post does not arrive at a time we choose).
 
+- `language`: '' or 'en' (English), 'cy' (Welsh), 'both' (Welsh and English in one message), or
+  another language tag a party asked for: that one has no templates, so messages go in English
+  and the outbox records the fallback.
+- `accessible_format`: 'large_print' (letters set in 16pt or more, left-aligned), or 'braille' /
+  'audio', which we cannot produce here: such a letter goes to a caseworker to arrange.
+
 Pure: the caller passes the current instant.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +26,10 @@ from domain.safeguarding import SafeguardingProfile
 
 UK = ZoneInfo("Europe/London")
 DEFAULT_CHANNEL = "letter"
+ACCESSIBLE_FORMATS = ("", "large_print", "braille", "audio")
+# Formats a caseworker arranges (a braille transcription, an audio recording) instead of the post.
+CASEWORKER_FORMATS = ("braille", "audio")
+_LANGUAGE_TAG = re.compile(r"^(both|[a-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$")
 
 
 class ChannelError(ValueError):
@@ -31,8 +42,15 @@ class ContactPreferences:
     no_phone: bool = False
     safe_from: time | None = None
     safe_until: time | None = None
+    language: str = ""
+    accessible_format: str = ""
 
     def __post_init__(self) -> None:
+        if not _LANGUAGE_TAG.match(self.language):
+            raise ChannelError(f"language {self.language!r} is not a language tag; use en, cy or both")
+        if self.accessible_format not in ACCESSIBLE_FORMATS:
+            raise ChannelError(f"unknown accessible format {self.accessible_format!r}; use large_print, "
+                               "braille or audio")
         if self.channel not in ("", "email", "sms", "letter"):
             raise ChannelError(f"unknown channel {self.channel!r}; use email, sms or letter")
         if (self.safe_from is None) != (self.safe_until is None):

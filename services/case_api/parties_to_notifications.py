@@ -28,6 +28,7 @@ async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str
     async with case_api.read_snapshot(pool) as conn:
         safeguarded, protected = await case_api.load_safeguarding(conn, case_id)
         parties = await case_api.load_parties(conn, case_id)
+        children = await case_api.load_children(conn, case_id)
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
@@ -36,6 +37,10 @@ async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str
                 details = {name: value for name, value in all_details.items() if value}
                 await stub.SetParty(pb.SetPartyRequest(case_id=case_id, party_id=party_id, role=role,
                                                        details_json=json.dumps(details)), timeout=20)
+            # Letters name the children by date of birth rather than by the case's ids.
+            await stub.SetChildren(pb.SetChildrenRequest(case_id=case_id, children=[
+                pb.CaseChild(child_id=child_id, date_of_birth=str(born)) for child_id, born, *_ in children]),
+                timeout=20)
             if safeguarded:
                 # Declared domestic abuse: letters only and no phone calls, until a caseworker
                 # agrees a safe channel with the protected party.

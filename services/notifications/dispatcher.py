@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from psycopg.rows import dict_row
@@ -30,7 +30,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain.notifications.render import postal_address_lines
 from domain.safeguarding import AuditEntry
-from services.notifications.letters import render_letter_pdf
+from services.notifications.letters import LetterError, render_letter_pdf
+from services.notifications.notify import NotifyProvider, NotifySettings, Receipt
 from services.notifications.providers import (
     DeliveryResult,
     FileSinkProvider,
@@ -40,15 +41,23 @@ from services.notifications.providers import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from services.notifications.repository import write_audit
+from services.notifications.repository import record_receipt, write_audit
 
 log = structlog.get_logger("notifications.dispatcher")
 
+
+@runtime_checkable
+class ReceiptSource(Protocol):
+    """A provider whose deliveries are confirmed later (Notify), asked by polling."""
+
+    async def receipt(self, notification_id: str) -> Receipt: ...
+
 _CLAIM = """
 SELECT o.notification_id, o.case_id, o.recipient_party_id, o.channel, o.subject, o.body, o.attempts,
-       p.details
+       o.language, p.details, c.accessible_format
 FROM notifications.outbox o
 LEFT JOIN notifications.parties p ON p.case_id = o.case_id AND p.party_id = o.recipient_party_id
+LEFT JOIN notifications.contact_preferences c ON c.case_id = o.case_id AND c.party_id = o.recipient_party_id
 WHERE o.status = 'queued' AND o.next_attempt_at <= now()
 ORDER BY o.next_attempt_at
 LIMIT %s
@@ -64,6 +73,7 @@ class DispatcherConfig:
     max_backoff_seconds: float = 3600.0
     idle_poll_seconds: float = 0.5
     concurrency: int = 16
+    receipt_poll_seconds: float = 60.0     # how often a provider with receipts is asked about 'sent' rows
 
 
 @dataclass(frozen=True)
@@ -106,11 +116,39 @@ class Dispatcher:
                      status=outcome.status, attempts=outcome.attempts)
         return len(rows)
 
+    async def poll_receipts(self, limit: int = 100) -> int:
+        """Asks a provider that keeps delivery receipts (Notify) about messages still 'sent', and
+        records the final ones; returns how many changed. Other providers deliver at once."""
+        if not isinstance(self.provider, ReceiptSource):
+            return 0
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute("SELECT notification_id FROM notifications.outbox WHERE status = 'sent' "
+                                        "ORDER BY updated_at LIMIT %s", (limit,))
+            waiting = [str(row[0]) for row in await cursor.fetchall()]
+        changed = 0
+        for notification_id in waiting:
+            try:
+                receipt = await self.provider.receipt(notification_id)
+            except ProviderUnavailable as error:
+                log.warning("receipt_poll_failed", notification_id=notification_id, error=str(error)[:200])
+                break
+            if receipt.delivered is None:
+                continue
+            async with self.pool.connection() as conn:
+                changed += await record_receipt(conn, notification_id, receipt.delivered,
+                                                f"provider status {receipt.status}")
+        return changed
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("dispatcher_started")
+        loop = asyncio.get_running_loop()
+        next_receipts = loop.time() + self.config.receipt_poll_seconds
         while not stop.is_set():
             try:
                 handled = await self.run_once()
+                if loop.time() >= next_receipts:
+                    next_receipts = loop.time() + self.config.receipt_poll_seconds
+                    await self.poll_receipts()
             except Exception as error:  # the database may be restarting: keep going, log why
                 log.warning("dispatcher_batch_failed", error=type(error).__name__)
                 handled = 0
@@ -160,7 +198,12 @@ def _message_of(row: dict[str, Any]) -> OutboundMessage:
         address = postal_address_lines(details)
         if len(address) < 2:
             raise ProviderRejected("the recipient has no postal address")
-        pdf = render_letter_pdf(address, row["subject"], row["body"], row["case_id"], datetime.now(UTC).date())
+        try:
+            pdf = render_letter_pdf(address, row["subject"], row["body"], row["case_id"], datetime.now(UTC).date(),
+                                    large_print=row.get("accessible_format") == "large_print",
+                                    language=row.get("language") or "en")
+        except LetterError as error:
+            raise ProviderRejected(f"the letter cannot be printed: {error}") from None
         return OutboundMessage(notification_id, channel, row["subject"], row["body"], address, pdf)
     destination = details.get("email" if channel == "email" else "phone") or ""
     if not destination:
@@ -180,9 +223,17 @@ def _audit_of(row: dict[str, Any]) -> AuditEntry | None:
 
 
 def provider_from_environment(data_dir: Path) -> NotificationProvider:
-    """CMS_NOTIFY_PROVIDER: 'sink' (default) or 'flaky-sink'; the sink folder is
+    """CMS_NOTIFY_API_KEY set: GOV.UK Notify (services.notifications.notify; its template ids and
+    base URL from CMS_NOTIFY_EMAIL_TEMPLATE_ID, CMS_NOTIFY_SMS_TEMPLATE_ID, CMS_NOTIFY_BASE_URL).
+    Otherwise CMS_NOTIFY_PROVIDER: 'sink' (default) or 'flaky-sink'; the sink folder is
     CMS_NOTIFY_SINK_DIR or <CMS_DATA_DIR>/outbox-sink. CMS_SINK_PAUSE_AFTER_WRITE widens the
     crash window for tests."""
+    api_key = os.environ.get("CMS_NOTIFY_API_KEY", "")
+    if api_key:
+        try:
+            return NotifyProvider(NotifySettings.from_environment(api_key))
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
     folder = Path(os.environ.get("CMS_NOTIFY_SINK_DIR") or data_dir / "outbox-sink")
     sink = FileSinkProvider(folder, float(os.environ.get("CMS_SINK_PAUSE_AFTER_WRITE") or 0))
     kind = os.environ.get("CMS_NOTIFY_PROVIDER") or "sink"

@@ -18,11 +18,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from domain.notifications import ContactPreferences
+from domain.notifications import ChildRecord, ContactPreferences
 from domain.safeguarding import AuditEntry, SafeguardingProfile
 
 _OUTBOX_COLUMNS = ("notification_id, idempotency_key, case_id, recipient_party_id, template, channel, "
-                   "status, attempts, failure_reason, deliver_after, created_at, updated_at")
+                   "status, attempts, failure_reason, deliver_after, created_at, updated_at, language, "
+                   "language_note")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class CaseView:
     roles: dict[str, str] = field(default_factory=dict)
     preferences: dict[str, ContactPreferences] = field(default_factory=dict)
     profile: SafeguardingProfile = SafeguardingProfile()
+    children: dict[str, ChildRecord] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class PreparedNotification:
     subject: str
     body: str
     deliver_after: datetime
+    language: str = "en"
+    language_note: str = ""
+    # 'queued' for delivery, or 'for_caseworker' (a braille or audio letter a caseworker arranges).
+    status: str = "queued"
+    failure_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class OutboxRow:
     deliver_after: datetime
     created_at: datetime
     updated_at: datetime
+    language: str = "en"
+    language_note: str = ""
 
 
 def _row(record: dict[str, Any]) -> OutboxRow:
@@ -83,12 +92,23 @@ async def upsert_party(conn: AsyncConnection, case_id: str, party_id: str, role:
     )
     await conn.execute(
         "INSERT INTO notifications.contact_preferences (case_id, party_id, channel, no_phone, safe_from, "
-        "safe_until) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (case_id, party_id) DO UPDATE SET "
+        "safe_until, language, accessible_format) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (case_id, party_id) DO UPDATE SET "
         "channel = EXCLUDED.channel, no_phone = EXCLUDED.no_phone, safe_from = EXCLUDED.safe_from, "
-        "safe_until = EXCLUDED.safe_until, updated_at = now()",
+        "safe_until = EXCLUDED.safe_until, language = EXCLUDED.language, "
+        "accessible_format = EXCLUDED.accessible_format, updated_at = now()",
         (case_id, party_id, preferences.channel, preferences.no_phone, preferences.safe_from,
-         preferences.safe_until),
+         preferences.safe_until, preferences.language, preferences.accessible_format),
     )
+
+
+async def set_children(conn: AsyncConnection, case_id: str, children: list[ChildRecord]) -> None:
+    """Replaces the case's children (as letters name them)."""
+    await conn.execute("DELETE FROM notifications.children WHERE case_id = %s", (case_id,))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO notifications.children (case_id, child_id, name, date_of_birth) VALUES (%s, %s, %s, %s)",
+            [(case_id, child.child_id, child.name, child.date_of_birth) for child in children])
 
 
 async def set_profile(conn: AsyncConnection, case_id: str, profile: SafeguardingProfile, set_by: str) -> None:
@@ -117,23 +137,31 @@ async def get_profile(conn: AsyncConnection, case_id: str) -> tuple[Safeguarding
 async def load_case_view(conn: AsyncConnection, case_id: str) -> CaseView:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT p.party_id, p.role, p.details, c.channel, c.no_phone, c.safe_from, c.safe_until "
+            "SELECT p.party_id, p.role, p.details, c.channel, c.no_phone, c.safe_from, c.safe_until, "
+            "c.language, c.accessible_format "
             "FROM notifications.parties p LEFT JOIN notifications.contact_preferences c "
             "USING (case_id, party_id) WHERE p.case_id = %s ORDER BY p.party_id", (case_id,))
         rows = await cur.fetchall()
+        await cur.execute("SELECT child_id, name, date_of_birth FROM notifications.children WHERE case_id = %s "
+                          "ORDER BY child_id", (case_id,))
+        children = {r["child_id"]: ChildRecord(r["child_id"], r["name"], r["date_of_birth"])
+                    for r in await cur.fetchall()}
     profile, _ = await get_profile(conn, case_id)
     return CaseView(
         case_id=case_id,
         parties={r["party_id"]: r["details"] for r in rows},
         roles={r["party_id"]: r["role"] for r in rows},
-        preferences={r["party_id"]: _preferences(r) for r in rows},
+        preferences={r["party_id"]: preferences_of_row(r) for r in rows},
         profile=profile,
+        children=children,
     )
 
 
-def _preferences(row: dict[str, Any]) -> ContactPreferences:
+def preferences_of_row(row: dict[str, Any]) -> ContactPreferences:
     return ContactPreferences(channel=row.get("channel") or "", no_phone=bool(row.get("no_phone")),
-                              safe_from=row.get("safe_from"), safe_until=row.get("safe_until"))
+                              safe_from=row.get("safe_from"), safe_until=row.get("safe_until"),
+                              language=row.get("language") or "",
+                              accessible_format=row.get("accessible_format") or "")
 
 
 # --- outbox -------------------------------------------------------------------------------------
@@ -144,12 +172,13 @@ async def enqueue(conn: AsyncConnection, prepared: PreparedNotification) -> tupl
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "INSERT INTO notifications.outbox (notification_id, idempotency_key, case_id, recipient_party_id, "
-            "template, channel, variables, subject, body, deliver_after, next_attempt_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "template, channel, variables, subject, body, deliver_after, next_attempt_at, language, language_note, "
+            "status, failure_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             f"ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_OUTBOX_COLUMNS}",
             (uuid.uuid4(), prepared.idempotency_key, prepared.case_id, prepared.recipient_party_id,
              prepared.template, prepared.channel, Jsonb(prepared.variables), prepared.subject, prepared.body,
-             prepared.deliver_after, prepared.deliver_after),
+             prepared.deliver_after, prepared.deliver_after, prepared.language, prepared.language_note,
+             prepared.status, prepared.failure_reason),
         )
         created = await cur.fetchone()
         if created is not None:

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from cms.config import Settings
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from cms_proto.notifications.v1 import notifications_pb2_grpc
-from domain.notifications import ChannelError, ContactPreferences, RenderError
+from domain.notifications import ChannelError, ChildRecord, ContactPreferences, RenderError
 from domain.safeguarding import AuditEntry, SafeguardingProfile, Viewer, audit_entry_for_read, redact_for_viewer
 from services.common.errors import FieldViolations, abort, abort_invalid
 from services.notifications import repository as repo
@@ -31,6 +31,7 @@ from services.notifications.dispatcher import (
     config_from_environment,
     provider_from_environment,
 )
+from services.notifications.letters import address_window_problems
 from services.notifications.providers import NotificationProvider
 
 log = structlog.get_logger("notifications")
@@ -50,7 +51,8 @@ def notification_pb(row: repo.OutboxRow) -> pb.Notification:
         channel=CHANNEL_ENUMS[row.channel], status=row.status, attempts=row.attempts,
         recipient_party_id=row.recipient_party_id, idempotency_key=row.idempotency_key,
         failure_reason=row.failure_reason, deliver_after=_iso(row.deliver_after),
-        created_at=_iso(row.created_at), updated_at=_iso(row.updated_at),
+        created_at=_iso(row.created_at), updated_at=_iso(row.updated_at), language=row.language,
+        language_note=row.language_note,
     )
 
 
@@ -88,6 +90,7 @@ def _preferences_of(message: pb.ContactPreferences, violations: list[tuple[str, 
             channel=channel, no_phone=message.no_phone,
             safe_from=repo.parse_hhmm(message.safe_from, "safe_from"),
             safe_until=repo.parse_hhmm(message.safe_until, "safe_until"),
+            language=message.language, accessible_format=message.accessible_format,
         )
     except (ValueError, ChannelError) as error:
         violations.append(("preferences", str(error)))
@@ -99,6 +102,7 @@ def _preferences_pb(preferences: ContactPreferences) -> pb.ContactPreferences:
         channel=CHANNEL_ENUMS[preferences.channel], no_phone=preferences.no_phone,
         safe_from=preferences.safe_from.strftime("%H:%M") if preferences.safe_from else "",
         safe_until=preferences.safe_until.strftime("%H:%M") if preferences.safe_until else "",
+        language=preferences.language, accessible_format=preferences.accessible_format,
     )
 
 
@@ -207,6 +211,8 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
         for key, value in details.items():
             if not isinstance(value, str):
                 violations.append((f"details_json.{key}", "must be text"))
+        if not violations:
+            violations.extend((f"details_json.{name}", problem) for name, problem in address_window_problems(details))
         preferences = _preferences_of(request.preferences, violations)
         if violations:
             await abort_invalid(context, FieldViolations(violations))
@@ -214,6 +220,21 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
             await repo.upsert_party(conn, request.case_id, request.party_id, request.role, details, preferences)
         log.info("party_details_set", case_id=request.case_id, party_id=request.party_id)
         return pb.SetPartyResponse()
+
+    async def SetChildren(self, request: pb.SetChildrenRequest,
+                          context: grpc.aio.ServicerContext) -> pb.SetChildrenResponse:
+        violations: list[tuple[str, str]] = []
+        _require(violations, request, "case_id")
+        for index, child in enumerate(request.children):
+            if not child.child_id:
+                violations.append((f"children[{index}].child_id", "is required"))
+        if violations:
+            await abort_invalid(context, FieldViolations(violations))
+        children = [ChildRecord(c.child_id, c.name, c.date_of_birth) for c in request.children]
+        async with self._pool.connection() as conn, conn.transaction():
+            await repo.set_children(conn, request.case_id, children)
+        log.info("case_children_set", case_id=request.case_id, children=len(children))
+        return pb.SetChildrenResponse()
 
     async def GetParty(self, request: pb.GetPartyRequest, context: grpc.aio.ServicerContext) -> pb.Party:
         violations: list[tuple[str, str]] = []

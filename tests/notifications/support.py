@@ -3,14 +3,14 @@ with full contact details, PDF text extraction."""
 
 from __future__ import annotations
 
+import io
 import json
-import re
-import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
+from pypdf import PdfReader
 
 from cms.config import load_settings
 from cms.infra.processes import free_port
@@ -92,20 +92,7 @@ def protected_of(details: dict) -> set[str]:
 
 
 def pdf_text(data: bytes) -> str:
-    """The text drawn by an fpdf2 PDF (content streams are zlib-compressed).
-
-    Each stream is decompressed from its start up to the end of its zlib data, not cut at the
-    next "endstream": compressed bytes end with a carriage return about once in 256 letters,
-    and cutting there truncated the stream and lost the whole page's text."""
-    chunks = []
-    for start in re.finditer(rb"stream\r?\n", data):
-        if data[start.start() - 3:start.start()] == b"end":
-            continue
-        body = data[start.end():]
-        try:
-            chunks.append(zlib.decompressobj().decompress(body))
-        except zlib.error:
-            chunks.append(body[:body.find(b"endstream")])
-    text = b"\n".join(chunks).decode("latin-1")
-    strings = re.findall(r"\(((?:\\.|[^\\)])*)\)\s*Tj", text)
-    return "\n".join(re.sub(r"\\(.)", r"\1", s) for s in strings)
+    """The text a reader of the PDF sees, every page (pypdf: it maps an embedded font's glyphs
+    back to Unicode through the font's ToUnicode table, as a screen reader or copy-paste does)."""
+    reader = PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages)
