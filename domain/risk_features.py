@@ -11,7 +11,8 @@ states it to either parent.
 Compliance (who may be scored) and breakdown (what is predicted) are defined here too, on the
 same lines:
 - compliant on a day: at least 90% of what fell due over the last 3 months was paid (a week's
-  grace after the last due date, so a payment in flight is not a breakdown);
+  grace after the last due date, so a payment in flight is not a breakdown; payments meet the
+  oldest debt first, as the ledger allocates them);
 - eligible: a Collect & Pay case compliant on the as-of date, with 3 months of charges behind it;
 - breakdown (the positive label): an eligible case that is not compliant on any weekly check in
   the next 8 weeks.
@@ -139,12 +140,19 @@ class CaseLedger:
 
 
 def paid_share(ledger: CaseLedger, day: date, window: timedelta = COMPLIANCE_WINDOW) -> float | None:
-    """Share of what fell due in the window (ending a week's grace ago) paid by `day`; None if nothing fell due."""
+    """Share of what fell due in the window (ending a week's grace ago) met by `day`; None if nothing fell due.
+
+    Money meets the oldest debt first, as the ledger allocates it: a payment counts towards the
+    window only once what fell due before it has been paid. So a payment made late for a charge
+    due just before the window, or old arrears, never make a shortfall inside it look paid."""
     due_until = day - PAYMENT_GRACE
-    due = ledger.due_between(due_until - window, due_until)
+    window_start = due_until - window
+    due = ledger.due_between(window_start, due_until)
     if due <= 0:
         return None
-    return max(ledger.paid_between(due_until - window, day), 0) / due
+    owed_before_window = ledger.opening_balance_pence + ledger.due_between(date.min, window_start)
+    met = ledger.paid_between(date.min, day) - owed_before_window
+    return min(max(met, 0), due) / due
 
 
 def is_compliant(ledger: CaseLedger, day: date) -> bool:

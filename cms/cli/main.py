@@ -1,16 +1,17 @@
 """The `cms` command: calculation (`cms calculate`, `cms what-if`, `cms gen-cases`), scenarios
-(`cms scenario run`) and casework (`cms case …`)."""
+(`cms scenario run`), casework (`cms case …`) and the payment-risk model (`cms risk train`)."""
 
 from __future__ import annotations
 
 import typer
 
-from cms.cli import calculation, scenario
+from cms.cli import calculation, risk, scenario
 
 app = typer.Typer(help="Child maintenance service: statutory calculation and casework tools.",
                   no_args_is_help=True, add_completion=False)
 calculation.register(app)
 scenario.register(app)
+risk.register(app)
 
 
 def _attach_casework() -> None:
