@@ -78,6 +78,14 @@ class Settings:
     codec_server_token: str = field(default="", repr=False)  # CMS_CODEC_SERVER_TOKEN or _TOKEN_FILE
     # The one browser origin allowed to call it (CORS): the Temporal UI.
     codec_server_ui_origin: str = "http://localhost:8233"    # CMS_CODEC_UI_ORIGIN
+    # Who is calling (cms/auth.py): the public keys every service verifies tokens with, a JWKS file
+    # or an https URL of the identity provider. A service refuses to start without them.
+    auth_jwks: str = ""                           # CMS_AUTH_JWKS
+    # The token this process presents to the other services (role `service`, or `bank_feed`).
+    service_token: str = field(default="", repr=False)  # CMS_SERVICE_TOKEN or _TOKEN_FILE
+    # The dev-only issuer's signing key, which `make run` sets and production configuration does
+    # not: with it `cmsctl` issues itself a token for the person it acts as.
+    dev_issuer_key: Path | None = None            # CMS_DEV_ISSUER_KEY
 
     # Where other processes reach each service when it is not on this host: <NAME>_ADDRESS, e.g.
     # PAYMENTS_ADDRESS=payments:50052 in compose, or a Kubernetes Service's DNS name. Without it,
@@ -139,6 +147,15 @@ def _file_text(name: str) -> str:
         raise SystemExit(f"error: {name}={path!r} cannot be read: {error.strerror}") from None
 
 
+def _dev_issuer_key(data_dir: Path) -> Path | None:
+    """CMS_DEV_ISSUER_KEY, else the signing key `make run` keeps in this checkout's .data/auth/;
+    a production deployment has neither, so it has no dev issuer."""
+    if os.environ.get("CMS_DEV_ISSUER_KEY"):
+        return Path(os.environ["CMS_DEV_ISSUER_KEY"])
+    local = data_dir / "auth" / "signing-key.pem"
+    return local if local.exists() else None
+
+
 def load_settings() -> Settings:
     postgres_port = _env_int("POSTGRES_PORT", 5433)
     temporal_port = _env_int("TEMPORAL_PORT", 7233)
@@ -173,4 +190,7 @@ def load_settings() -> Settings:
         codec_server_port=_env_int("CODEC_SERVER_PORT", 8081),
         codec_server_token=os.environ.get("CMS_CODEC_SERVER_TOKEN", "") or _file_text("CMS_CODEC_SERVER_TOKEN_FILE"),
         codec_server_ui_origin=os.environ.get("CMS_CODEC_UI_ORIGIN") or f"http://localhost:{ui_port}",
+        auth_jwks=os.environ.get("CMS_AUTH_JWKS", ""),
+        service_token=os.environ.get("CMS_SERVICE_TOKEN", "") or _file_text("CMS_SERVICE_TOKEN_FILE"),
+        dev_issuer_key=_dev_issuer_key(data_dir),
     )

@@ -12,11 +12,13 @@ so a retry after a lost reply changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import grpc
 from temporalio.exceptions import ApplicationError
+
+from cms.config import load_settings
 
 # The one table of refusals: the request itself is wrong or contradicts what the service holds.
 NON_RETRYABLE_CODES: frozenset[grpc.StatusCode] = frozenset({
@@ -24,6 +26,8 @@ NON_RETRYABLE_CODES: frozenset[grpc.StatusCode] = frozenset({
     grpc.StatusCode.FAILED_PRECONDITION,   # contradicts the case's state: e.g. charging a stopped schedule
     grpc.StatusCode.ALREADY_EXISTS,        # an idempotency key already used for a different request
     grpc.StatusCode.NOT_FOUND,             # names a case, period or party the service does not have
+    grpc.StatusCode.UNAUTHENTICATED,       # no valid token: sending it again proves nothing more
+    grpc.StatusCode.PERMISSION_DENIED,     # the token's role or subject may not do this
 })
 
 # The deadline of one call: well inside the shortest activity timeout that makes one (30 s),
@@ -50,17 +54,47 @@ def application_error(service: str, error: grpc.aio.AioRpcError,
 BALANCED = [("grpc.lb_policy_name", "round_robin")]
 
 
+class BearerToken(grpc.aio.UnaryUnaryClientInterceptor):
+    """Sends `token` as `authorization: Bearer <token>` with every call of a channel: every
+    service refuses a call without one (services/common/auth.py)."""
+
+    def __init__(self, token: str):
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    async def intercept_unary_unary(self, continuation: Callable[..., Awaitable[Any]],
+                                    client_call_details: grpc.aio.ClientCallDetails, request: Any) -> Any:
+        metadata = list(client_call_details.metadata or ()) + [self._metadata]
+        details = grpc.aio.ClientCallDetails(client_call_details.method, client_call_details.timeout, metadata,
+                                             client_call_details.credentials, client_call_details.wait_for_ready)
+        return await continuation(details, request)
+
+
+def channel_with_token(address: str, token: str, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    """A plaintext channel (services talk on loopback, see docs/design.md, Security) whose calls
+    carry `token`; without a token, calls go out bare and the service refuses them."""
+    interceptors = [BearerToken(token)] if token else None
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
+def process_token() -> str:
+    """The token this process presents to the other services (`CMS_SERVICE_TOKEN`, or the file
+    `CMS_SERVICE_TOKEN_FILE` names)."""
+    return load_settings().service_token
+
+
 class Channels:
     """One channel per address, opened on first use (inside the worker's event loop, which a
-    grpc.aio channel belongs to) and closed together when the worker stops."""
+    grpc.aio channel belongs to) and closed together when the worker stops. Every call carries
+    this process's token (`CMS_SERVICE_TOKEN` unless given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
         self._by_address: dict[str, grpc.aio.Channel] = {}
+        self._token = process_token() if token is None else token
 
     def to(self, address: str) -> grpc.aio.Channel:
         channel = self._by_address.get(address)
         if channel is None:
-            channel = self._by_address[address] = grpc.aio.insecure_channel(address, options=BALANCED)
+            channel = self._by_address[address] = channel_with_token(address, self._token, options=BALANCED)
         return channel
 
     async def close(self) -> None:

@@ -13,6 +13,8 @@ class ServiceInfo:
     name: str          # module under services/, also the key of its port in cms.config
     full_name: str     # the proto service name, as health checks and reflection know it
     schema: str        # its own PostgreSQL schema; no service reads another's tables
+    # Its own table of (case_id, party_id): where a parent's token is checked against the case.
+    parties_table: str = ""
 
     @property
     def migrations(self) -> Path:
@@ -20,9 +22,10 @@ class ServiceInfo:
 
 
 SERVICES: tuple[ServiceInfo, ...] = (
-    ServiceInfo("case_api", "cms.case.v1.CaseService", "case_api"),
+    ServiceInfo("case_api", "cms.case.v1.CaseService", "case_api", "case_api.parties"),
     ServiceInfo("payments", "cms.payments.v1.PaymentsService", "payments"),
-    ServiceInfo("notifications", "cms.notifications.v1.NotificationsService", "notifications"),
+    ServiceInfo("notifications", "cms.notifications.v1.NotificationsService", "notifications",
+                "notifications.parties"),
     ServiceInfo("risk", "cms.risk.v1.RiskService", "risk"),
 )
 SERVICES_BY_NAME = {service.name: service for service in SERVICES}

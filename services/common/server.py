@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
+from cms.auth import TokenVerifier
 from cms.config import Settings, load_settings
 from cms.db.migrate import apply_migrations
 from cms.errors import StartupError
@@ -26,6 +28,7 @@ from cms.infra.postgres import check_reachable
 from cms.infra.processes import require_free_port
 from cms.log import configure_logging
 from services import SERVICES_BY_NAME
+from services.common.auth import AuthInterceptor, PartyCheck
 from services.common.metrics import MetricsInterceptor
 
 Register = Callable[[grpc.aio.Server, AsyncConnectionPool, Settings], Awaitable[Any]]
@@ -40,6 +43,7 @@ async def serve(service_name: str, register: Register, settings: Settings | None
     log = configure_logging(service_name)
     port = settings.port_of(service_name)
     require_free_port(settings.grpc_host, port, service_name, f"{service_name.upper()}_PORT")
+    verifier = _verifier(settings)
     check_reachable(settings.database_url)
     applied = apply_migrations(settings.database_url, info.schema, info.migrations)
     if applied:
@@ -50,7 +54,8 @@ async def serve(service_name: str, register: Register, settings: Settings | None
         kwargs={"options": f"-c search_path={info.schema},public"},
     )
     await pool.open(wait=True, timeout=30)
-    server = grpc.aio.server(interceptors=[MetricsInterceptor(service_name)])
+    gate = AuthInterceptor(service_name, verifier, party_check(pool, info.parties_table))
+    server = grpc.aio.server(interceptors=[MetricsInterceptor(service_name), gate])
     _serve_metrics(port, log)
     extra = await register(server, pool, settings)
 
@@ -122,6 +127,45 @@ async def serve_in_background(service_name: str, register: Register, settings: S
                 stop.set()
                 raise
             await asyncio.sleep(0.1)
+
+
+def _verifier(settings: Settings) -> TokenVerifier:
+    """The keys callers' tokens are checked with; no service answers anyone without them."""
+    if not settings.auth_jwks:
+        raise StartupError("no token keys configured: set CMS_AUTH_JWKS to a JWKS file or URL "
+                           "(`make run` sets it to .data/auth/jwks.json)")
+    try:
+        return TokenVerifier(settings.auth_jwks)
+    except (OSError, ValueError) as error:
+        raise StartupError(f"CMS_AUTH_JWKS={settings.auth_jwks}: cannot read the token keys ({error})") from None
+
+
+# How long "this party is a party of that case" is remembered: a case's parties are fixed when it
+# is opened, so only a "yes" is kept, and briefly; a "no" is asked again every time.
+PARTY_ANSWER_SECONDS = 60.0
+
+
+def party_check(pool: AsyncConnectionPool, parties_table: str) -> PartyCheck | None:
+    """Whether a party is a party of a case, from the service's own parties table."""
+    if not parties_table:
+        return None
+    query = f"SELECT EXISTS (SELECT 1 FROM {parties_table} WHERE case_id = %s AND party_id = %s)"
+    known: dict[tuple[str, str], float] = {}
+
+    async def is_party(case_id: str, party_id: str) -> bool:
+        now = time.monotonic()
+        if known.get((case_id, party_id), 0.0) > now:
+            return True
+        async with pool.connection() as conn:
+            row = await (await conn.execute(query, (case_id, party_id))).fetchone()
+        if row and row[0]:
+            if len(known) > 10_000:
+                known.clear()
+            known[(case_id, party_id)] = now + PARTY_ANSWER_SECONDS
+            return True
+        return False
+
+    return is_party
 
 
 def _serve_metrics(grpc_port: int, log: Any) -> None:
