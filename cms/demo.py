@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import grpc
 from temporalio.client import Client
 
 from cms.config import Settings
+from cms.grpc_client import channel_with_token
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 
 
@@ -52,10 +52,11 @@ def demo_applications(today: date) -> list[case_pb2.CreateApplicationRequest]:
     ]
 
 
-async def seed_demo_cases(client: Client, settings: Settings) -> int:
-    """Creates the demo applications (idempotent); returns how many demo cases exist."""
+async def seed_demo_cases(client: Client, settings: Settings, token: str) -> int:
+    """Creates the demo applications (idempotent), as a channel would with its service `token`;
+    returns how many demo cases exist."""
     requests = demo_applications(date.today())
-    async with grpc.aio.insecure_channel(settings.address_of("case_api")) as channel:
+    async with channel_with_token(settings.address_of("case_api"), token) as channel:
         stub = case_pb2_grpc.CaseServiceStub(channel)
         for request in requests:
             await stub.CreateApplication(request, timeout=30)

@@ -28,6 +28,7 @@ import grpc
 import structlog
 
 from cms.config import Settings, load_settings
+from cms.grpc_client import channel_with_token
 from cms.log import configure_logging
 from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
@@ -163,7 +164,7 @@ def demo_case_ids(settings: Settings) -> list[str]:
 async def run_feed(settings: Settings, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     tick = min(max(settings.seconds_per_day / 4, 0.5), 5.0)
-    async with grpc.aio.insecure_channel(settings.address_of("payments")) as channel:
+    async with channel_with_token(settings.address_of("payments"), settings.service_token) as channel:
         feed = DemoBankFeed(payments_pb2_grpc.PaymentsServiceStub(channel), demo_case_ids(settings),
                             settings.seconds_per_day)
         log.info("demo_bank_feed_started", cases=len(feed.case_ids), seconds_per_day=settings.seconds_per_day)

@@ -27,6 +27,7 @@ import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import start_http_server
 
+from cms.auth import PROCESS_TOKEN_SECONDS, ensure_dev_keys, issue_token
 from cms.config import Settings, load_settings, positive_from_env
 from cms.db.migrate import apply_migrations
 from cms.errors import StartupError
@@ -71,6 +72,10 @@ class Stack:
         self.codec_env.update(prepare_dev_case_id_secret(settings))
         self.workers = replica_count("WORKERS")
         self.service_replicas = replica_count("SERVICE_REPLICAS")
+        # The local identity: a signing key kept under .data/auth/ (owner-only) and its public
+        # JWKS, which every service verifies tokens with; the key is also the dev-only issuer
+        # cmsctl uses, which production configuration does not have.
+        self.signing_key, self.jwks = ensure_dev_keys(settings.data_dir / "auth", settings.dev_issuer_key)
 
     # --- instances: one of each by default, more with WORKERS / SERVICE_REPLICAS ----------------
     def instance_ports(self, service: str) -> list[int]:
@@ -83,6 +88,10 @@ class Stack:
             return self.settings.address_of(service)
         host = self.settings.grpc_host
         return "ipv4:" + ",".join(f"{host}:{port}" for port in self.instance_ports(service))
+
+    def token_for(self, subject: str, role: str = "service") -> str:
+        """The token of a process this stack starts (each service, the worker, the bank feed)."""
+        return issue_token(self.signing_key.read_text(), subject, role, lifetime_seconds=PROCESS_TOKEN_SECONDS)
 
     # --- the stack's own metrics ----------------------------------------------------------
     def serve_metrics(self) -> None:
@@ -152,6 +161,7 @@ class Stack:
         env["CMS_CASE_NOTICES_VIA_NOTIFICATIONS"] = "1"
         # Money reaching a case goes out within 2 working days (the payments disbursement outbox).
         env["CMS_PAYMENTS_DISBURSE_ON_ARRIVAL"] = "1"
+        env["CMS_AUTH_JWKS"] = str(self.jwks)
         env.update(self.codec_env)
         return env
 
@@ -165,12 +175,14 @@ class Stack:
                 name = instance_name(service.name, n)
                 self.supervise(ManagedProcess(
                     name, [sys.executable, "-m", f"services.{service.name}"], self.logs / f"{name}.log",
-                    env={**env, f"{service.name.upper()}_PORT": str(port)},
+                    env={**env, f"{service.name.upper()}_PORT": str(port),
+                         "CMS_SERVICE_TOKEN": self.token_for(service.name)},
                 ).start(), partial(grpc_serving, f"{self.settings.grpc_host}:{port}", service.full_name))
         for n in range(1, self.workers + 1):
             name = instance_name("worker", n)
             self.supervise(ManagedProcess(
-                name, [sys.executable, "-m", "cms.worker"], self.logs / f"{name}.log", env=env
+                name, [sys.executable, "-m", "cms.worker"], self.logs / f"{name}.log",
+                env={**env, "CMS_SERVICE_TOKEN": self.token_for("worker")},
             ).start(), ready=None)
         require_free_port(self.settings.grpc_host, self.settings.codec_server_port, "codec server", "CODEC_SERVER_PORT")
         self.supervise(ManagedProcess(
@@ -180,7 +192,8 @@ class Stack:
             # Demo only: paying parents' bank payments for the demo's Collect & Pay cases.
             self.supervise(ManagedProcess(
                 "demo-bank-feed", [sys.executable, "-m", "cms.demo_bank_feed"], self.logs / "demo_bank_feed.log",
-                env={**env, "CMS_DEMO_BANK_FEED": "1"},
+                env={**env, "CMS_DEMO_BANK_FEED": "1",
+                     "CMS_SERVICE_TOKEN": self.token_for("demo-bank", "bank_feed")},
             ).start(), ready=None)
         self.supervisor.start()
 
@@ -211,7 +224,7 @@ class Stack:
         from cms.demo import seed_demo_cases
 
         client = await connect(self.settings)
-        started = await seed_demo_cases(client, self.settings)
+        started = await seed_demo_cases(client, self.settings, self.token_for("demo-seeder"))
         say(f"demo cases: {started}")
 
     async def ensure_schedules(self) -> None:

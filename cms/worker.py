@@ -46,7 +46,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     check_reachable(settings.database_url)
     client = await connect(settings)
     pool = await open_pool(settings)
-    channels = Channels()
+    channels = Channels(settings.service_token)
     workers = build_workers(client, build_activities(settings, pool, channels))
     log.info("worker_started", task_queues=[w.task_queue for w in workers])
     try:

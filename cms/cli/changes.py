@@ -81,6 +81,7 @@ def review(
 ) -> None:
     from cms_proto.case.v1 import case_pb2
 
+    rpc.act_as(reviewer)
     response = _call("ReviewChange", case_pb2.ReviewChangeRequest(
         case_id=case_id, change_no=change_no, outcome=outcome, reason=reason, reviewer=reviewer,
         corrected_details_json=_json_object(corrected_details, "--corrected-details")))

@@ -34,6 +34,17 @@ app.add_typer(case_app, name="case")
 console = Console()
 
 
+@app.callback()
+def who_is_calling(
+    acting_as: str = typer.Option("", "--as", envvar="CMS_STAFF_ID",
+                                  help="your staff id, for commands that name nobody (the token's subject)"),
+    role: str = typer.Option("caseworker", "--role", envvar="CMS_STAFF_ROLE",
+                             help="caseworker, senior_caseworker or operations"),
+) -> None:
+    """Every call carries a token for the person the command acts as (see cms/cli/rpc.py)."""
+    rpc.set_default_staff(acting_as, role)
+
+
 def _call(method: str, request: Any) -> Any:
     """One CaseService call; a failed call prints why and exits (cms.cli.rpc)."""
     from cms_proto.case.v1 import case_pb2_grpc
@@ -91,6 +102,10 @@ def show_case(
         typer.echo("error: say who is reading: --staff STAFF_ID --reason \"...\" (audited), "
                    "or --party PARTY_ID to see the case as that parent would", err=True)
         raise typer.Exit(2)
+    if staff:
+        rpc.act_as(staff)
+    elif not rpc.acting_as_staff():
+        rpc.act_as(party, "parent")  # as the parent: the service checks they are a party of the case
     case_pb2 = _case_pb2()
     case = _call("GetCase", case_pb2.GetCaseRequest(case_id=case_id, staff_id=staff, reason=reason,
                                                     viewer_party_id=party))
@@ -120,6 +135,7 @@ def show_case(
 
 
 def _action(case_id: str, action: str, actor: str, payload: dict[str, str]) -> None:
+    rpc.act_as(actor)
     case_pb2 = _case_pb2()
     reply = _call("SignalCase", case_pb2.SignalCaseRequest(case_id=case_id, action=action, actor=actor,
                                                            payload_json=json.dumps(payload)))

@@ -78,6 +78,7 @@ def assign(
     """Assigns a suspense payment to its case: allocated as a payment would be, once."""
     from cms_proto.payments.v1 import payments_pb2 as pb
 
+    rpc.act_as(actor)
     reply = _call("AssignSuspensePayment", pb.AssignSuspensePaymentRequest(
         idempotency_key=idempotency_key or f"assign/{bank_reference}/{case_id}", bank_reference=bank_reference,
         case_id=case_id, assigned_on=on, assigned_by=actor))

@@ -15,6 +15,7 @@ import json
 import grpc
 from psycopg_pool import AsyncConnectionPool
 
+from cms.grpc_client import channel_with_token, process_token
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from cms_proto.notifications.v1 import notifications_pb2_grpc
 from services.case_api import repository as case_api
@@ -30,7 +31,7 @@ async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str
         parties = await case_api.load_parties(conn, case_id)
         children = await case_api.load_children(conn, case_id)
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with channel_with_token(address, process_token()) as channel:
             stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
             for party_id, role, all_details in parties:
                 # The party details notifications renders letters with: those given at application.
@@ -56,7 +57,7 @@ async def flag_profile(address: str, case_id: str, reason: str, actor: str) -> N
     """A caseworker's later safeguarding flag: both parties protected, letters only, no phone,
     until a safe channel is agreed with the protected party."""
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with channel_with_token(address, process_token()) as channel:
             await notifications_pb2_grpc.NotificationsServiceStub(channel).SetSafeguardingProfile(
                 pb.SetSafeguardingProfileRequest(case_id=case_id, active=True, protected_party_ids=[],
                                                  reason=reason, safe_channel=pb.CHANNEL_LETTER, no_phone=True,
