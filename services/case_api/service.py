@@ -39,6 +39,7 @@ from services.case_api.parties_to_notifications import NotificationsUnavailable,
 from services.case_api.sla_metrics import start_sla_metrics
 from services.case_api.stuck_workflows import start_stuck_workflow_metrics
 from services.case_api.update_ids import update_id_for
+from services.common.auth import current_caller
 from services.common.errors import FieldViolations, abort_invalid
 from workflows.case_messages import (
     Calendar,
@@ -161,7 +162,10 @@ def parse_action_payload(action: str, payload_json: str, actor: str) -> object:
     if not isinstance(payload, dict):
         raise FieldViolations([("payload_json", "must be one JSON object")])
     problems = [(f"payload_json.{key}", "unknown field") for key in unknown_keys(message_type, payload)]
-    if actor and actor_field not in payload:
+    if actor and payload.get(actor_field, actor) != actor:
+        # The actor is the caller the token names (services/common/access.py), never typed in.
+        problems.append((f"payload_json.{actor_field}", "must be the caller"))
+    elif actor:
         payload[actor_field] = actor
     for name in message_type.__annotations__:
         value = payload.get(name)
@@ -304,7 +308,10 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         shown = {role: redact_for_viewer(record, record["party_id"], viewer) for role, record in party_records.items()}
         if viewer.is_staff:
             await self._audit_staff_read(request.case_id, viewer, party_records)
-        return self._case_message(row, shown, children)
+        case = self._case_message(row, shown, children)
+        if not viewer.is_staff:
+            case.caseworker_reason = ""  # staff-only free text
+        return case
 
     async def _audit_staff_read(self, case_id: str, viewer: Viewer, records: dict[str, dict]) -> None:
         protected = sorted({key for record in records.values() for key in record
@@ -381,16 +388,24 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
 
     # GetTimeline ----------------------------------------------------------------------------
     async def GetTimeline(self, request, context):
+        """The case's timeline for the caller the token names. Its text is free text written for
+        staff (notes, hold and review reasons), so a parent gets what happened and when, never the
+        words; a staff read is audited like a staff GetCase."""
         if not request.case_id:
             await abort_invalid(context, FieldViolations([("case_id", "required")]))
             return
+        caller = current_caller()
         async with self._pool.connection() as conn:
             rows = await case_api.load_timeline(conn, request.case_id)
             if not rows and not await case_api.case_exists(conn, request.case_id):
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {request.case_id}")
                 return
+            if caller is not None and caller.is_staff:
+                await case_api.record_staff_read(conn, request.case_id, caller.subject, "timeline read",
+                                                 "GetTimeline", ["timeline"])
+        staff_text = caller is None or caller.role != "parent"
         return case_pb2.GetTimelineResponse(entries=[
-            case_pb2.TimelineEntry(at=_timestamp(at), day=str(day or ""), kind=kind, text=text)
+            case_pb2.TimelineEntry(at=_timestamp(at), day=str(day or ""), kind=kind, text=text if staff_text else "")
             for at, day, kind, text in rows
         ])
 
