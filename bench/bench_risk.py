@@ -10,10 +10,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import grpc
-
+from bench.identity import BenchIdentity
 from cms.config import load_settings
 from cms.db.migrate import apply_migrations
+from cms.grpc_client import channel_with_token
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from cms_proto.risk.v1 import risk_pb2, risk_pb2_grpc
@@ -35,8 +35,8 @@ def _percentile(samples: list[float], q: float) -> float:
     return sorted(samples)[min(len(samples) - 1, int(q * len(samples)))]
 
 
-async def _grpc_run(address: str, singles: int, batch_rows: int) -> tuple[list[float], float]:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def _grpc_run(address: str, token: str, singles: int, batch_rows: int) -> tuple[list[float], float]:
+    async with channel_with_token(address, token) as channel:
         stub = risk_pb2_grpc.RiskServiceStub(channel)
         latencies = []
         for i in range(singles):
@@ -58,6 +58,7 @@ def run(quick: bool = False) -> list[dict]:
         try:
             url = postgres_url(int(pg.argv[pg.argv.index("-p") + 1]))
             apply_migrations(url, "risk", SERVICES_BY_NAME["risk"].migrations)
+            identity = BenchIdentity(root)
             settings = load_settings()
             settings = replace(settings, database_url=url, data_dir=root, ports={**settings.ports, "risk": free_port()})
             model = RiskModel.load_or_train(root / "models" / "risk-lgbm.txt")
@@ -74,7 +75,8 @@ def run(quick: bool = False) -> list[dict]:
             async def measure():
                 service = await serve_in_background("risk", register, settings)
                 try:
-                    return await _grpc_run(service.address, singles, batch_rows)
+                    return await _grpc_run(service.address, identity.token_for("worker", "service"),
+                                           singles, batch_rows)
                 finally:
                     await service.stop()
 

@@ -22,6 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+import tests.helpers.auth  # noqa: F401  (first: the session's token keys, before any service starts)
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port

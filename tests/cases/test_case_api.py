@@ -22,6 +22,7 @@ from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain.safeguarding import REDACTED
 from services.case_api.service import CaseService
 from services.common.errors import field_violations_of
+from tests.helpers.auth import caller_channel, token
 from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
 
@@ -40,7 +41,7 @@ async def case_api(dev_temporal: Client, case_pool, hmrc):
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     async with Worker(client, task_queue=queue, workflows=[CaseWorkflow], activities=case_activities(case_pool, hmrc)):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with caller_channel(f"127.0.0.1:{port}") as channel:
             yield {"stub": case_pb2_grpc.CaseServiceStub(channel), "client": client, "hmrc": hmrc, "pool": case_pool,
                    "port": port}
         async for execution in client.list_workflows(f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"):
@@ -248,8 +249,9 @@ async def test_demo_seeding_is_valid_and_idempotent(case_api) -> None:
     from cms.demo import seed_demo_cases
 
     settings = replace(load_settings(), ports={**load_settings().ports, "case_api": case_api["port"]})
-    assert await seed_demo_cases(case_api["client"], settings) == 7
-    assert await seed_demo_cases(case_api["client"], settings) == 7
+    seeder = token("demo-seeder", "service")
+    assert await seed_demo_cases(case_api["client"], settings, seeder) == 7
+    assert await seed_demo_cases(case_api["client"], settings, seeder) == 7
     async with case_api["pool"].connection() as conn:
         count = await (await conn.execute(
             "SELECT count(*) FROM case_api.cases WHERE idempotency_key LIKE 'demo-%%'")).fetchone()

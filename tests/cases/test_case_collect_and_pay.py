@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from domain.lifecycle import add_months
 from domain.money import round_half_up
+from tests.helpers.auth import caller_channel
 from tests.helpers.replay import CASE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
@@ -313,7 +314,7 @@ async def test_signal_case_and_cmsctl_move_a_case(case_env, monkeypatch) -> None
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with caller_channel(f"127.0.0.1:{port}") as channel:
             stub = case_pb2_grpc.CaseServiceStub(channel)
             case_id, handle, _ = await _active_case(case_env, "dpapi")
             with pytest.raises(grpc.aio.AioRpcError) as unknown:

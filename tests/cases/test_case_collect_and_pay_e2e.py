@@ -25,6 +25,7 @@ from cms.worker_catalog import case_activities, payment_activities, payments_cli
 from cms_proto.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
+from tests.helpers.auth import caller_channel
 from tests.helpers.codec import codec_data_converter
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Calendar, CaseInput, ChildFacts
@@ -45,7 +46,6 @@ async def _until(check, attempts: int = 400):
 
 async def test_two_missed_direct_pay_reports_move_the_case_and_payments_collects(
         dev_temporal, case_pool, hmrc, database_url) -> None:
-    import grpc
 
     client = Client(**{**dev_temporal.config(), "data_converter": codec_data_converter()})
     settings = load_settings()
@@ -66,7 +66,7 @@ async def test_two_missed_direct_pay_reports_move_the_case_and_payments_collects
                           activities=case_activities(case_pool, hmrc, schedules=schedules)), \
                 Worker(client, task_queue=payments_queue, workflows=PAYMENT_WORKFLOWS,
                        activities=payment_activities(ledger)), \
-                grpc.aio.insecure_channel(payments.address) as channel:
+                caller_channel(payments.address) as channel:
             handle = await client.start_workflow(CaseWorkflow.run, CaseInput(
                 case_id=case_id, paying_parent_id=paying, receiving_parent_id=f"rp-{case_id}",
                 children=[ChildFacts("c-1", "2016-03-01")], payment_frequency="weekly",

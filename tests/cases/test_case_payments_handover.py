@@ -20,6 +20,7 @@ from cms.infra.processes import free_port
 from cms.worker_catalog import payments_client
 from services.common.server import serve
 from services.payments.service import register as register_payments
+from tests.helpers.auth import caller_channel
 from workflows.case_messages import CaseInput, ChildFacts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,7 +34,7 @@ async def _payments_service(database_url: str):
     address = settings.address_of("payments")
     for _ in range(100):
         try:
-            async with grpc.aio.insecure_channel(address) as channel:
+            async with caller_channel(address) as channel:
                 await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             break
         except grpc.aio.AioRpcError:

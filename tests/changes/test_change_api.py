@@ -24,6 +24,7 @@ from services.case_api.changes import ChangeRpcs
 from services.common.errors import field_violations_of
 from services.common.server import serve
 from tests.changes.host_case import HostCaseWorkflow, HostInput, terminate_running
+from tests.helpers.auth import caller_channel
 from workflows.change import ChangeWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -52,7 +53,7 @@ async def api(time_skipping_env: WorkflowEnvironment, database_url: str, change_
     task = asyncio.create_task(serve("case_api", register, settings, stop))
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[HostCaseWorkflow, ChangeWorkflow],
                       activities=change_activities(change_pool)):
-        async with grpc.aio.insecure_channel(settings.address_of("case_api")) as channel:
+        async with caller_channel(settings.address_of("case_api")) as channel:
             stub = case_pb2_grpc.CaseServiceStub(channel)
             for _ in range(100):
                 try:

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
-import grpc
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
@@ -23,6 +22,7 @@ from activities.adapters.hmrc import HmrcIncome
 from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
 from tests.changes.case_worker import case_worker_with_payments
+from tests.helpers.auth import caller_channel
 from tests.helpers.replay import CASE_CHANGE_HISTORIES, record_history
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
@@ -60,7 +60,7 @@ async def case_with_backdated_increase(env, client, queue, address, service_type
     await env.sleep(timedelta(days=(APPLIED_ON - date(2025, 1, 10)).days))
     assert (await handle.query(CaseWorkflow.state)).liability.weekly_liability_pence == 8000
     if service_type == "collect_and_pay":
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with caller_channel(address) as channel:
             stub = payments_pb2_grpc.PaymentsServiceStub(channel)
             for index in range(4):  # due 12 January, February, March, April
                 await stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=index))
@@ -147,7 +147,7 @@ async def test_the_payment_schedule_letter_states_what_the_ledger_will_charge(wi
     next_due, next_payment, regular, words = date.fromisoformat(facts[0]), int(facts[1]), int(facts[2]), facts[3]
     await row_when(change_pool, "SELECT 1 FROM payments.schedules WHERE case_id = %s AND version = 2", (case_id,))
     assert (next_due, words) == (date(2025, 5, 12), "every month")  # the first due date after 20 April
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with caller_channel(address) as channel:
         stub = payments_pb2_grpc.PaymentsServiceStub(channel)
         ahead = await stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of=str(next_due - timedelta(days=1))))
         after = await stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of=next_due.isoformat()))

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import grpc
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
@@ -24,6 +23,7 @@ from cms_proto.payments.v1 import payments_pb2 as pb
 from cms_proto.payments.v1 import payments_pb2_grpc
 from tests.changes.case_worker import case_worker_with_payments
 from tests.changes.test_change_clearance_order import REPORTED_ON, START, Hmrc, income, other_child_stops
+from tests.helpers.auth import caller_channel
 from workflows.case import CaseWorkflow
 from workflows.case_messages import CaseInput, ChildFacts
 from workflows.change import ChangeWorkflow, ReviewDecision
@@ -66,7 +66,7 @@ async def two_changes_on_collect_and_pay(env, client, queue, address, pool, firs
         id=f"case-{case_id}", task_queue=queue)
     await env.sleep(timedelta(days=(REPORTED_ON - START).days))
     await schedules_handed(pool, case_id, 1)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with caller_channel(address) as channel:
         stub = payments_pb2_grpc.PaymentsServiceStub(channel)
         for index in (0, 1):  # due 12 January and 12 February
             await stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=index))

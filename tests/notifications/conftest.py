@@ -1,11 +1,11 @@
 import asyncio
 from pathlib import Path
 
-import grpc
 import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 
+from tests.helpers.auth import caller_channel
 from tests.notifications.support import start_service, stub_for
 
 
@@ -21,7 +21,7 @@ async def notifications_stub(notifications_db: str, scratch_dir: Path):
     """The service without its background dispatcher: tests drive dispatchers themselves."""
     address, stop, task = await start_service(notifications_db, scratch_dir / "notifications-data", dispatch=False)
     _addresses.append(address)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with caller_channel(address) as channel:
         yield stub_for(channel)
     stop.set()
     await asyncio.wait_for(task, timeout=20)

@@ -20,6 +20,7 @@ from cms.infra.processes import free_port
 from services.common.server import serve
 from services.payments.bank import FakeBank
 from services.payments.service import register
+from tests.helpers.auth import caller_channel
 from tests.payments.payments_helpers import fresh_database
 
 if TYPE_CHECKING:
@@ -67,12 +68,12 @@ async def payments_stub(payments_db: str, fake_bank: FakeBank) -> AsyncIterator[
         if task.done():
             task.result()
         try:
-            async with grpc.aio.insecure_channel(address) as channel:
+            async with caller_channel(address) as channel:
                 await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             break
         except grpc.aio.AioRpcError:
             await asyncio.sleep(0.1)
-    channel = grpc.aio.insecure_channel(address)
+    channel = caller_channel(address)
     yield AddressedPaymentsStub(channel, address)
     await channel.close()
     stop.set()

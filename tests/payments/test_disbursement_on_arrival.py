@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-import grpc
 import psycopg
 import pytest
 import pytest_asyncio
@@ -36,6 +35,7 @@ from services.payments.disbursements import (
     start_dispatcher,
 )
 from services.payments.service import register
+from tests.helpers.auth import caller_channel
 from tests.helpers.codec import assert_sealed, codec_data_converter
 from tests.helpers.replay import PAYMENT_HISTORIES, record_history
 from tests.payments.payments_forwarder import Forwarder
@@ -61,7 +61,7 @@ async def service(outbox_db: str):
     settings = load_settings()
     settings = replace(settings, database_url=outbox_db, ports={**settings.ports, "payments": free_port()})
     running = await serve_in_background("payments", functools.partial(register, bank=bank), settings)
-    channel = grpc.aio.insecure_channel(running.address)
+    channel = caller_channel(running.address)
     yield SimpleNamespace(stub=payments_pb2_grpc.PaymentsServiceStub(channel), bank=bank, address=running.address,
                           settings=settings)
     await channel.close()

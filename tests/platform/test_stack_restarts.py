@@ -31,6 +31,7 @@ from cms.infra.postgres import postgres_url
 from cms.stack import TEMPORAL_FRONTEND, health_status
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from services import SERVICES_BY_NAME
+from tests.helpers.auth import caller_channel
 from tests.platform.stack_process import StackProcess, descendants, metric, stack_env
 
 # One case-calendar day in seconds: a new case waits 2 days for its initial effective date, so it
@@ -92,13 +93,13 @@ def _application(key: str) -> case_pb2.CreateApplicationRequest:
 async def _create_case(address: str) -> tuple[str, str]:
     """A new application through the case API; returns (case id, receiving parent's party id)."""
     key = uuid.uuid4().hex[:10]
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with caller_channel(address) as channel:
         reply = await case_pb2_grpc.CaseServiceStub(channel).CreateApplication(_application(key), timeout=30)
     return reply.case_id, f"rp-{key}"
 
 
 async def _stage(address: str, case_id: str, viewer: str) -> str:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with caller_channel(address) as channel:
         try:
             case = await case_pb2_grpc.CaseServiceStub(channel).GetCase(
                 case_pb2.GetCaseRequest(case_id=case_id, viewer_party_id=viewer), timeout=5)

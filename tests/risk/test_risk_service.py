@@ -14,6 +14,7 @@ from cms_proto.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common.errors import field_violations_of
 from services.common.server import serve_in_background
 from services.risk.service import register
+from tests.helpers.auth import caller_channel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -36,7 +37,7 @@ async def risk_address(database_url: str, tmp_path_factory):
 
 
 async def _score(address: str, **fields) -> risk_pb2.ScoreResponse:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with caller_channel(address) as channel:
         return await risk_pb2_grpc.RiskServiceStub(channel).Score(
             risk_pb2.ScoreRequest(features=risk_pb2.PaymentFeatures(**fields)), timeout=10)
 
@@ -59,7 +60,7 @@ async def test_direct_pay_case_never_starts_intervention(risk_address: str) -> N
 
 
 async def test_batch_scores_in_order(risk_address: str) -> None:
-    async with grpc.aio.insecure_channel(risk_address) as channel:
+    async with caller_channel(risk_address) as channel:
         reply = await risk_pb2_grpc.RiskServiceStub(channel).ScoreBatch(risk_pb2.ScoreBatchRequest(features=[
             risk_pb2.PaymentFeatures(case_id=f"risk-batch-{i}", **(FAILING if i % 2 else RELIABLE)) for i in range(6)
         ]), timeout=10)

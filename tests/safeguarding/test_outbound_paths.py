@@ -25,6 +25,7 @@ from cms.config import REPO_ROOT
 from cms.infra.processes import free_port
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from domain.notifications import TEMPLATES
+from tests.helpers.auth import caller_channel
 from tests.notifications.support import (
     PP_DETAILS,
     RP_DETAILS,
@@ -63,7 +64,7 @@ async def _start_service_process(database_url: str, folder: Path) -> tuple[subpr
         if process.poll() is not None:
             raise AssertionError(f"the service exited: {log_path.read_text()}")
         try:
-            async with grpc.aio.insecure_channel(address) as channel:
+            async with caller_channel(address) as channel:
                 await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             return process, address, log_path
         except grpc.aio.AioRpcError:
@@ -78,7 +79,7 @@ async def test_no_outbound_path_of_the_notifications_service_discloses_the_other
     process, address, log_path = await _start_service_process(isolated_notifications_db, tmp_path)
     responses: list[tuple[str, str]] = []  # (whose eyes, JSON of the response)
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with caller_channel(address) as channel:
             stub = stub_for(channel)
             await set_up_case(stub, case_id, safeguarded=True)
             sent = {}
@@ -230,8 +231,8 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
     try:
         async with Worker(client, task_queue=queue, workflows=[CaseWorkflow],
                           activities=build_activities(settings, pool, channels)[TASK_QUEUE_CASES]), \
-                grpc.aio.insecure_channel(f"127.0.0.1:{port}") as case_channel, \
-                grpc.aio.insecure_channel(address) as notify_channel:
+                caller_channel(f"127.0.0.1:{port}") as case_channel, \
+                caller_channel(address) as notify_channel:
             cases = case_pb2_grpc.CaseServiceStub(case_channel)
             created = await cases.CreateApplication(case_pb2.CreateApplicationRequest(
                 idempotency_key=key, domestic_abuse=True, requested_by=rp_id,
