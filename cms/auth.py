@@ -19,6 +19,8 @@ hand-rolled cryptography.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterable
@@ -75,9 +77,6 @@ def new_private_key_pem() -> str:
 
 
 def _thumbprint(public: dict) -> str:
-    import base64
-    import hashlib
-
     canonical = json.dumps({name: public[name] for name in ("crv", "kty", "x", "y")},
                            separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
@@ -197,3 +196,25 @@ class TokenVerifier:
         if role not in ROLES:
             raise TokenRefused(f"unknown role {role!r} in token")
         return Caller(subject=str(claims["sub"]), role=role), float(claims["exp"])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m cms.auth keys FOLDER`: a signing key and its JWKS (auth-jwks.json) in FOLDER;
+    `python -m cms.auth issue KEY_FILE SUBJECT ROLE [SECONDS]`: prints a token signed with it."""
+    if len(argv) == 2 and argv[0] == "keys":
+        key_file, jwks_file = ensure_dev_keys(Path(argv[1]))
+        jwks_file.rename(jwks_file.with_name("auth-jwks.json"))
+        print(f"{key_file}\n{jwks_file.with_name('auth-jwks.json')}")
+        return 0
+    if len(argv) in (4, 5) and argv[0] == "issue":
+        lifetime = int(argv[4]) if len(argv) == 5 else PROCESS_TOKEN_SECONDS
+        print(issue_token(Path(argv[1]).read_text(), argv[2], argv[3], lifetime_seconds=lifetime))
+        return 0
+    print(main.__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
