@@ -4,11 +4,15 @@ One mechanism for every outbound path (letters, SMS, email, API responses): what
 to leave the system for a viewer passes through `redact_for_viewer`. Templates and handlers do
 not decide field by field; this module does.
 
-Protected fields are those that reveal where a person lives or can be found: address, phone,
-email, employer, bank sort code and account, and free-text location details. On a case with a
-safeguarding profile the other party never sees them; on an ordinary case the other party
-still does not see them (nothing in the statutory process needs one parent's contact details
-to reach the other), but the profile adds the audit and the stricter channel rules.
+What one party sees of the other's record is an allow-list: who they are in the case (party id
+and role) and, unless the case is safeguarded, their name. Every other key is withheld, whether
+or not anybody thought to list it (`mobile`, `address_line_1`, `post_code`, ...). Nothing in the
+statutory process needs one parent's contact details to reach the other; a safeguarding profile
+adds the audit, the stricter channel rules and withholds the name too.
+
+Protected fields (`PROTECTED_FIELDS`) still name what reveals where a person lives or can be
+found: template variables that belong to nobody in particular are redacted by that list, and the
+audit says which of them a reader saw.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ PROTECTED_FIELDS: frozenset[str] = frozenset({
     "bank_sort_code", "bank_account_number", "location", "town",
 })
 REDACTED = "[withheld]"
+
+# The other party's record as a party sees it: only these keys; any other non-empty value withheld.
+OTHER_PARTY_FIELDS: frozenset[str] = frozenset({"party_id", "role", "full_name"})
+OTHER_PARTY_FIELDS_SAFEGUARDED: frozenset[str] = frozenset({"party_id", "role"})
 
 T = TypeVar("T")
 
@@ -60,12 +68,44 @@ def may_see_protected(owner_party_id: str, viewer: Viewer) -> bool:
     return viewer.is_staff or (bool(viewer.party_id) and viewer.party_id == owner_party_id)
 
 
-def redact_for_viewer(record: T, owner_party_id: str, viewer: Viewer) -> T:
-    """Returns `record` (a dict or dataclass, nested allowed) with the owner's protected fields
-    replaced, unless the viewer may see them. Never mutates its input."""
+def redact_for_viewer(record: T, owner_party_id: str, viewer: Viewer, safeguarded: bool = False) -> T:
+    """Returns `record` as `viewer` may see it; never mutates its input.
+
+    A party's record (`owner_party_id` given; a dict or dataclass) keeps, for anyone but its owner
+    and staff, only the allow-listed keys (`OTHER_PARTY_FIELDS`, or `OTHER_PARTY_FIELDS_SAFEGUARDED`
+    on a safeguarded case); every other value is withheld. A record that belongs to nobody in
+    particular (`owner_party_id` "": template variables) has its protected fields withheld,
+    however deeply nested."""
     if may_see_protected(owner_party_id, viewer):
         return record
+    if owner_party_id:
+        return _keep_only(record, OTHER_PARTY_FIELDS_SAFEGUARDED if safeguarded else OTHER_PARTY_FIELDS)
     return _redact(record)
+
+
+def _withheld(item: Any) -> Any:
+    if item in ("", None):
+        return item
+    return REDACTED if isinstance(item, str) else type(item)()
+
+
+def _keep_only(record: Any, allowed: frozenset[str]) -> Any:
+    """`record` with only the `allowed` keys' values, at every depth; nested records are walked."""
+    if isinstance(record, dict):
+        return {key: (_keep_only(item, allowed) if isinstance(item, (dict, list))
+                      else item if key in allowed else _withheld(item)) for key, item in record.items()}
+    if isinstance(record, list):
+        return [_keep_only(item, allowed) for item in record]
+    if is_dataclass(record) and not isinstance(record, type):
+        changes = {}
+        for f in fields(record):
+            item = getattr(record, f.name)
+            if isinstance(item, (dict, list)) or (is_dataclass(item) and not isinstance(item, type)):
+                changes[f.name] = _keep_only(item, allowed)
+            elif f.name not in allowed and item not in ("", None):
+                changes[f.name] = _withheld(item)
+        return replace(record, **changes) if changes else record
+    return REDACTED if record not in ("", None) else record
 
 
 def _redact(value: Any) -> Any:

@@ -300,17 +300,24 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                 return
             parties = await case_api.load_parties(conn, request.case_id)
             children = await case_api.load_children(conn, request.case_id)
+            _, protected_parties = await case_api.load_safeguarding(conn, request.case_id)
         party_records = {role: {"party_id": party_id, **details} for party_id, role, details in parties}
         viewer = Viewer(party_id=request.viewer_party_id, staff_id=request.staff_id, reason=request.reason)
         if not viewer.is_staff and viewer.party_id not in {r["party_id"] for r in party_records.values()}:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "the viewer is not a party to this case")
             return
-        shown = {role: redact_for_viewer(record, record["party_id"], viewer) for role, record in party_records.items()}
+        safeguarded = bool(row.get("safeguarded"))
+        shown = {role: redact_for_viewer(record, record["party_id"], viewer, safeguarded)
+                 for role, record in party_records.items()}
         if viewer.is_staff:
             await self._audit_staff_read(request.case_id, viewer, party_records)
         case = self._case_message(row, shown, children)
         if not viewer.is_staff:
             case.caseworker_reason = ""  # staff-only free text
+            # The marker tells the other parent someone is protected from them: only the
+            # protected party (both, when the profile names nobody) sees it.
+            if protected_parties and viewer.party_id not in protected_parties:
+                case.safeguarded = False
         return case
 
     async def _audit_staff_read(self, case_id: str, viewer: Viewer, records: dict[str, dict]) -> None:

@@ -255,7 +255,7 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
                                          request.reason or "party viewing own details", details)
             if entry is not None:
                 await repo.write_audit(conn, [entry])
-        shown = redact_for_viewer(details, request.party_id, viewer)
+        shown = redact_for_viewer(details, request.party_id, viewer, safeguarded=view.profile.active)
         return pb.Party(case_id=request.case_id, party_id=request.party_id, role=view.roles[request.party_id],
                         details_json=json.dumps(shown, sort_keys=True),
                         preferences=_preferences_pb(view.preferences[request.party_id]))

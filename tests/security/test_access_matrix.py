@@ -9,31 +9,25 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from types import SimpleNamespace
 
 import grpc
 import jwt
 import psycopg
 import pytest
-import pytest_asyncio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 
 from cms.auth import ALGORITHM, ROLES
-from cms.config import load_settings
-from cms.infra.processes import free_port
 from services import SERVICES
 from services.common.access import RULES
-from services.common.server import serve_in_background
 from tests.helpers import auth
+from tests.security.conftest import CASE, PARENT, STRANGER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PROTO_MODULES = {"case_api": "cms_proto.case.v1.case_pb2", "payments": "cms_proto.payments.v1.payments_pb2",
                  "notifications": "cms_proto.notifications.v1.notifications_pb2", "risk": "cms_proto.risk.v1.risk_pb2"}
-CASE, PARENT, STRANGER = "case-access-1", "party-rp-1", "party-stranger"
+
 # Every table a call of any service could write: a refused call leaves each count as it was.
 WATCHED_TABLES = ("case_api.cases", "case_api.parties", "case_api.audit", "case_api.change_records",
                   "payments.transactions", "payments.postings", "payments.schedules", "payments.bank_movements",
@@ -57,29 +51,6 @@ def test_every_rpc_has_an_access_rule_and_every_rule_an_rpc() -> None:
     assert set(RULES) - declared == set(), "rules for RPCs no service declares"
     for path, roles in RULES.items():
         assert set(roles) <= ROLES, f"{path}: unknown roles {set(roles) - ROLES}"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def services(database_url: str, dev_temporal) -> AsyncIterator[SimpleNamespace]:
-    settings = load_settings()
-    settings = replace(settings, database_url=database_url,
-                       temporal_address=dev_temporal.service_client.config.target_host,
-                       ports={name: free_port() for name in settings.ports})
-    running = {}
-    for service in SERVICES:
-        module = importlib.import_module(f"services.{service.name}.service")
-        register = module.make_register(dispatch=False) if service.name == "notifications" else module.register
-        running[service.name] = await serve_in_background(service.name, register, settings)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO case_api.cases (case_id, idempotency_key, stage, service_type) "
-                     "VALUES (%s, %s, 'Application', 'direct_pay') ON CONFLICT DO NOTHING", (CASE, "access-matrix"))
-        conn.execute("INSERT INTO case_api.parties (case_id, party_id, role, full_name) VALUES (%s, %s, "
-                     "'receiving_parent', 'R Parent') ON CONFLICT DO NOTHING", (CASE, PARENT))
-        conn.execute("INSERT INTO notifications.parties (case_id, party_id, role) VALUES (%s, %s, "
-                     "'receiving_parent') ON CONFLICT DO NOTHING", (CASE, PARENT))
-    yield SimpleNamespace(address={name: r.address for name, r in running.items()}, url=database_url)
-    for service in running.values():
-        await service.stop()
 
 
 def counts(url: str) -> dict[str, int]:
