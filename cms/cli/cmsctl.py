@@ -2,6 +2,7 @@
 
     cmsctl case list [--stage Assessment] [--needs-caseworker] [--sla-before 2026-12-01T00:00:00Z]
     cmsctl case show CASE_ID --staff cw-17 --reason "phone call"
+    cmsctl --as cw-17 audit CASE_ID
     cmsctl case note CASE_ID "Called the paying parent" --author cw-17
     cmsctl case hold CASE_ID --reason "awaiting court papers" --actor cw-17
     cmsctl case release CASE_ID --actor cw-17
@@ -131,6 +132,26 @@ def show_case(
     table = Table("day", "kind", "what happened")
     for entry in timeline.entries:
         table.add_row(entry.day, entry.kind, entry.text)
+    console.print(table)
+
+
+@app.command("audit")
+def audit(
+    case_id: str,
+    limit: int = typer.Option(100, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Who read the case's protected details or timeline: when, what and why (newest first)."""
+    from google.protobuf.json_format import MessageToDict
+
+    reply = _call("ListAudit", _case_pb2().ListAuditRequest(case_id=case_id, limit=limit))
+    if as_json:
+        typer.echo(json.dumps(MessageToDict(reply, preserving_proto_field_name=True), indent=2))
+        return
+    table = Table("when", "staff", "action", "fields", "reason")
+    for entry in reply.entries:
+        table.add_row(entry.at.ToDatetime().isoformat(timespec="seconds"), entry.staff_id, entry.action,
+                      ", ".join(entry.fields), entry.reason)
     console.print(table)
 
 

@@ -133,6 +133,15 @@ async def record_staff_read(conn: AsyncConnection, case_id: str, staff_id: str, 
     )
 
 
+async def load_audit(conn: AsyncConnection, case_id: str, limit: int) -> list[tuple[datetime, str, str, str, list[str]]]:
+    """The case's audit entries, newest first: (at, staff_id, action, reason, fields)."""
+    cursor = await conn.execute(
+        "SELECT at, staff_id, action, reason, fields FROM case_api.audit WHERE case_id = %s "
+        "ORDER BY at DESC, id DESC LIMIT %s", (case_id, limit))
+    return [(at, staff_id, action, reason, list(fields or [])) for at, staff_id, action, reason, fields
+            in await cursor.fetchall()]
+
+
 # --- the case workflow's record (worker activities) -------------------------------------------
 
 # Columns of case_api.cases the case workflow keeps current (all but the application's own).

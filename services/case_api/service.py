@@ -416,6 +416,19 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
             for at, day, kind, text in rows
         ])
 
+    # ListAudit ------------------------------------------------------------------------------
+    async def ListAudit(self, request, context):
+        if not request.case_id:
+            await abort_invalid(context, FieldViolations([("case_id", "required")]))
+            return
+        limit = min(request.limit or 100, 1000)
+        async with self._pool.connection() as conn:
+            rows = await case_api.load_audit(conn, request.case_id, limit)
+        return case_pb2.AuditList(entries=[
+            case_pb2.AuditRecord(at=_timestamp(at), staff_id=staff_id, action=action, reason=reason, fields=fields)
+            for at, staff_id, action, reason, fields in rows
+        ])
+
     # SignalCase -----------------------------------------------------------------------------
     async def SignalCase(self, request, context):
         problems = [] if request.case_id else [("case_id", "required")]

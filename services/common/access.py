@@ -61,6 +61,7 @@ RULES: Mapping[str, Mapping[str, Access]] = {
     _CASE + "ReportChange": {"parent": Access(own_case=True), **_staff(), **_roles("service")},
     _CASE + "ReviewChange": _staff(_STAFF_ACT["reviewer"]),
     _CASE + "GetSlaReport": {**_staff(), **_roles("operations")},
+    _CASE + "ListAudit": _staff(),
     # --- payments: the worker runs the schedules; the bank alone says money came in or bounced
     _PAYMENTS + "GetBalance": {**_staff(), **_roles("operations", "service")},
     _PAYMENTS + "GetStatement": {**_staff(), **_roles("operations", "service")},
