@@ -12,8 +12,10 @@ from cms.worker_catalog import notifications_client, payments_client
 
 in_loop = pytest.mark.asyncio(loop_scope="session")
 
+# A request the service refuses as it stands, and a caller it does not admit (no valid token, or a
+# role that may not do this): sending the same again cannot succeed.
 REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS,
-            grpc.StatusCode.NOT_FOUND}
+            grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
 
 def _failed(code: grpc.StatusCode, details: str = "it went wrong") -> grpc.aio.AioRpcError:
