@@ -36,12 +36,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
 from activities.case_payments import GrpcPayments, RecordingPayments
+from cms.auth import ensure_dev_keys, issue_token
 from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_PAYMENTS, Settings, load_settings
 from cms.db.migrate import apply_migrations
 from cms.grpc_client import Channels
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
 from cms.infra.temporal_server import temporal_test_server
+from cms.local_callers import local_channel
 from cms.payload_codec import new_key_ring
 from cms.scenario.hmrc import ScenarioHmrc
 from cms.temporal import data_converter_for
@@ -123,7 +125,11 @@ class ScenarioStack:
         self._folder = Path(tempfile.mkdtemp(prefix="cms-scenario-"))
         self._folder.chmod(0o755)
         database_url = self._start_postgres(self._folder)
-        settings = scenario_settings(database_url)
+        # Its own signing key: the payments service checks tokens against its JWKS, and the
+        # harness signs each call as a caller the access table admits (cms/local_callers.py).
+        key_file, jwks_file = ensure_dev_keys(self._folder / "auth")
+        self._signing_key = key_file.read_text()
+        settings = replace(scenario_settings(database_url), auth_jwks=str(jwks_file))
         converter = data_converter_for(settings)
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(temporal_test_server()), data_converter=converter,
@@ -137,7 +143,7 @@ class ScenarioStack:
 
         payments = await serve_in_background("payments", register_payments, settings)
         self._exit.push_async_callback(self._stop_service, payments)
-        channels = Channels()
+        channels = Channels(issue_token(self._signing_key, "worker", "service"))
         self._exit.push_async_callback(channels.close)
         ledger = payments_client(payments.address, channels)
 
@@ -161,8 +167,8 @@ class ScenarioStack:
         await self._exit.enter_async_context(payments_worker)
 
         case_api = await self._serve_case_api(pool, settings, client, cases_queue)
-        cases_channel = await self._exit.enter_async_context(grpc.aio.insecure_channel(case_api))
-        payments_channel = await self._exit.enter_async_context(grpc.aio.insecure_channel(payments.address))
+        cases_channel = await self._exit.enter_async_context(local_channel(case_api, self._signing_key))
+        payments_channel = await self._exit.enter_async_context(local_channel(payments.address, self._signing_key))
         return ScenarioServices(env=env, client=client, pool=pool,
                                 cases=case_pb2_grpc.CaseServiceStub(cases_channel),
                                 payments=payments_pb2_grpc.PaymentsServiceStub(payments_channel),

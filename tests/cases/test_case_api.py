@@ -114,14 +114,15 @@ async def test_application_is_idempotent_safeguarded_listed_and_driven(case_api)
     case = await eventually(active)
     # Safeguarding: Collect & Pay without the other parent's consent; the other party's
     # protected details withheld, the viewer's own shown.
-    assert case.service_type == case_pb2.SERVICE_TYPE_COLLECT_AND_PAY and case.safeguarded
+    # The marker is for the protected party and staff only: the paying parent is not told.
+    assert case.service_type == case_pb2.SERVICE_TYPE_COLLECT_AND_PAY and not case.safeguarded
     assert case.receiving_parent.address == REDACTED and case.receiving_parent.phone == REDACTED
     assert case.paying_parent.address == "9 Other Road"
     # £60 basic rate + 20% Collect & Pay fee = £72 paid a week.
     assert (case.liability.weekly_liability_pence, case.liability.paying_parent_pays_pence) == (6000, 7200)
 
     staff = await stub.GetCase(case_pb2.GetCaseRequest(case_id=case_id, staff_id="cw-9", reason="complaint call"))
-    assert staff.receiving_parent.address == "1 Safe Street"
+    assert staff.receiving_parent.address == "1 Safe Street" and staff.safeguarded
     async with case_api["pool"].connection() as conn:
         audit = await (await conn.execute("SELECT staff_id, reason, fields FROM case_api.audit WHERE case_id = %s",
                                           (case_id,))).fetchall()

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import date
 
-import grpc
 import psutil
 import pytest
 
@@ -24,6 +23,7 @@ from cms.grpc_client import BALANCED
 from cms.infra.processes import free_port
 from cms.stack import REPLICA_PORT_STEP
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
+from tests.helpers.auth import caller_channel
 from tests.platform.stack_process import StackProcess, stack_env
 
 START_TIMEOUT = 300     # twice the processes of the usual stack, on a machine shared with other work
@@ -87,7 +87,7 @@ async def _case_reaches_active(address: str) -> str:
         children=[case_pb2.Child(child_id="c-1", date_of_birth="2017-03-01")],
         application_date=date.today().isoformat(), requested_by=f"rp-{key}",
     )
-    async with grpc.aio.insecure_channel(address, options=BALANCED) as channel:
+    async with caller_channel(address, options=BALANCED) as channel:
         stub = case_pb2_grpc.CaseServiceStub(channel)
         case_id = (await stub.CreateApplication(request, timeout=30)).case_id
         deadline = time.monotonic() + ACTIVE_TIMEOUT
