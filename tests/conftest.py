@@ -22,7 +22,6 @@ from hypothesis import settings as hypothesis_settings
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-import tests.helpers.auth  # noqa: F401  (first: the session's token keys, before any service starts)
 from cms.db.migrate import apply_migrations
 from cms.infra.postgres import postgres_url, start_postgres
 from cms.infra.processes import free_port
@@ -30,6 +29,7 @@ from cms.infra.temporal_server import start_dev_server, temporal_test_server
 from cms.payload_codec import new_key_ring
 from cms.temporal import connect_when_ready
 from services import SERVICES
+from tests.helpers.auth import install_environment
 
 # The notifications database fixtures, for the notifications and safeguarding tests.
 pytest_plugins = ["tests.notifications.fixtures"]
@@ -39,6 +39,10 @@ pytest_plugins = ["tests.notifications.fixtures"]
 os.environ["CMS_PAYLOAD_KEYS"] = new_key_ring("tests-1").to_json()
 # The case API's secret that keys case ids (services/case_api/case_ids.py).
 os.environ["CMS_CASE_ID_SECRET"] = secrets.token_urlsafe(32)
+
+# The session's token keys (tests/helpers/auth.py): every service a test starts checks tokens
+# against its JWKS, and the worker and the case API present a service token signed with it.
+install_environment()
 
 # Property tests share the machine with the servers above, so an example may take longer than
 # Hypothesis's default 200 ms deadline for reasons that are not the code's: no deadline (timing

@@ -1,6 +1,6 @@
 """Tokens for the tests, from one signing key made for the test session.
 
-Importing this module (tests/conftest.py does) publishes the key's JWKS to every service a test
+`install_environment()` (tests/conftest.py calls it) publishes the key's JWKS to every service a test
 starts (`CMS_AUTH_JWKS`), gives the worker and the case API their service token
 (`CMS_SERVICE_TOKEN`) and makes the key the dev issuer for cmsctl (`CMS_DEV_ISSUER_KEY`).
 
@@ -45,5 +45,3 @@ def caller_channel(address: str, role: str | None = None, subject: str | None = 
     fixed = (subject or DEFAULT_SUBJECTS[role], role) if role else None
     return local_channel(address, SIGNING_KEY, fixed, options)
 
-
-install_environment()

@@ -37,5 +37,5 @@ async def services(database_url: str, dev_temporal) -> AsyncIterator[SimpleNames
         conn.execute("INSERT INTO notifications.parties (case_id, party_id, role) VALUES (%s, %s, "
                      "'receiving_parent') ON CONFLICT DO NOTHING", (CASE, PARENT))
     yield SimpleNamespace(address={name: r.address for name, r in running.items()}, url=database_url)
-    for service in running.values():
-        await service.stop()
+    for started in running.values():
+        await started.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from typing import Any
 
 import grpc
 import jwt
@@ -55,7 +56,13 @@ def test_every_rpc_has_an_access_rule_and_every_rule_an_rpc() -> None:
 
 def counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in WATCHED_TABLES}
+        return {table: _count(conn, table) for table in WATCHED_TABLES}
+
+
+def _count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return row[0]
 
 
 async def call(address: str, method: MethodDescriptor, path: str, request, token: str | None):
@@ -71,10 +78,10 @@ async def call(address: str, method: MethodDescriptor, path: str, request, token
     return grpc.StatusCode.OK, ""
 
 
-def request_for(method: MethodDescriptor, path: str, role: str):
+def request_for(method: MethodDescriptor, path: str, role: str) -> Any:
     """The request a caller in `role` would send: about the seeded case, naming nobody, asking
     only what the role may ask."""
-    request = message_factory.GetMessageClass(method.input_type)()
+    request: Any = message_factory.GetMessageClass(method.input_type)()
     if "case_id" in method.input_type.fields_by_name:
         request.case_id = CASE
     access = RULES[path].get(role)

@@ -24,4 +24,4 @@ def test_audit_rows_cannot_be_updated_deleted_or_truncated(database_url: str, ta
             conn.execute(change.format(table=table))
         after = conn.execute(f"SELECT count(*), count(*) FILTER (WHERE reason = 'tidied') FROM {table}").fetchone()
     assert after == before
-    assert before[0] >= 1
+    assert before is not None and before[0] >= 1
