@@ -10,6 +10,7 @@ import pytest
 
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from domain.notifications.channels import UK
+from domain.safeguarding import REDACTED
 from services.common.errors import field_violations_of
 from tests.notifications.support import PP_DETAILS, RP_DETAILS, set_up_case, variables_for
 
@@ -121,9 +122,10 @@ async def test_get_party_redacts_for_the_other_party_and_audits_unredacted_reads
     await set_up_case(notifications_stub, case_id, safeguarded=True)
     as_other = await notifications_stub.GetParty(pb.GetPartyRequest(case_id=case_id, party_id="rp", viewer_party_id="pp"))
     shown = json.loads(as_other.details_json)
-    assert shown["full_name"] == RP_DETAILS["full_name"]
+    # A safeguarded case: the other party learns nothing of the protected party, not even the name.
+    assert shown["full_name"] == REDACTED
     assert all(RP_DETAILS[key] not in as_other.details_json
-               for key in ("address", "postcode", "phone", "email", "employer", "bank_sort_code", "town"))
+               for key in ("full_name", "address", "postcode", "phone", "email", "employer", "bank_sort_code", "town"))
     assert await _audit_rows(notifications_pool, case_id) == []
     as_staff = await notifications_stub.GetParty(pb.GetPartyRequest(case_id=case_id, party_id="rp", staff_id="cw-3",
                                                                     reason="tracing query"))

@@ -21,6 +21,7 @@ def cmsctl(payments_stub, monkeypatch):
     """Runs cmsctl in a thread (it runs its own event loop) against the test's payments service."""
     monkeypatch.setenv("GRPC_HOST", payments_stub.address.rsplit(":", 1)[0])
     monkeypatch.setenv("PAYMENTS_PORT", payments_stub.address.rsplit(":", 1)[1])
+    monkeypatch.setenv("CMS_STAFF_ID", "cw-1")  # who runs the commands: their token names them
 
     async def run(*args: str):
         return await asyncio.to_thread(CliRunner().invoke, app, ["payments", *args])
