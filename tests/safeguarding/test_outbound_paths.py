@@ -245,7 +245,8 @@ async def test_case_service_responses_and_the_case_letters_disclose_nothing_of_t
                 if case.stage == "Active":
                     break
                 await asyncio.sleep(0.05)
-            assert case.stage == "Active" and case.safeguarded
+            # The paying parent is not the protected party: the marker is not shown to him.
+            assert case.stage == "Active" and not case.safeguarded
             responses.append((rp_id, MessageToJson(case)))
             timeline = await cases.GetTimeline(case_pb2.GetTimelineRequest(case_id=case_id))
             assert any(entry.kind == "calculation" for entry in timeline.entries)
