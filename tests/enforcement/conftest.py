@@ -28,6 +28,7 @@ from cms.worker_catalog import payment_activities, payments_client
 from services.common.server import serve
 from services.payments.bank import FakeBank
 from services.payments.service import register
+from tests.helpers.auth import caller_channel
 from tests.helpers.codec import codec_data_converter
 from tests.payments.conftest import AddressedPaymentsStub
 from tests.payments.payments_helpers import fresh_database
@@ -70,7 +71,7 @@ async def enforcement_payments(enforcement_payments_db: str) -> AsyncIterator[Ad
             break
         except grpc.aio.AioRpcError:
             await asyncio.sleep(0.1)
-    channel = grpc.aio.insecure_channel(address)
+    channel = caller_channel(address)
     yield AddressedPaymentsStub(channel, address)
     await channel.close()
     stop.set()
