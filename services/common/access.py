@@ -95,6 +95,8 @@ RULES: Mapping[str, Mapping[str, Access]] = {
     # --- risk scoring: for the worker and for caseworkers looking at a case
     _RISK + "Score": {**_staff(), **_roles("service")},
     _RISK + "ScoreBatch": {**_staff(), **_roles("service")},
+    _RISK + "ScoreCase": {**_staff(), **_roles("service")},
+    _RISK + "GetModelInfo": {**_staff(), **_roles("operations", "service")},
 }
 
 # Open to every caller, with or without a token: load balancers and operators' tools use them.

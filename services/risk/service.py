@@ -20,6 +20,7 @@ import grpc
 from psycopg_pool import AsyncConnectionPool
 
 from cms.config import Settings
+from cms.grpc_client import channel_with_token
 from cms_proto.payments.v1 import payments_pb2_grpc
 from cms_proto.risk.v1 import risk_pb2, risk_pb2_grpc
 from domain.risk import PaymentFeatures, band_of, starts_early_intervention, to_vector, validate
@@ -189,7 +190,7 @@ async def register(server: grpc.aio.Server, pool: AsyncConnectionPool, settings:
     model = await asyncio.to_thread(RiskModel.load_or_train, settings.data_dir / "models" / "risk-lgbm.txt")
     # A bad RISK_MODEL_VERSION or model file ends the start here, with one line (StartupError).
     shelf = await asyncio.to_thread(ModelShelf, models_dir(settings), os.environ.get("RISK_MODEL_VERSION") or None)
-    channel = grpc.aio.insecure_channel(settings.address_of("payments"))
+    channel = channel_with_token(settings.address_of("payments"), settings.service_token)
     risk_pb2_grpc.add_RiskServiceServicer_to_server(
         RiskService(pool, model, shelf, payments_pb2_grpc.PaymentsServiceStub(channel)), server)
     return _Resources(channel)

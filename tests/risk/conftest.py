@@ -7,7 +7,6 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import grpc
 import pytest_asyncio
 
 from cms.config import load_settings
@@ -16,6 +15,7 @@ from cms_proto.payments.v1 import payments_pb2_grpc
 from services.common.server import serve_in_background
 from services.payments.bank import FakeBank
 from services.payments.service import register as register_payments
+from tests.helpers.auth import caller_channel
 from tests.payments.payments_helpers import fresh_database
 
 
@@ -32,5 +32,5 @@ async def payments_address(database_url: str) -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def payments(payments_address: str) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
-    async with grpc.aio.insecure_channel(payments_address) as channel:
+    async with caller_channel(payments_address) as channel:
         yield payments_pb2_grpc.PaymentsServiceStub(channel)

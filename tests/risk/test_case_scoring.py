@@ -25,6 +25,7 @@ from services.common.server import serve_in_background
 from services.risk import artefact
 from services.risk.case_model import ModelShelf
 from services.risk.service import register
+from tests.helpers.auth import caller_channel
 from tests.risk.history_posting import post_history
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -57,7 +58,7 @@ async def risk(models, payments_address: str, database_url: str, tmp_path_factor
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stub(risk: str) -> AsyncIterator[risk_pb2_grpc.RiskServiceStub]:
-    async with grpc.aio.insecure_channel(risk) as channel:
+    async with caller_channel(risk) as channel:
         yield risk_pb2_grpc.RiskServiceStub(channel)
 
 
