@@ -262,10 +262,15 @@ class ReleaseRequest:
 
 @dataclass
 class CloseRequest:
+    """E.g. `{"reason": "paying_parent_died", "actor": "cw-17", "event_date": "2025-06-03"}`."""
+
     __strict_json__ = True
     reason: str      # one of domain.lifecycle.CLOSURE_REASONS except no_qualifying_child
     actor: str
     note: str = ""
+    # ISO date of the event (a death, leaving the UK, no longer caring), or for the receiving
+    # parent's request the day asked; empty: the day the closure is recorded.
+    event_date: str = ""
 
 
 @dataclass
