@@ -117,6 +117,7 @@ def new_state(case: CaseInput, now: datetime) -> CaseState:
         relevant_other_children=case.relevant_other_children,
         safeguarded=case.domestic_abuse,
         payment_frequency=case.payment_frequency,
+        payment_method=case.payment_method or "direct_debit",
         anchor_date=application,
         anchor_instant=now.isoformat(),
         seconds_per_day=case.calendar.seconds_per_day,
