@@ -45,6 +45,7 @@ from domain.date_window import date_window
 from domain.money import format_pence, round_half_up
 from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
+from domain.service_type import return_to_direct_pay_review
 
 INCOME_TOLERANCE = Fraction(25, 100)
 # How far ahead a change may be reported (reg 18(2): a change expected to happen).
@@ -138,6 +139,9 @@ class CaseContext:
     # While the case is on a default decision: the date it took effect. Income that arrives then
     # revises the default from that date (s.16(3) CSA 1991). None: not on a default, or not said.
     default_decision_from: date | None = None
+    # Why the case is on Collect & Pay, where leaving it needs a caseworker
+    # (domain.service_type.collect_and_pay_grounds); "" otherwise.
+    collect_and_pay_grounds: str = ""
 
 
 @dataclass(frozen=True)
@@ -548,6 +552,11 @@ def review_reason(change: Change, inputs: Mapping[str, Any], context: CaseContex
         return "safeguarding"
     if change.notification_reason:
         return "earlier_notification"   # a caseworker recorded an earlier day told (day_told)
+    if change.kind == ChangeKind.SERVICE_TYPE:
+        leaving = return_to_direct_pay_review(context.collect_and_pay_grounds, change.reported_by,
+                                              change.details["service_type"])
+        if leaving:
+            return leaving
     if _rules_cannot_decide(change, inputs, context):
         return "rules_cannot_decide"
     return None

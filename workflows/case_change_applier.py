@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.changes import ChangeActivities
     from domain import changes as rules
     from domain.money import format_pence
+    from domain.service_type import collect_and_pay_grounds
     from workflows.case_changes import (
         FOLD_INTO_REVIEW_PATCH,
         INCOME_KINDS,
@@ -92,6 +93,8 @@ class CaseChangeApplier:
             date_rules=tuple(s.date_rules),
             income_duty_notice_on=self._income_duty_notice_on(),
             default_decision_from=self.default_decision_from(),
+            collect_and_pay_grounds=collect_and_pay_grounds(
+                s.service_type, s.collect_and_pay_switch.reason if s.collect_and_pay_switch else None, s.safeguarded),
         )
 
     def _income_duty_notice_on(self) -> date | None:
