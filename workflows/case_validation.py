@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain import lifecycle
+from domain.date_window import parse_day_in_window
 from domain.service_type import COLLECT_AND_PAY_REASONS
 from workflows.case_messages import (
     CaseState,
@@ -88,10 +89,10 @@ def closure_date(s: CaseState, request: CloseRequest, today: date) -> date:
         raise ValueError("event_date must be an ISO date (YYYY-MM-DD)")
     event = None
     if request.event_date:
-        try:
-            event = date.fromisoformat(request.event_date)
-        except ValueError:
-            raise ValueError(f"event_date {request.event_date!r} is not an ISO date (YYYY-MM-DD)") from None
+        # Inside the window the wait for a day asked cannot overflow the case calendar.
+        event, problem = parse_day_in_window(request.event_date)
+        if problem or event is None:
+            raise ValueError(f"event_date: {problem}")
     return lifecycle.closure_date(request.reason, today, event, _iso(s.initial_effective_date), _iso(s.application_date))
 
 

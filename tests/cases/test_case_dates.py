@@ -57,6 +57,8 @@ async def test_a_death_ends_liability_from_its_date_and_what_fell_due_after_it_i
     assert "in the future" in await _refusal(handle, CloseRequest("paying_parent_died", "cw-1", event_date="2025-02-23"))
     assert "before the initial effective date" in await _refusal(
         handle, CloseRequest("party_left_uk", "cw-1", event_date="2025-01-11"))
+    assert "implausibly far ahead" in await _refusal(
+        handle, CloseRequest("receiving_parent_request", "cw-1", event_date="9999-12-31"))
     assert "in the past" in await _refusal(
         handle, CloseRequest("receiving_parent_request", "cw-1", event_date="2025-02-10"))
 
