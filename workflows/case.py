@@ -434,15 +434,19 @@ class CaseWorkflow(CaseChanges):
         record = self._record
         request = s.close_requested or ClosureRecord("unknown", record.today().isoformat(), "system")
         closes_on = date.fromisoformat(request.closed_on)
-        if closes_on > record.today():
-            # The receiving parent asked for a later day: liability runs until then.
-            record.log("closure_waits", f"The case closes on {request.closed_on}, the day the receiving parent asked for")
-            await self._wait_until(closes_on, lambda: False)
-        elif closes_on < record.today() and s.schedule_version and request.reason != "no_qualifying_child":
-            # Liability from the date of the event on is reversed: payments stops the schedule
-            # from that date and adjusts back what it charged for later periods.
-            record.log("closure_backdated", f"Liability ends on {(closes_on - timedelta(days=1)).isoformat()}, the day "
-                                            f"before the event; what fell due from {request.closed_on} is reversed")
+        today = record.today()
+        if closes_on != today and request.reason != "no_qualifying_child" and workflow.patched(CLOSURE_EVENT_DATE_PATCH):
+            if closes_on > today:
+                # The receiving parent asked for a later day: liability runs until then.
+                record.log("closure_waits", f"The case closes on {request.closed_on}, the day the receiving parent "
+                                            "asked for")
+                await self._wait_until(closes_on, lambda: False)
+            elif s.schedule_version:
+                # Liability from the date of the event on is reversed: payments stops the schedule
+                # from that date and adjusts back what it charged for later periods.
+                record.log("closure_backdated", f"Liability ends on {(closes_on - timedelta(days=1)).isoformat()}, "
+                                                f"the day before the event; what fell due from {request.closed_on} "
+                                                "is reversed")
         if s.schedule_version:
             await record.short_activity(CasePaymentActivities.stop_payment_schedule, StopScheduleRequest(
                 f"{workflow.info().workflow_id}/stop", s.case_id, request.closed_on, request.reason))

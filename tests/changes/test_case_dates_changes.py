@@ -1,6 +1,8 @@
-"""A paying parent's request to return to Direct Pay (s.4(2A) CSA 1991), on the real CaseWorkflow:
-where the case moved to Collect & Pay because payment was unlikely, a caseworker decides; where a
-parent only asked for Collect & Pay, the rules decide as for any change of service type."""
+"""Dates and decisions that come with a change of circumstances, on the real CaseWorkflow: a paying
+parent's request to return to Direct Pay (s.4(2A) CSA 1991) goes to a caseworker where the case
+moved to Collect & Pay because payment was unlikely, and is decided by the rules where a parent
+only asked for Collect & Pay; the receiving parent's request to close closes the case on the day
+asked (s.4(5); SPEC 4.9 Closure)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class Hmrc:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def case_client(change_pool) -> AsyncIterator[tuple[WorkflowEnvironment, Client, str]]:
-    async with case_worker(change_pool, Hmrc(), "leaving-collect-and-pay") as running:
+    async with case_worker(change_pool, Hmrc(), "case-dates-changes") as running:
         yield running
 
 
@@ -79,3 +81,18 @@ async def test_a_case_on_collect_and_pay_because_a_parent_asked_is_decided_by_th
     case = await _active_case(env, client, queue, requested_service_type="collect_and_pay")
     receipt = await case.execute_update(CaseWorkflow.report_change, BACK_TO_DIRECT_PAY)
     assert not receipt.needs_caseworker
+
+
+async def test_a_request_to_close_from_a_later_day_closes_the_case_on_that_day(case_client) -> None:
+    env, client, queue = case_client
+    case = await _active_case(env, client, queue)
+    receipt = await case.execute_update(CaseWorkflow.report_change, ReportedChange(
+        kind="close_request", effective_date="2025-02-14", reported_by="receiving_parent"))
+    with env.auto_time_skipping_disabled():
+        await client.get_workflow_handle_for(ChangeWorkflow.run, receipt.workflow_id).result()
+    await env.sleep(timedelta(days=5))
+    view = await case.query(CaseWorkflow.state)
+    assert (view.stage, view.closure) == ("Active", None), "liability runs to the day asked"
+    outcome = await case.result()
+    assert (outcome.closure.reason, outcome.closure.closed_on) == ("change_close_request", "2025-02-14")
+    await record_history(case, CASE_CHANGE_HISTORIES, "close_request_on_day_asked")
