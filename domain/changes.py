@@ -680,7 +680,7 @@ class WeeklyAmounts:
 
 
 def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmounts, new: WeeklyAmounts,
-                            effective_date: date, today: date) -> int:
+                            effective_date: date, today: date, first_collection: date | None = None) -> int:
     """What a recalculation dated back to `effective_date` adds (+) or takes off (−) for the
     payments already due by `today`, period by period as payments charges them
     (domain.payments.schedule, payment due on the first day of each period): each such period's
@@ -689,17 +689,18 @@ def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmo
     periods due have been charged; on Direct Pay, what the paying parent owes the receiving
     parent for payments already made. Assumes the old amounts were in force from the start of
     the first period it touches (an earlier recalculation dated after `effective_date` is not
-    seen; :func:`arrears_between_rates` takes the whole history instead)."""
+    seen; :func:`arrears_between_rates` takes the whole history instead). `first_collection`:
+    Collect & Pay's first collection, the initial arrears spread (domain.payments.schedule)."""
 
     if effective_date >= today or today < schedule_start:
         return 0
     before = (Rate(schedule_start, old.liability_pence, old.fee_pence),)
     after = rates_after_change(before, Rate(max(effective_date, schedule_start), new.liability_pence, new.fee_pence))
-    return arrears_between_rates(frequency, schedule_start, before, after, today)
+    return arrears_between_rates(frequency, schedule_start, before, after, today, first_collection)
 
 
 def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence[Rate], after: Sequence[Rate],
-                          today: date) -> int:
+                          today: date, first_collection: date | None = None) -> int:
     """What moving from the liability history `before` to `after` (each a list of amounts in force
     from a date until the next one) adds (+) or takes off (−) for the payments already due by
     `today`, period by period as payments charges them, collection fee included. A change applied
@@ -716,7 +717,8 @@ def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence
     cadence = Frequency(frequency)
     due = list(range(period_containing(cadence, schedule_start, today) + 1))
     return sum(a.amount_delta_pence + a.fee_delta_pence
-               for a in adjustments(cadence, schedule_start, rates(before), rates(after), due))
+               for a in adjustments(cadence, schedule_start, rates(before), rates(after), due,
+                                    first_collection=first_collection))
 
 
 def liability_json(inputs: Mapping[str, Any], effective_date: date) -> dict[str, Any]:

@@ -278,9 +278,14 @@ class CaseChangeApplier:
             return False
         if effective < today:
             arrears = rules.arrears_between_rates(s.payment_frequency, date.fromisoformat(s.initial_effective_date),
-                                                  as_rates(rates_before), as_rates(s.rates), today)
+                                                  as_rates(rates_before), as_rates(s.rates), today,
+                                                  self._first_collection())
             await self._tell_backdated_arrears(outcome, arrears, effective)
         return True
+
+    def _first_collection(self) -> date | None:
+        """Collect & Pay's first collection: what fell due before it is spread, as payments charges it."""
+        return date.fromisoformat(self._s.first_collection_date) if self._s.first_collection_date else None
 
     async def _state_backdated_arrears(self, outcome: ChangeOutcome, previous: LiabilityRecord | None,
                                        effective: date) -> None:
@@ -300,7 +305,7 @@ class CaseChangeApplier:
             return
         arrears = rules.backdated_arrears_pence(
             s.payment_frequency, date.fromisoformat(s.initial_effective_date), _weekly_amounts(previous),
-            _weekly_amounts(s.liability), effective, today)
+            _weekly_amounts(s.liability), effective, today, self._first_collection())
         await self._tell_backdated_arrears(outcome, arrears, effective)
 
     async def _tell_backdated_arrears(self, outcome: ChangeOutcome, arrears: int, effective: date) -> None:

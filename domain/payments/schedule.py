@@ -231,12 +231,12 @@ class Adjustment:
 
 def adjustments(frequency: Frequency, first_start: date, old_rates: tuple[Rate, ...],
                 new_rates: tuple[Rate, ...], charged_indices: list[int],
-                due_offset_days: int = 0) -> list[Adjustment]:
+                due_offset_days: int = 0, first_collection: date | None = None) -> list[Adjustment]:
     """For each period already charged: new amount − old amount (non-zero ones only)."""
     found = []
     for index in sorted(set(charged_indices)):
-        old = instalment(frequency, first_start, old_rates, index, due_offset_days)
-        new = instalment(frequency, first_start, new_rates, index, due_offset_days)
+        old = instalment(frequency, first_start, old_rates, index, due_offset_days, first_collection)
+        new = instalment(frequency, first_start, new_rates, index, due_offset_days, first_collection)
         if (old.amount_pence, old.fee_pence) != (new.amount_pence, new.fee_pence):
             found.append(Adjustment(new.period, new.amount_pence - old.amount_pence,
                                     new.fee_pence - old.fee_pence))
