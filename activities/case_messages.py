@@ -97,7 +97,11 @@ class ScheduleRequest:
     paying_parent_fee_pence: int = 0
     receiving_parent_fee_pence: int = 0
     rule_set_id: str = ""
-    method: str = "direct_debit"
+    method: str = "direct_debit"       # how the paying parent pays (domain.lifecycle.PAYMENT_METHODS)
+    # Collect & Pay, first schedule: the first collection's due date (ISO; "" for none), no
+    # earlier than 10 working days after the payment schedule letter; what fell due before it is
+    # initial arrears spread over the first 52 weeks' instalments (domain.payments.schedule).
+    first_collection_date: str = ""
     # The case calendar at the hand-over, for the collection cycles (CollectionsWorkflow).
     case_day: str = ""
     case_instant: str = ""

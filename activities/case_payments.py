@@ -76,6 +76,7 @@ class GrpcPayments:
             paying_parent_fee_pence=request.paying_parent_fee_pence,
             receiving_parent_fee_pence=request.receiving_parent_fee_pence,
             decision_ref=f"schedule-{request.version}", rule_set_id=request.rule_set_id,
+            first_collection_date=request.first_collection_date,
         ))
         if self._start_collections and request.service_type == "collect_and_pay" and request.case_day:
             await self._plan_collections(request, schedule)

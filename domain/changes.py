@@ -45,6 +45,7 @@ from domain.date_window import date_window
 from domain.money import format_pence, round_half_up
 from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
+from domain.service_type import return_to_direct_pay_review
 
 INCOME_TOLERANCE = Fraction(25, 100)
 # How far ahead a change may be reported (reg 18(2): a change expected to happen).
@@ -138,6 +139,9 @@ class CaseContext:
     # While the case is on a default decision: the date it took effect. Income that arrives then
     # revises the default from that date (s.16(3) CSA 1991). None: not on a default, or not said.
     default_decision_from: date | None = None
+    # Why the case is on Collect & Pay, where leaving it needs a caseworker
+    # (domain.service_type.collect_and_pay_grounds); "" otherwise.
+    collect_and_pay_grounds: str = ""
 
 
 @dataclass(frozen=True)
@@ -548,6 +552,11 @@ def review_reason(change: Change, inputs: Mapping[str, Any], context: CaseContex
         return "safeguarding"
     if change.notification_reason:
         return "earlier_notification"   # a caseworker recorded an earlier day told (day_told)
+    if change.kind == ChangeKind.SERVICE_TYPE:
+        leaving = return_to_direct_pay_review(context.collect_and_pay_grounds, change.reported_by,
+                                              change.details["service_type"])
+        if leaving:
+            return leaving
     if _rules_cannot_decide(change, inputs, context):
         return "rules_cannot_decide"
     return None
@@ -671,7 +680,7 @@ class WeeklyAmounts:
 
 
 def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmounts, new: WeeklyAmounts,
-                            effective_date: date, today: date) -> int:
+                            effective_date: date, today: date, first_collection: date | None = None) -> int:
     """What a recalculation dated back to `effective_date` adds (+) or takes off (−) for the
     payments already due by `today`, period by period as payments charges them
     (domain.payments.schedule, payment due on the first day of each period): each such period's
@@ -680,17 +689,18 @@ def backdated_arrears_pence(frequency: str, schedule_start: date, old: WeeklyAmo
     periods due have been charged; on Direct Pay, what the paying parent owes the receiving
     parent for payments already made. Assumes the old amounts were in force from the start of
     the first period it touches (an earlier recalculation dated after `effective_date` is not
-    seen; :func:`arrears_between_rates` takes the whole history instead)."""
+    seen; :func:`arrears_between_rates` takes the whole history instead). `first_collection`:
+    Collect & Pay's first collection, the initial arrears spread (domain.payments.schedule)."""
 
     if effective_date >= today or today < schedule_start:
         return 0
     before = (Rate(schedule_start, old.liability_pence, old.fee_pence),)
     after = rates_after_change(before, Rate(max(effective_date, schedule_start), new.liability_pence, new.fee_pence))
-    return arrears_between_rates(frequency, schedule_start, before, after, today)
+    return arrears_between_rates(frequency, schedule_start, before, after, today, first_collection)
 
 
 def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence[Rate], after: Sequence[Rate],
-                          today: date) -> int:
+                          today: date, first_collection: date | None = None) -> int:
     """What moving from the liability history `before` to `after` (each a list of amounts in force
     from a date until the next one) adds (+) or takes off (−) for the payments already due by
     `today`, period by period as payments charges them, collection fee included. A change applied
@@ -707,7 +717,8 @@ def arrears_between_rates(frequency: str, schedule_start: date, before: Sequence
     cadence = Frequency(frequency)
     due = list(range(period_containing(cadence, schedule_start, today) + 1))
     return sum(a.amount_delta_pence + a.fee_delta_pence
-               for a in adjustments(cadence, schedule_start, rates(before), rates(after), due))
+               for a in adjustments(cadence, schedule_start, rates(before), rates(after), due,
+                                    first_collection=first_collection))
 
 
 def liability_json(inputs: Mapping[str, Any], effective_date: date) -> dict[str, Any]:

@@ -21,9 +21,15 @@ DEFAULT_DECISION_AFTER_DAYS = 28
 
 CLOSURE_REASONS = frozenset({
     "receiving_parent_request", "paying_parent_died", "receiving_parent_died", "child_died",
-    "party_left_uk", "no_qualifying_child", "parents_living_together",
+    "party_left_uk", "receiving_parent_no_longer_caring", "no_qualifying_child", "parents_living_together",
 })
+# The one closure a party asks for (s.4(5)): it takes effect from the day asked. Every other
+# closure a caseworker records follows an event and ends liability from the date of that event
+# (reg 18(3)(b)-(c); Sch 1 para 16).
+CLOSURE_ON_REQUEST = "receiving_parent_request"
 PAYMENT_FREQUENCIES = {"weekly": 1, "fortnightly": 2, "four_weekly": 4, "monthly": None}
+# How the paying parent pays (4.4): recorded as they pay, not assumed to be a direct debit.
+PAYMENT_METHODS = ("direct_debit", "standing_order", "deduction_from_earnings", "card")
 SERVICE_TYPES = ("direct_pay", "collect_and_pay")
 
 
@@ -124,6 +130,34 @@ def last_qualifying_day(date_of_birth: date, continuing_in_education: bool,
     else:
         end = august
     return max(august, end)
+
+
+def closure_date(reason: str, recorded_on: date, event_date: date | None,
+                 initial_effective: date | None, application: date | None = None) -> date:
+    """The first day without liability of a closure a caseworker records on `recorded_on`.
+
+    After an event (a death, a party leaving the UK, the receiving parent no longer caring) that
+    is the date of the event: not in the future, and not before the initial effective date (or
+    the application, while there is none yet). At the receiving parent's request it is the day
+    asked, which cannot be in the past. Without a date it is the day recorded. Raises ValueError
+    with words a caseworker can act on.
+    """
+    if event_date is None:
+        return recorded_on
+    if reason == CLOSURE_ON_REQUEST:
+        if event_date < recorded_on:
+            raise ValueError(f"event_date {event_date.isoformat()} is in the past: a closure the receiving parent "
+                             f"asks for takes effect from the day asked, {recorded_on.isoformat()} or later")
+        return event_date
+    if event_date > recorded_on:
+        raise ValueError(f"event_date {event_date.isoformat()} is in the future (today is {recorded_on.isoformat()}): "
+                         "record the closure once the event has happened")
+    earliest, what = ((initial_effective, "the initial effective date") if initial_effective
+                      else (application, "the application date"))
+    if earliest is not None and event_date < earliest:
+        raise ValueError(f"event_date {event_date.isoformat()} is before {what} ({earliest.isoformat()}): "
+                         "no liability ran then")
+    return event_date
 
 
 def choose_service_type(requested: str, safeguarded: bool, paying_parent_shown_will_pay: bool = True) -> str:

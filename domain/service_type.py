@@ -22,6 +22,13 @@ COLLECT_AND_PAY_REASONS = {
     "receiving_parent_request": "the receiving parent asked for it",
     "safeguarding": "the Child Maintenance Service decided it is needed for this case",
 }
+# s.4(2A) CSA 1991: a case put on Collect & Pay because the paying parent was unlikely to pay, or
+# on domestic-abuse grounds, does not go back to Direct Pay just because the paying parent asks: a
+# caseworker decides. Keys of COLLECT_AND_PAY_REASONS, with the review reason each goes to.
+RETURN_TO_DIRECT_PAY_REVIEWED = {
+    "direct_pay_missed": "rules_cannot_decide",
+    "safeguarding": "safeguarding",
+}
 # One missed Direct Pay payment is a conversation with the paying parent; a second one falling due
 # within 3 months of another is a pattern: the paying parent has not shown they will pay.
 DIRECT_PAY_MISSES_FOR_SWITCH = 2
@@ -35,6 +42,25 @@ def service_type_reason(safeguarded: bool, requested_service_type: str) -> str:
     if requested_service_type == "collect_and_pay":
         return "a parent asked for it"
     return "the default when both parents agree"
+
+
+def collect_and_pay_grounds(service_type: str, switch_reason: str | None, safeguarded: bool) -> str:
+    """Why a case is on Collect & Pay, as far as leaving it is concerned: the reason of the move
+    from Direct Pay (a key of COLLECT_AND_PAY_REASONS), else "safeguarding" for a safeguarded
+    case, else "" (a parent asked for it, or the case is on Direct Pay)."""
+    if service_type != "collect_and_pay":
+        return ""
+    if switch_reason:
+        return switch_reason
+    return "safeguarding" if safeguarded else ""
+
+
+def return_to_direct_pay_review(grounds: str, requested_by: str, wanted: str) -> str | None:
+    """The review reason when a paying parent asks to return to Direct Pay from a case on Collect
+    & Pay for `grounds` a caseworker must weigh (s.4(2A)); None when the rules decide as usual."""
+    if requested_by != "paying_parent" or wanted != "direct_pay":
+        return None
+    return RETURN_TO_DIRECT_PAY_REVIEWED.get(grounds)
 
 
 def collect_and_pay_start(frequency: str, initial_effective_date: date | None, liability_from: date | None,

@@ -99,6 +99,10 @@ REVIEW_KEEPS_CURRENT_INCOME_PATCH = "review-keeps-current-income"
 # Patch: an HMRC figure that arrives between reviews, while one is in force, is used from the next
 # review date (reg 20); a recalculation for another reason keeps the figure in force.
 HMRC_FROM_NEXT_REVIEW_PATCH = "hmrc-figure-from-next-review"
+# Patch: a caseworker's closure takes effect from the date of the event it records (a death, a
+# party leaving the UK, the receiving parent no longer caring), or from the day the receiving
+# parent asked for; liability after it is reversed through payments.
+CLOSURE_EVENT_DATE_PATCH = "closure-from-event-date"
 
 
 def new_state(case: CaseInput, now: datetime) -> CaseState:
@@ -113,6 +117,7 @@ def new_state(case: CaseInput, now: datetime) -> CaseState:
         relevant_other_children=case.relevant_other_children,
         safeguarded=case.domestic_abuse,
         payment_frequency=case.payment_frequency,
+        payment_method=case.payment_method or "direct_debit",
         anchor_date=application,
         anchor_instant=now.isoformat(),
         seconds_per_day=case.calendar.seconds_per_day,
@@ -428,6 +433,20 @@ class CaseWorkflow(CaseChanges):
         s = self._s
         record = self._record
         request = s.close_requested or ClosureRecord("unknown", record.today().isoformat(), "system")
+        closes_on = date.fromisoformat(request.closed_on)
+        today = record.today()
+        if closes_on != today and request.reason != "no_qualifying_child" and workflow.patched(CLOSURE_EVENT_DATE_PATCH):
+            if closes_on > today:
+                # The receiving parent asked for a later day: liability runs until then.
+                record.log("closure_waits", f"The case closes on {request.closed_on}, the day the receiving parent "
+                                            "asked for")
+                await self._wait_until(closes_on, lambda: False)
+            elif s.schedule_version:
+                # Liability from the date of the event on is reversed: payments stops the schedule
+                # from that date and adjusts back what it charged for later periods.
+                record.log("closure_backdated", f"Liability ends on {(closes_on - timedelta(days=1)).isoformat()}, "
+                                                f"the day before the event; what fell due from {request.closed_on} "
+                                                "is reversed")
         if s.schedule_version:
             await record.short_activity(CasePaymentActivities.stop_payment_schedule, StopScheduleRequest(
                 f"{workflow.info().workflow_id}/stop", s.case_id, request.closed_on, request.reason))
@@ -607,18 +626,29 @@ class CaseWorkflow(CaseChanges):
 
     @workflow.update
     async def close_case(self, request: CloseRequest) -> CloseResult:
+        """Closes the case from the first day without liability: the day recorded, or (patch
+        "closure-from-event-date") the date of the event or the day the receiving parent asked for.
+        A closure from a later day returns at once; the case closes on that day."""
         s = self._s
-        s.close_requested = ClosureRecord(request.reason, self._record.today().isoformat(), request.actor)
+        today = self._record.today()
+        closes_on = today
+        if request.event_date and workflow.patched(CLOSURE_EVENT_DATE_PATCH):
+            closes_on = check.closure_date(s, request, today)
+        s.close_requested = ClosureRecord(request.reason, closes_on.isoformat(), request.actor)
+        dated = f", from {closes_on.isoformat()}" if closes_on != today else ""
         self._record.log("close_requested", f"Closure requested by {request.actor}: "
-                                            f"{request.reason.replace('_', ' ')}"
+                                            f"{request.reason.replace('_', ' ')}{dated}"
                                             + (f" ({request.note})" if request.note else ""))
+        arrears = "any arrears stay with payments and remain collectable"
+        if closes_on > today:
+            return CloseResult("closing", closes_on.isoformat(), arrears)
         await workflow.wait_condition(lambda: s.phase == "closed")
         closure = s.closure or s.close_requested
-        return CloseResult("closed", closure.closed_on, "any arrears stay with payments and remain collectable")
+        return CloseResult("closed", closure.closed_on, arrears)
 
     @close_case.validator
     def _validate_close(self, request: CloseRequest) -> None:
-        check.check_close(self._s, request)
+        check.check_close(self._s, request, self._record.today())
 
     # --- machine feeds (signals: facts, recorded; the main line acts on them) ------------------
     @workflow.signal

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.changes import ChangeActivities
     from domain import changes as rules
     from domain.money import format_pence
+    from domain.service_type import collect_and_pay_grounds
     from workflows.case_changes import (
         FOLD_INTO_REVIEW_PATCH,
         INCOME_KINDS,
@@ -92,6 +93,8 @@ class CaseChangeApplier:
             date_rules=tuple(s.date_rules),
             income_duty_notice_on=self._income_duty_notice_on(),
             default_decision_from=self.default_decision_from(),
+            collect_and_pay_grounds=collect_and_pay_grounds(
+                s.service_type, s.collect_and_pay_switch.reason if s.collect_and_pay_switch else None, s.safeguarded),
         )
 
     def _income_duty_notice_on(self) -> date | None:
@@ -275,9 +278,14 @@ class CaseChangeApplier:
             return False
         if effective < today:
             arrears = rules.arrears_between_rates(s.payment_frequency, date.fromisoformat(s.initial_effective_date),
-                                                  as_rates(rates_before), as_rates(s.rates), today)
+                                                  as_rates(rates_before), as_rates(s.rates), today,
+                                                  self._first_collection())
             await self._tell_backdated_arrears(outcome, arrears, effective)
         return True
+
+    def _first_collection(self) -> date | None:
+        """Collect & Pay's first collection: what fell due before it is spread, as payments charges it."""
+        return date.fromisoformat(self._s.first_collection_date) if self._s.first_collection_date else None
 
     async def _state_backdated_arrears(self, outcome: ChangeOutcome, previous: LiabilityRecord | None,
                                        effective: date) -> None:
@@ -297,7 +305,7 @@ class CaseChangeApplier:
             return
         arrears = rules.backdated_arrears_pence(
             s.payment_frequency, date.fromisoformat(s.initial_effective_date), _weekly_amounts(previous),
-            _weekly_amounts(s.liability), effective, today)
+            _weekly_amounts(s.liability), effective, today, self._first_collection())
         await self._tell_backdated_arrears(outcome, arrears, effective)
 
     async def _tell_backdated_arrears(self, outcome: ChangeOutcome, arrears: int, effective: date) -> None:

@@ -44,6 +44,9 @@ FOLD_INTO_REVIEW_PATCH = "change-folds-into-review"
 # Patch: a change that clears after changes dated later than it recalculates from its own date on
 # the facts as they stood then, and again from each later change's date.
 OUT_OF_ORDER_PATCH = "change-out-of-order-dates"
+# Patch: a paying parent's request to return to Direct Pay from a case on Collect & Pay because
+# payment was unlikely or on domestic-abuse grounds goes to a caseworker (s.4(2A) CSA 1991).
+RETURN_TO_DIRECT_PAY_PATCH = "return-to-direct-pay-reviewed"
 INCOME_KINDS = ("paying_parent_income", "employment")
 # Patch: a change is dated from the day the service was told (the case-calendar day the report
 # arrives); a parent's or HMRC's own reported date is not taken (domain.changes.day_told).
@@ -80,13 +83,16 @@ class ChangeCaseFacts:
     income_duty_notice_on: date | None = None
     # While the case is on a default decision: the date it took effect; else None.
     default_decision_from: date | None = None
+    # Why the case is on Collect & Pay where leaving it needs a caseworker; "" otherwise.
+    collect_and_pay_grounds: str = ""
 
     def context(self) -> rules.CaseContext:
         return rules.CaseContext(safeguarded=self.safeguarded, closed=self.closed,
                                  initial_effective_date=self.initial_effective_date,
                                  annual_review_date=self.annual_review_date,
                                  new_roc_from_day_told=NEW_ROC_FROM_DAY_TOLD_PATCH in self.date_rules,
-                                 education_is_a_fact=QUALIFYING_DATES_PATCH in self.date_rules)
+                                 education_is_a_fact=QUALIFYING_DATES_PATCH in self.date_rules,
+                                 collect_and_pay_grounds=self.collect_and_pay_grounds)
 
 
 
@@ -149,6 +155,8 @@ class CaseChanges:
             first = ledger.receipts[request.idempotency_key]
             return ChangeReceipt(**{**first.__dict__, "already_existed": True})
         facts = self._change_case_facts()
+        if facts.collect_and_pay_grounds and not workflow.patched(RETURN_TO_DIRECT_PAY_PATCH):
+            facts = dataclasses.replace(facts, collect_and_pay_grounds="")
         request = self._as_reported(request, facts)
         change = rules.parse_change(request.as_raw(), facts.today)
         context = self._decision_context(facts)
@@ -174,6 +182,7 @@ class CaseChanges:
                         review_income_test=context.review_income_test,
                         default_decision_from=context.default_decision_from.isoformat()
                         if context.default_decision_from else "",
+                        collect_and_pay_grounds=facts.collect_and_pay_grounds,
                         parent_workflow_id=workflow.info().workflow_id, date_rules=list(facts.date_rules)),
             id=child_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

@@ -107,6 +107,7 @@ class CaseState:
     relevant_other_children: int = 0
     safeguarded: bool = False
     payment_frequency: str = "monthly"
+    payment_method: str = "direct_debit"   # how the paying parent pays (domain.lifecycle.PAYMENT_METHODS)
     anchor_date: str = ""              # case date at anchor_instant
     anchor_instant: str = ""
     seconds_per_day: float = 86400.0
@@ -176,6 +177,10 @@ class CaseState:
     # While the case is on a default decision: the date the first of them took effect, which
     # income revises it from (s.16(3) CSA 1991); None once a calculation on income replaces it.
     default_decision_from: str | None = None
+    # Collect & Pay from the assessment (patch "first-collection-after-notice"): the first
+    # collection's due date, 10 working days or more after the payment schedule letter; what fell
+    # due before it is initial arrears, spread over the first 52 weeks' instalments.
+    first_collection_date: str | None = None
 
 
 @dataclass
@@ -189,6 +194,7 @@ class CaseInput:
     requested_service_type: str = "direct_pay"
     domestic_abuse: bool = False
     payment_frequency: str = "monthly"
+    payment_method: str = "direct_debit"   # one of domain.lifecycle.PAYMENT_METHODS
     calendar: Calendar = field(default_factory=Calendar)
     # False only on Temporal's time-skipping test server, which cannot register custom search
     # attributes (an unregistered one fails every workflow task). Everywhere else: True.
@@ -262,10 +268,15 @@ class ReleaseRequest:
 
 @dataclass
 class CloseRequest:
+    """E.g. `{"reason": "paying_parent_died", "actor": "cw-17", "event_date": "2025-06-03"}`."""
+
     __strict_json__ = True
     reason: str      # one of domain.lifecycle.CLOSURE_REASONS except no_qualifying_child
     actor: str
     note: str = ""
+    # ISO date of the event (a death, leaving the UK, no longer caring), or for the receiving
+    # parent's request the day asked; empty: the day the closure is recorded.
+    event_date: str = ""
 
 
 @dataclass

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calculation import Child as CalcChild
     from domain.money import format_pence
     from domain.payments.letters import schedule_letter_facts
-    from domain.payments.schedule import Frequency, Rate, next_instalments
+    from domain.payments.schedule import Frequency, Rate, first_collection_date, next_instalments
     from workflows.case_messages import CaseState, LiabilityRecord, RateInForce
     from workflows.case_record import CaseRecorder
 
@@ -49,6 +49,10 @@ ONE_RECALCULATION_PATCH = "one-recalculation-at-a-time"
 # income was known (the case was on a default decision) is recalculated as a default decision,
 # not on an income of £0.
 OUT_OF_ORDER_DEFAULT_PATCH = "change-out-of-order-default-rate"
+# Patch: a case on Collect & Pay from its assessment is first collected no earlier than 10 working
+# days after the payment schedule letter; what fell due from the initial effective date until then
+# is initial arrears, spread over the first 52 weeks' instalments (never a missed payment).
+FIRST_COLLECTION_PATCH = "first-collection-after-notice"
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class CaseRecalculation:
                  **(extra_facts or {})}
         texts = [step.text for step in result.explanation]
         key = f"{template}-{effective_on.isoformat()}-{s.schedule_version + 1}"
+        self._set_first_collection(basis)
         rates = self._rates_with(effective_on, result)
         await record.send([*record.to_both_parents(template, key, facts, texts),
                            *self._schedule_letters(effective_on, rates, key, basis)])
@@ -185,6 +190,28 @@ class CaseRecalculation:
                                 effective_date=effective_on)
 
     # --- what goes to payments and the letters about it --------------------------------------
+    def _set_first_collection(self, basis: CalculationBasis) -> None:
+        """With the first schedule of a case on Collect & Pay: its first collection, counted from
+        today, when the payment schedule letter goes out with the decision."""
+        s = self._s
+        if s.schedule_version or s.first_collection_date or self.schedule_service_type(basis) != "collect_and_pay":
+            return
+        if workflow.patched(FIRST_COLLECTION_PATCH):
+            s.first_collection_date = first_collection_date(self._record.today()).isoformat()
+
+    def _first_collection(self) -> date | None:
+        return date.fromisoformat(self._s.first_collection_date) if self._s.first_collection_date else None
+
+    def _first_due(self, plan_first_due: date) -> date:
+        """The first schedule's first payment: the first collection's instalment when there is one."""
+        s = self._s
+        first_collection = self._first_collection()
+        if s.schedule_version != 1 or first_collection is None or not s.rates:
+            return plan_first_due
+        history = as_rates(s.rates)
+        return next_instalments(Frequency(s.payment_frequency), history[0].effective_from, history, first_collection,
+                                count=1, first_collection=first_collection)[0].period.due_date
+
     def _schedule_letters(self, effective_on: date, rates: list[RateInForce] | None, key: str,
                           basis: CalculationBasis) -> list[CaseNotice]:
         """The payment schedule letters for the version about to be handed to payments, whose
@@ -202,7 +229,7 @@ class CaseRecalculation:
         # Its own idempotency key: the calculation letter to the same parent has `key` already.
         return [self._record.notice(party, "payment_schedule", f"{key}/schedule", schedule_letter_facts(
                     s.payment_frequency, service_type, history, effective_on, self._record.today(),
-                    to_paying_parent=paying))
+                    to_paying_parent=paying, first_collection=self._first_collection()))
                 for party, paying in recipients]
 
     async def _hand_schedule_to_payments(self, effective_on: date, result: CalculationResult,
@@ -222,8 +249,10 @@ class CaseRecalculation:
             weekly_liability_pence=result.weekly_liability_pence,
             paying_parent_pays_weekly_pence=result.paying_parent_pays_pence,
             instalment_pence=plan.instalment_pence, first_instalment_pence=plan.first_instalment_pence,
-            instalments_per_year=plan.instalments_per_year, first_due_date=plan.first_due_date.isoformat(),
-            annual_pence=plan.annual_pence,
+            instalments_per_year=plan.instalments_per_year, first_due_date=self._first_due(plan.first_due_date).isoformat(),
+            annual_pence=plan.annual_pence, method=s.payment_method,
+            # Payments keeps the first version's first collection for every later version.
+            first_collection_date=(s.first_collection_date or "") if s.schedule_version == 1 else "",
             paying_parent_fee_pence=sum(rp.paying_parent_fee_pence for rp in result.receiving_parents),
             receiving_parent_fee_pence=sum(rp.receiving_parent_fee_pence for rp in result.receiving_parents),
             rule_set_id=result.rule_set_id,
@@ -236,7 +265,7 @@ class CaseRecalculation:
         else:  # as payments charges it (the plan's own first date is the end of the first period)
             history = as_rates(s.rates)
             ahead = next_instalments(Frequency(s.payment_frequency), history[0].effective_from, history,
-                                     record.today(), count=1)[0]
+                                     record.today(), count=1, first_collection=self._first_collection())[0]
             upcoming = (f"next payment {format_pence(ahead.amount_pence + ahead.fee_pence)} "
                         f"due {ahead.period.due_date.isoformat()}")
         record.log("schedule", f"Payment schedule {s.schedule_version} handed to payments: {plan.frequency}, {upcoming}")

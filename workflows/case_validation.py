@@ -7,7 +7,10 @@ read the case's state and change nothing.
 
 from __future__ import annotations
 
+from datetime import date
+
 from domain import lifecycle
+from domain.date_window import parse_day_in_window
 from domain.service_type import COLLECT_AND_PAY_REASONS
 from workflows.case_messages import (
     CaseState,
@@ -71,12 +74,30 @@ def check_safeguarding(s: CaseState, request: SafeguardingFlag) -> None:
         raise ValueError("the case already has a safeguarding profile")
 
 
-def check_close(s: CaseState, request: CloseRequest) -> None:
+def check_close(s: CaseState, request: CloseRequest, today: date) -> None:
     require_text(reason=request.reason, actor=request.actor)
     allowed = sorted(lifecycle.CLOSURE_REASONS - {"no_qualifying_child"})
     if request.reason not in allowed:
         raise ValueError(f"reason must be one of {', '.join(allowed)}")
     require_open(s)
+    closure_date(s, request, today)
+
+
+def closure_date(s: CaseState, request: CloseRequest, today: date) -> date:
+    """The first day without liability the closure asks for (domain.lifecycle.closure_date)."""
+    if not isinstance(request.event_date, str):
+        raise ValueError("event_date must be an ISO date (YYYY-MM-DD)")
+    event = None
+    if request.event_date:
+        # Inside the window the wait for a day asked cannot overflow the case calendar.
+        event, problem = parse_day_in_window(request.event_date)
+        if problem or event is None:
+            raise ValueError(f"event_date: {problem}")
+    return lifecycle.closure_date(request.reason, today, event, _iso(s.initial_effective_date), _iso(s.application_date))
+
+
+def _iso(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 def check_collect_and_pay(s: CaseState, request: CollectAndPayRequest) -> None:

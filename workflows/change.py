@@ -123,6 +123,7 @@ class ChangeWorkflow:
             education_is_a_fact=QUALIFYING_DATES_PATCH in data.date_rules,
             review_income_test=data.review_income_test,
             default_decision_from=date.fromisoformat(data.default_decision_from) if data.default_decision_from else None,
+            collect_and_pay_grounds=data.collect_and_pay_grounds,
         )
 
     # --- review loop ----------------------------------------------------------------------

@@ -66,6 +66,8 @@ class ChangeInput:
     review_income_test: bool = False
     # ISO date the default decision the case is on took effect: income revises it from then.
     default_decision_from: str = ""
+    # Why the case is on Collect & Pay where leaving it needs a caseworker (s.4(2A)); "" otherwise.
+    collect_and_pay_grounds: str = ""
     # The case workflow to tell when the change clears (signal `change_cleared`); empty: nobody.
     # A signal by workflow ID reaches the case's latest run even after it continued-as-new.
     parent_workflow_id: str = ""

@@ -21,14 +21,16 @@ FREQUENCY_WORDS = {"weekly": "every week", "fortnightly": "every 2 weeks", "four
 
 
 def schedule_letter_facts(frequency: str, service_type: str, history: Sequence[Rate], effective_from: date,
-                          today: date, to_paying_parent: bool) -> dict[str, str]:
+                          today: date, to_paying_parent: bool, first_collection: date | None = None) -> dict[str, str]:
     """The letter's facts (strings; money in pence, dates ISO) for one parent. `history` is the
-    liability as payments holds it with the new version in it; its first entry starts the schedule."""
+    liability as payments holds it with the new version in it; its first entry starts the schedule.
+    `first_collection`: Collect & Pay's first collection, the initial arrears spread after it."""
     if not history:
         raise ValueError("a payment schedule needs at least one liability")
     cadence = Frequency(frequency)
     ordered = tuple(sorted(history, key=lambda rate: rate.effective_from))
-    upcoming, following = next_instalments(cadence, ordered[0].effective_from, ordered, today)
+    upcoming, following = next_instalments(cadence, ordered[0].effective_from, ordered, today,
+                                           first_collection=first_collection)
     with_fee = to_paying_parent  # the receiving parent (Direct Pay only) is paid the maintenance alone
     return {
         "effective_date": effective_from.isoformat(),

@@ -15,12 +15,14 @@ double-count one.
 from __future__ import annotations
 
 import calendar as _calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 from fractions import Fraction
 
 from domain.money import round_half_up
+from domain.payments.working_days import add_working_days
 
 
 class Frequency(str, Enum):
@@ -126,8 +128,13 @@ def _rates_over(rates: tuple[Rate, ...], start: date, end: date) -> list[tuple[R
 
 
 def instalment(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], index: int,
-               due_offset_days: int = 0) -> Instalment:
-    """The amount due for one period under a (possibly changing) liability."""
+               due_offset_days: int = 0, first_collection: date | None = None) -> Instalment:
+    """The amount due for one period under a (possibly changing) liability; with a
+    `first_collection` date, with the initial arrears spread (see `with_initial_arrears`)."""
+    if first_collection is not None:
+        return with_initial_arrears(
+            lambda i: instalment(frequency, first_start, rates, i, due_offset_days), first_start, first_collection,
+            index)
     p = period(frequency, first_start, index, due_offset_days)
     amount, fee = Fraction(0), Fraction(0)
     for rate, days in _rates_over(rates, p.start, p.end):
@@ -138,18 +145,74 @@ def instalment(frequency: Frequency, first_start: date, rates: tuple[Rate, ...],
 
 
 def next_instalments(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], on_or_after: date,
-                     count: int = 2, due_offset_days: int = 0) -> list[Instalment]:
-    """The next `count` instalments whose payment falls due on or after `on_or_after`: what a
-    payment schedule letter states (the same arithmetic payments charges by)."""
+                     count: int = 2, due_offset_days: int = 0, first_collection: date | None = None
+                     ) -> list[Instalment]:
+    """The next `count` instalments whose payment falls due on or after `on_or_after` (and on or
+    after the first collection): what a payment schedule letter states (the same arithmetic
+    payments charges by)."""
+    if first_collection is not None:
+        on_or_after = max(on_or_after, first_collection)
     index = 0 if on_or_after <= first_start else period_containing(frequency, first_start, on_or_after)
     if period(frequency, first_start, index, due_offset_days).due_date < on_or_after:
         index += 1
-    return [instalment(frequency, first_start, rates, i, due_offset_days) for i in range(index, index + count)]
+    return [instalment(frequency, first_start, rates, i, due_offset_days, first_collection)
+            for i in range(index, index + count)]
 
 
 def schedule(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], count: int,
              due_offset_days: int = 0) -> list[Instalment]:
     return [instalment(frequency, first_start, rates, i, due_offset_days) for i in range(count)]
+
+
+# --- the first Collect & Pay collection and initial arrears -------------------------------------
+#
+# Liability starts at the initial effective date, but the paying parent is first asked to pay no
+# earlier than 10 working days after the payment schedule letter (the Direct Debit notice). What
+# fell due before that is initial arrears: it is not missed, it is spread over the instalments of
+# the first 52-week reference period that fall due from the first collection on (SI 2012/2785
+# reg 4). Periods before the first collection are not charged on their own.
+
+FIRST_COLLECTION_WORKING_DAYS = 10
+REFERENCE_PERIOD = timedelta(weeks=52)
+
+
+def first_collection_date(schedule_letter_on: date) -> date:
+    """The earliest day the first Collect & Pay collection may fall due."""
+    return add_working_days(schedule_letter_on, FIRST_COLLECTION_WORKING_DAYS)
+
+
+def initial_arrears_span(period_of: Callable[[int], Period], first_start: date, first_collection: date
+                         ) -> tuple[int, int]:
+    """(first, end): periods before `first` fall due before the first collection; periods
+    `first` .. `end` - 1 are the instalments of the first 52-week period that carry the initial
+    arrears (at least one, even when the first collection is later than that year)."""
+    first = 0
+    while period_of(first).due_date < first_collection:
+        first += 1
+    end = first + 1
+    while period_of(end).start < first_start + REFERENCE_PERIOD:
+        end += 1
+    return first, end
+
+
+def with_initial_arrears(base: Callable[[int], Instalment], first_start: date, first_collection: date,
+                         index: int) -> Instalment:
+    """Instalment `index` with the initial arrears spread: nil for a period falling due before the
+    first collection; its own amount plus an equal share of the initial arrears (the remainder
+    with the first) for an instalment carrying them; its own amount otherwise."""
+    own = base(index)
+    first, end = initial_arrears_span(lambda i: base(i).period, first_start, first_collection)
+    if index < first:
+        return Instalment(own.period, 0, 0)
+    if index >= end:
+        return own
+    deferred = [base(i) for i in range(first)]
+    count = end - first
+    amount, amount_left = divmod(sum(d.amount_pence for d in deferred), count)
+    fee, fee_left = divmod(sum(d.fee_pence for d in deferred), count)
+    if index == first:
+        amount, fee = amount + amount_left, fee + fee_left
+    return Instalment(own.period, own.amount_pence + amount, own.fee_pence + fee)
 
 
 def rates_after_change(rates: tuple[Rate, ...], change: Rate) -> tuple[Rate, ...]:
@@ -168,12 +231,12 @@ class Adjustment:
 
 def adjustments(frequency: Frequency, first_start: date, old_rates: tuple[Rate, ...],
                 new_rates: tuple[Rate, ...], charged_indices: list[int],
-                due_offset_days: int = 0) -> list[Adjustment]:
+                due_offset_days: int = 0, first_collection: date | None = None) -> list[Adjustment]:
     """For each period already charged: new amount − old amount (non-zero ones only)."""
     found = []
     for index in sorted(set(charged_indices)):
-        old = instalment(frequency, first_start, old_rates, index, due_offset_days)
-        new = instalment(frequency, first_start, new_rates, index, due_offset_days)
+        old = instalment(frequency, first_start, old_rates, index, due_offset_days, first_collection)
+        new = instalment(frequency, first_start, new_rates, index, due_offset_days, first_collection)
         if (old.amount_pence, old.fee_pence) != (new.amount_pence, new.fee_pence):
             found.append(Adjustment(new.period, new.amount_pence - old.amount_pence,
                                     new.fee_pence - old.fee_pence))
@@ -226,7 +289,11 @@ def period_containing_at(segments: tuple[Segment, ...], day: date) -> int:
     return segment.index_base + period_containing(segment.frequency, segment.first_start, day)
 
 
-def instalment_at(segments: tuple[Segment, ...], rates: tuple[Rate, ...], index: int) -> Instalment:
+def instalment_at(segments: tuple[Segment, ...], rates: tuple[Rate, ...], index: int,
+                  first_collection: date | None = None) -> Instalment:
+    if first_collection is not None:
+        return with_initial_arrears(lambda i: instalment_at(segments, rates, i), segments[0].first_start,
+                                    first_collection, index)
     segment = segment_for_index(segments, index)
     local = instalment(segment.frequency, segment.first_start, rates, index - segment.index_base,
                        segment.due_offset_days)
@@ -236,12 +303,12 @@ def instalment_at(segments: tuple[Segment, ...], rates: tuple[Rate, ...], index:
 
 def adjustments_at(old_segments: tuple[Segment, ...], old_rates: tuple[Rate, ...],
                    new_segments: tuple[Segment, ...], new_rates: tuple[Rate, ...],
-                   charged_indices: list[int]) -> list[Adjustment]:
+                   charged_indices: list[int], first_collection: date | None = None) -> list[Adjustment]:
     """`adjustments` for a schedule of segments: new − old for each period already charged."""
     found = []
     for index in sorted(set(charged_indices)):
-        old = instalment_at(old_segments, old_rates, index)
-        new = instalment_at(new_segments, new_rates, index)
+        old = instalment_at(old_segments, old_rates, index, first_collection)
+        new = instalment_at(new_segments, new_rates, index, first_collection)
         if new.period != old.period:
             raise ValueError(f"period {index} was charged and cannot change its dates")
         if (old.amount_pence, old.fee_pence) != (new.amount_pence, new.fee_pence):

@@ -1,7 +1,9 @@
-"""UK (England and Wales) working days, with bank holidays as data.
+"""UK (England and Wales) working days, with bank holidays as data
+(bank_holidays_england_and_wales.json beside this module).
 
-Disbursement to a receiving parent is due within 2 working days of the money arriving (docs/rules.md section 8),
-so weekends and bank holidays matter. The announced dates are data; for years beyond the data the
+Disbursement to a receiving parent is due within 2 working days of the money arriving, and the
+first Collect & Pay collection no earlier than 10 working days after the payment schedule letter
+(docs/rules.md section 8), so weekends and bank holidays matter. For years beyond the data the
 statutory pattern is computed (New Year, Easter, early May, spring, summer, Christmas, Boxing Day
 with substitute days), which is what the announcements have followed apart from one-off changes
 such as 2022 and 2023 (coronation, funeral) — those years are listed explicitly.
@@ -9,26 +11,25 @@ such as 2022 and 2023 (coronation, funeral) — those years are listed explicitl
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from functools import lru_cache
+from importlib import resources
 
-# gov.uk/bank-holidays, England and Wales.
-BANK_HOLIDAYS_ENGLAND_AND_WALES: dict[int, tuple[str, ...]] = {
-    2022: ("2022-01-03", "2022-04-15", "2022-04-18", "2022-05-02", "2022-06-02", "2022-06-03",
-           "2022-08-29", "2022-09-19", "2022-12-26", "2022-12-27"),
-    2023: ("2023-01-02", "2023-04-07", "2023-04-10", "2023-05-01", "2023-05-08", "2023-05-29",
-           "2023-08-28", "2023-12-25", "2023-12-26"),
-    2024: ("2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26",
-           "2024-12-25", "2024-12-26"),
-    2025: ("2025-01-01", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-08-25",
-           "2025-12-25", "2025-12-26"),
-    2026: ("2026-01-01", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-08-31",
-           "2026-12-25", "2026-12-28"),
-    2027: ("2027-01-01", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-08-30",
-           "2027-12-27", "2027-12-28"),
-    2028: ("2028-01-03", "2028-04-14", "2028-04-17", "2028-05-01", "2028-05-29", "2028-08-28",
-           "2028-12-25", "2028-12-26"),
-}
+# The announced dates (gov.uk/bank-holidays, England and Wales) are data, so a new year's
+# announcement or a one-off holiday is a change to that file, not to this code.
+HOLIDAYS_FILE = "bank_holidays_england_and_wales.json"
+
+
+
+
+def _announced_bank_holidays() -> dict[int, frozenset[date]]:
+    raw = json.loads(resources.files(__package__).joinpath(HOLIDAYS_FILE).read_text(encoding="utf-8"))
+    return {int(year): frozenset(date.fromisoformat(day) for day in days) for year, days in raw["dates"].items()}
+
+
+# Read once, on import (workflows import this module before they run, never inside a task).
+ANNOUNCED_BANK_HOLIDAYS = _announced_bank_holidays()
 
 
 def _easter_sunday(year: int) -> date:
@@ -75,10 +76,8 @@ def _computed_holidays(year: int) -> frozenset[date]:
 
 @lru_cache(maxsize=64)
 def bank_holidays(year: int) -> frozenset[date]:
-    listed = BANK_HOLIDAYS_ENGLAND_AND_WALES.get(year)
-    if listed is not None:
-        return frozenset(date.fromisoformat(d) for d in listed)
-    return _computed_holidays(year)
+    listed = ANNOUNCED_BANK_HOLIDAYS.get(year)
+    return listed if listed is not None else _computed_holidays(year)
 
 
 def is_working_day(day: date) -> bool:

@@ -143,6 +143,8 @@ def validate_application(request: case_pb2.CreateApplicationRequest, today: date
         problems.append(("relevant_other_children", "must not be negative"))
     if request.payment_frequency and request.payment_frequency not in lifecycle.PAYMENT_FREQUENCIES:
         problems.append(("payment_frequency", f"one of {', '.join(lifecycle.PAYMENT_FREQUENCIES)}"))
+    if request.payment_method and request.payment_method not in lifecycle.PAYMENT_METHODS:
+        problems.append(("payment_method", f"one of {', '.join(lifecycle.PAYMENT_METHODS)}"))
     if request.requested_service_type not in _SERVICE_TYPES:
         problems.append(("requested_service_type", "unknown service type"))
     if problems:
@@ -269,6 +271,7 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
             relevant_other_children=request.relevant_other_children,
             requested_service_type=_SERVICE_TYPES[request.requested_service_type],
             domestic_abuse=request.domestic_abuse, payment_frequency=request.payment_frequency or "monthly",
+            payment_method=request.payment_method or "direct_debit",
             calendar=Calendar(self._settings.seconds_per_day), publish_search_attributes=self._publish,
         )
         try:

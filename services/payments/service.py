@@ -134,8 +134,9 @@ def _handled(method):
 
 
 def _schedule_reply(schedule: ledger.ScheduleRow, duplicate: bool, adjustments: list, effective: date) -> pb.Schedule:
-    """The schedule for one reference year from `effective`'s period, with adjustments posted."""
-    start_index = schedule.period_containing(max(effective, schedule.starts_on))
+    """The schedule for one reference year from `effective`'s period, with adjustments posted;
+    none before the first collection (initial arrears are spread over the instalments after it)."""
+    start_index = max(schedule.period_containing(max(effective, schedule.starts_on)), schedule.first_collected_index())
     payments = []
     for index in range(start_index, start_index + PERIODS_PER_YEAR[schedule.frequency]):
         due = schedule.instalment(index)
@@ -264,6 +265,11 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
             checks.violations.append(("paying_parent_fee_pence", "Direct Pay has no collection fees"))
         if request.due_offset_days < 0:
             checks.violations.append(("due_offset_days", "must not be negative"))
+        first_collection = checks.day("first_collection_date", request.first_collection_date, required=False)
+        if first_collection is not None and request.service_type != "collect_and_pay":
+            checks.violations.append(("first_collection_date", "only Collect & Pay payments are collected"))
+        elif first_collection is not None and effective is not None and first_collection < effective:
+            checks.violations.append(("first_collection_date", "must not be before effective_date"))
         rule_set_id = request.rule_set_id
         try:
             if rule_set_id:
@@ -276,7 +282,8 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         effective = _checked(effective)
         schedule_request = schedules.ScheduleRequest(key, case_id, request.service_type, _checked(frequency),
                                                      pb.Method.Name(request.method), effective, weekly, fee, rule_set_id,
-                                                     request.decision_ref or None, request.due_offset_days)
+                                                     request.decision_ref or None, request.due_offset_days,
+                                                     first_collection)
         async with self._transaction() as conn:
             schedule, duplicate, adjustments = await schedules.create_schedule(conn, schedule_request)
         return _schedule_reply(schedule, duplicate, adjustments, effective)

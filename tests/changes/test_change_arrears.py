@@ -50,8 +50,11 @@ async def with_payments(change_pool, database_url) -> AsyncIterator[tuple[Workfl
 
 
 async def case_with_backdated_increase(env, client, queue, address, service_type: str) -> tuple[str, object]:
-    """Runs a case to 2025-04-20; on Collect & Pay, payments charges the four periods due by then
-    (what the collection cycles do on each due date); then the increase is reported and applied."""
+    """Runs a case to 2025-04-20; on Collect & Pay, payments charges the periods due by then from
+    the first collection (what the collection cycles do on each due date); then the increase is
+    reported and applied. The first collection is 24 January, 10 working days after the schedule
+    letter of 12 January: the month due 12 January is initial arrears, spread over the 11
+    instalments due 12 February to 12 December, and is not charged on its own."""
     case_id = f"arr-{uuid.uuid4().hex[:8]}"
     handle = await client.start_workflow(CaseWorkflow.run, CaseInput(
         case_id=case_id, application_date="2025-01-10", receiving_parent_id="rp-1", paying_parent_id="pp-1",
@@ -62,7 +65,7 @@ async def case_with_backdated_increase(env, client, queue, address, service_type
     if service_type == "collect_and_pay":
         async with caller_channel(address) as channel:
             stub = payments_pb2_grpc.PaymentsServiceStub(channel)
-            for index in range(4):  # due 12 January, February, March, April
+            for index in range(1, 4):  # due 12 February, March, April
                 await stub.ChargePeriod(pb.ChargePeriodRequest(case_id=case_id, period_index=index))
     with env.auto_time_skipping_disabled():
         receipt = await handle.execute_update(CaseWorkflow.report_change, INCREASE)
@@ -94,18 +97,20 @@ async def test_collect_and_pay_arrears_land_in_the_ledger_and_the_record_says_so
     arrears, adjustment = await row_when(change_pool, (
         "SELECT arrears_pence, adjustment_pence FROM case_api.change_records WHERE case_id = %s AND change_no = 1"),
         (case_id,))
-    # Payments adjusted the four charged months: 11 of January's 31 days (from 1 February), then
-    # February, March and April whole, at £48 a week more, and the 20% fee on it.
-    maintenance = round(monthly(4800) * 11 / 31) + 3 * monthly(4800)
-    assert posted == (maintenance, round(monthly(960) * 11 / 31) + 3 * monthly(960))
+    # Payments adjusted the three charged months, February, March and April whole at £48 a week
+    # more (and the 20% fee on it), and each one's share of the initial arrears: January's month
+    # (£346.66 + £69.33 fee) now has 11 of its 31 days at the new amounts, £420.47 + £84.09
+    # (1,303,446 / 31 and 260,683 / 31 pence, to the penny), spread over 11 instalments:
+    # £38.22 + £7.64 each instead of £31.51 + £6.30, with 5p and 5p instead of 5p and 3p on the first.
+    assert posted == (3 * monthly(4800) + 3 * (3822 - 3151), 3 * monthly(960) + 3 * (764 - 630) + (5 - 3))
     # The recorded arrears are what the ledger posted, fee included (the ledger is the source of
     # truth for money); the change's own day count to its clearance (liability only) is another number.
-    assert arrears == sum(posted) == 69_781 + 13_956
+    assert arrears == sum(posted) == 64_413 + 12_884
     assert adjustment == round(4800 * (APPLIED_ON - date(2025, 2, 1)).days / 7) == 53_486
     letter = await row_when(change_pool, (
         "SELECT body->'facts'->>'outcome_reason' FROM case_api.notices WHERE case_id = %s AND template = 'change_outcome'"
         " AND recipient_party_id = 'rp-1'"), (case_id,))
-    assert "£837.37 more is owed" in letter[0] and "statement" in letter[0]
+    assert "£772.97 more is owed" in letter[0] and "statement" in letter[0]
     await record_history(client.get_workflow_handle(f"case-{case_id}"), CASE_CHANGE_HISTORIES,
                           "backdated_increase_collect_and_pay")
 
@@ -153,4 +158,5 @@ async def test_the_payment_schedule_letter_states_what_the_ledger_will_charge(wi
         after = await stub.GetBalance(pb.GetBalanceRequest(case_id=case_id, as_of=next_due.isoformat()))
     assert (ahead.next_payment_due, ahead.next_payment_pence) == (next_due.isoformat(), next_payment)
     assert (after.next_payment_due, after.next_payment_pence) == ("2025-06-12", regular)
-    assert next_payment in (monthly(12800) + monthly(2560), monthly(12800) + monthly(2560) + 1)  # £128 + 20% a week
+    # £128 + 20% a week, and the month's share of the initial arrears (£38.22 + £7.64).
+    assert next_payment in (monthly(12800) + monthly(2560) + 3822 + 764, monthly(12800) + monthly(2560) + 3822 + 764 + 1)

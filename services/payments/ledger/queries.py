@@ -66,7 +66,7 @@ async def balance(conn: AsyncConnection, case_id: str, as_of: date) -> CaseBalan
 
 
 def _next_payment(schedule: ScheduleRow, as_of: date) -> tuple[date | None, int]:
-    index = schedule.period_containing(max(as_of, schedule.starts_on))
+    index = max(schedule.period_containing(max(as_of, schedule.starts_on)), schedule.first_collected_index())
     for candidate in (index, index + 1):
         due = schedule.instalment(candidate)
         if due.period.due_date > as_of:

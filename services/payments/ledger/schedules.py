@@ -51,9 +51,19 @@ class ScheduleRow:
     decision_ref: str | None
     index_base: int = 0
     segments: tuple[Segment, ...] = ()   # every frequency the schedule has had, oldest first
+    # Collect & Pay: the first collection's due date; what fell due before it is initial arrears,
+    # spread over the first 52 weeks' instalments (None: each period falls due on its own).
+    first_collection: date | None = None
 
     def instalment(self, index: int) -> Instalment:
-        return instalment_at(self.segments, self.rates, index)
+        return instalment_at(self.segments, self.rates, index, self.first_collection)
+
+    def first_collected_index(self) -> int:
+        """The first period charged: the first falling due on or after the first collection."""
+        index = 0
+        while self.first_collection is not None and self.instalment(index).period.due_date < self.first_collection:
+            index += 1
+        return index
 
     def period_containing(self, day: date) -> int:
         return period_containing_at(self.segments, day)
@@ -76,6 +86,8 @@ class ScheduleRequest:
     rule_set_id: str
     decision_ref: str | None
     due_offset_days: int = 0
+    # Collect & Pay: the first collection (see ScheduleRow); kept from the first version on.
+    first_collection: date | None = None
 
 
 def _rates_json(rates: tuple[Rate, ...]) -> list[dict[str, Any]]:
@@ -89,7 +101,7 @@ def _rates_from(raw: list[dict[str, Any]]) -> tuple[Rate, ...]:
 
 
 _SCHEDULE_COLUMNS = ("schedule_id, case_id, version, service_type, frequency, method, first_start, "
-                     "due_offset_days, rates, rule_set_id, decision_ref, index_base")
+                     "due_offset_days, rates, rule_set_id, decision_ref, index_base, first_collection")
 
 
 def _segment_of(row: tuple[Any, ...]) -> Segment:
@@ -102,7 +114,7 @@ def _schedule_from(row: tuple[Any, ...], history: list[tuple[Any, ...]] | None =
     for earlier in (history or [row]):
         segments = segments_after(segments, _segment_of(earlier))
     return ScheduleRow(row[0], row[1], row[2], row[3], Frequency(row[4]), row[5], row[6], row[7],
-                       _rates_from(row[8]), row[9], row[10], row[11], segments)
+                       _rates_from(row[8]), row[9], row[10], row[11], segments, row[12])
 
 
 async def current_schedule(conn: AsyncConnection, case_id: str) -> ScheduleRow | None:
@@ -126,6 +138,8 @@ async def create_schedule(conn: AsyncConnection, req: ScheduleRequest) -> tuple[
     due becomes credit again. A different frequency starts a new segment of periods at a period
     boundary (see _new_frequency_segment). Returns (schedule, duplicate, adjustments posted)."""
     request = {**asdict(req), "frequency": req.frequency.value}
+    if req.first_collection is None:   # fingerprints of requests made before the field stay the same
+        del request["first_collection"]
     fp = fingerprint(request)
     await lock_case(conn, req.case_id)
     cur = await conn.execute("SELECT case_id, version, fingerprint FROM schedules WHERE idempotency_key = %s",
@@ -139,6 +153,7 @@ async def create_schedule(conn: AsyncConnection, req: ScheduleRequest) -> tuple[
     change = Rate(req.effective_date, req.weekly_pence, req.weekly_fee_pence)
     charged = await charged_periods(conn, req.case_id)
     rates: tuple[Rate, ...]
+    first_collection = req.first_collection if old is None else old.first_collection
     if old is None:
         version, rates, segment = 1, (change,), Segment(req.frequency, req.effective_date, 0, req.due_offset_days)
     else:
@@ -151,11 +166,11 @@ async def create_schedule(conn: AsyncConnection, req: ScheduleRequest) -> tuple[
                    else _new_frequency_segment(old, req, charged))
     cur = await conn.execute(
         "INSERT INTO schedules (idempotency_key, fingerprint, case_id, version, service_type, frequency, method,"
-        " first_start, due_offset_days, rates, rule_set_id, decision_ref, index_base)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING " + _SCHEDULE_COLUMNS,
+        " first_start, due_offset_days, rates, rule_set_id, decision_ref, index_base, first_collection)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING " + _SCHEDULE_COLUMNS,
         (req.idempotency_key, fp, req.case_id, version, req.service_type, segment.frequency.value, req.method,
          segment.first_start, segment.due_offset_days, Jsonb(_rates_json(rates)), req.rule_set_id,
-         req.decision_ref, segment.index_base),
+         req.decision_ref, segment.index_base, first_collection),
     )
     new_row = await cur.fetchone()
     if new_row is None:   # INSERT ... RETURNING without ON CONFLICT returns its row or raises
@@ -164,7 +179,7 @@ async def create_schedule(conn: AsyncConnection, req: ScheduleRequest) -> tuple[
     schedule.segments = segments_after(old.segments if old else (), segment)
     posted: list[Adjustment] = []
     if old is not None:
-        posted = adjustments_at(old.segments, old.rates, schedule.segments, rates, charged)
+        posted = adjustments_at(old.segments, old.rates, schedule.segments, rates, charged, first_collection)
         if posted:
             await _post_adjustments(conn, req, posted)
             await _settle_after_adjustments(conn, schedule, req, posted)
