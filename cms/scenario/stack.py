@@ -54,8 +54,6 @@ from services import SERVICES
 from services.case_api.service import CaseService
 from services.common.server import serve_in_background
 from services.payments.service import register as register_payments
-from workflows.case import CaseWorkflow
-from workflows.change import ChangeWorkflow
 
 
 @dataclass
@@ -157,7 +155,7 @@ class ScenarioStack:
         # same; its determinism is checked where it is deployed, by the sandboxed workers and the
         # replay of recorded histories.
         runner = UnsandboxedWorkflowRunner()
-        case_worker = Worker(client, task_queue=cases_queue, workflows=[CaseWorkflow, ChangeWorkflow],
+        case_worker = Worker(client, task_queue=cases_queue, workflows=workflows_for(TASK_QUEUE_CASES),
                              activities=case_activities(pool, hmrc, schedules=schedules), workflow_runner=runner,
                              interceptors=self._interceptors)
         payments_worker = Worker(client, task_queue=payments_queue, workflows=workflows_for(TASK_QUEUE_PAYMENTS),
