@@ -3,7 +3,9 @@
 - stage, closure, the liability history and the children's last qualifying days: the case
   workflow's `state` and `liability_history` queries;
 - the balance: payments' `GetBalance` on the `until` day;
-- the timeline: the case read model (`GetTimeline`), every entry the case wrote.
+- the timeline: the case read model (`GetTimeline`), every entry the case wrote;
+- enforcement: the steps of each enforcement the case started (`case-<id>/enforcement-<n>`, its
+  `status` query), in date order.
 
 Liability: each entry of the history the case handed to payments is in force from its date until
 the day before the next (`to` inclusive, null while open). After a closure nothing is due from the
@@ -13,16 +15,20 @@ neighbouring segments with the same rate and amount are one.
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 from typing import Any
 
 import grpc
+from temporalio.service import RPCError, RPCStatusCode
 
 from cms.scenario.stack import ScenarioServices
 from cms_proto.case.v1 import case_pb2
 from cms_proto.payments.v1 import payments_pb2
 from workflows.case import CaseWorkflow
 from workflows.case_messages import LiabilityHistory, RateInForce
+from workflows.enforcement import EnforcementWorkflow
+from workflows.enforcement_messages import enforcement_workflow_id
 
 
 async def read_result(services: ScenarioServices, case_id: str, until: date) -> dict[str, Any]:
@@ -37,6 +43,7 @@ async def read_result(services: ScenarioServices, case_id: str, until: date) -> 
         "liability": liability_segments(history.rates, closed_on),
         "children": children(history),
         "balance": await balance(services, case_id, until),
+        "enforcement": await enforcement(services, case_id),
         "timeline": await timeline(services, case_id),
     }
 
@@ -72,6 +79,21 @@ async def balance(services: ScenarioServices, case_id: str, until: date) -> dict
         return {"arrears_pence": 0, "paid_pence": 0, "enforcement_charges_pence": 0}
     return {"arrears_pence": found.arrears_pence, "paid_pence": found.paid_to_date_pence,
             "enforcement_charges_pence": found.enforcement_charges_pence}
+
+
+async def enforcement(services: ScenarioServices, case_id: str) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    for n in itertools.count(1):
+        handle = services.client.get_workflow_handle(enforcement_workflow_id(case_id, n))
+        try:
+            status = await handle.query(EnforcementWorkflow.status)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:   # enforcements are numbered from 1 without gaps
+                break
+            raise
+        steps += [{"step": view.step, "started_on": view.started_on, "ended_on": view.ended_on or None,
+                   "charge_pence": view.charge_pence, "outcome": view.outcome or None} for view in status.steps]
+    return sorted(steps, key=lambda step: step["started_on"])
 
 
 async def timeline(services: ScenarioServices, case_id: str) -> list[dict[str, str]]:
