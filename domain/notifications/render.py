@@ -210,7 +210,8 @@ def _render_one(template: Template, channel: str, context: Mapping[str, Any], la
 
 
 def postal_address_lines(recipient: Mapping[str, Any]) -> tuple[str, ...]:
-    lines = [recipient.get("full_name", "")] + str(recipient.get("address", "")).split("\n")
+    # An address given on one line separates its lines with commas ("1 Example Street, Testtown").
+    lines = [recipient.get("full_name", "")] + re.split(r"[\n,]", str(recipient.get("address", "")))
     lines.append(recipient.get("postcode", ""))
     return tuple(line.strip() for line in lines if line and line.strip())
 

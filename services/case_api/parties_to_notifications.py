@@ -19,10 +19,21 @@ from cms.grpc_client import channel_with_token, process_token
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from cms_proto.notifications.v1 import notifications_pb2_grpc
 from services.case_api import repository as case_api
+from services.common.errors import field_violations_of
 
 
 class NotificationsUnavailable(Exception):
     """The notifications service did not answer; the caller retries with the same key."""
+
+
+class PartyDetailsRefused(Exception):
+    """Notifications cannot write to a party as given (an address that does not fit the envelope
+    window): the caller corrects the details; retrying them unchanged would never succeed."""
+
+    def __init__(self, party_role: str, violations: list[tuple[str, str]]):
+        super().__init__(f"{party_role}: {violations}")
+        self.violations = [(f"{party_role}.{field.removeprefix('details_json.')}", problem)
+                           for field, problem in violations]
 
 
 async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str) -> None:
@@ -36,8 +47,13 @@ async def register_parties(pool: AsyncConnectionPool, address: str, case_id: str
             for party_id, role, all_details in parties:
                 # The party details notifications renders letters with: those given at application.
                 details = {name: value for name, value in all_details.items() if value}
-                await stub.SetParty(pb.SetPartyRequest(case_id=case_id, party_id=party_id, role=role,
-                                                       details_json=json.dumps(details)), timeout=20)
+                try:
+                    await stub.SetParty(pb.SetPartyRequest(case_id=case_id, party_id=party_id, role=role,
+                                                           details_json=json.dumps(details)), timeout=20)
+                except grpc.aio.AioRpcError as error:
+                    if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                        raise PartyDetailsRefused(role, field_violations_of(error)) from None
+                    raise
             # Letters name the children by date of birth rather than by the case's ids.
             await stub.SetChildren(pb.SetChildrenRequest(case_id=case_id, children=[
                 pb.CaseChild(child_id=child_id, date_of_birth=str(born)) for child_id, born, *_ in children]),

@@ -35,7 +35,12 @@ from services.case_api import repository as case_api
 from services.case_api.case_ids import case_id_for, case_id_secret
 from services.case_api.changes import ChangeRpcs
 from services.case_api.enforcement_metrics import start_enforcement_metrics
-from services.case_api.parties_to_notifications import NotificationsUnavailable, flag_profile, register_parties
+from services.case_api.parties_to_notifications import (
+    NotificationsUnavailable,
+    PartyDetailsRefused,
+    flag_profile,
+    register_parties,
+)
 from services.case_api.sla_metrics import start_sla_metrics
 from services.case_api.stuck_workflows import start_stuck_workflow_metrics
 from services.case_api.update_ids import update_id_for
@@ -240,6 +245,9 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                 await register_parties(self._pool, self._notifications, case_id)
             except NotificationsUnavailable as error:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"{error}; retry with the same idempotency_key")
+                return
+            except PartyDetailsRefused as error:
+                await abort_invalid(context, FieldViolations(error.violations))
                 return
         await self._start_workflow(case_id, request, applied)
         return case_pb2.CreateApplicationResponse(case_id=case_id, workflow_id=workflow_id_for(case_id),

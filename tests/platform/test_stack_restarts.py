@@ -82,8 +82,8 @@ def risk_failing_at_every_start(stack: StackProcess) -> Iterator[FailingChild]:
 def _application(key: str) -> case_pb2.CreateApplicationRequest:
     return case_pb2.CreateApplicationRequest(
         idempotency_key=f"restart-{key}",
-        receiving_parent=case_pb2.Party(party_id=f"rp-{key}", full_name="Receiving Parent", address="1 Test Street"),
-        paying_parent=case_pb2.Party(party_id=f"pp-{key}", full_name="Paying Parent", address="2 Test Road",
+        receiving_parent=case_pb2.Party(party_id=f"rp-{key}", full_name="Receiving Parent", address="1 Test Street, Testtown"),
+        paying_parent=case_pb2.Party(party_id=f"pp-{key}", full_name="Paying Parent", address="2 Test Road, Othertown",
                                      employer="Example Ltd"),
         children=[case_pb2.Child(child_id="c-1", date_of_birth="2017-03-01")],
         application_date=date.today().isoformat(), requested_by=f"rp-{key}",

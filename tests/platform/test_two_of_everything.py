@@ -82,8 +82,8 @@ async def _case_reaches_active(address: str) -> str:
     key = uuid.uuid4().hex[:10]
     request = case_pb2.CreateApplicationRequest(
         idempotency_key=f"replicas-{key}",
-        receiving_parent=case_pb2.Party(party_id=f"rp-{key}", full_name="Receiving Parent", address="1 Test Street"),
-        paying_parent=case_pb2.Party(party_id=f"pp-{key}", full_name="Paying Parent", address="2 Test Road"),
+        receiving_parent=case_pb2.Party(party_id=f"rp-{key}", full_name="Receiving Parent", address="1 Test Street, Testtown"),
+        paying_parent=case_pb2.Party(party_id=f"pp-{key}", full_name="Paying Parent", address="2 Test Road, Othertown"),
         children=[case_pb2.Child(child_id="c-1", date_of_birth="2017-03-01")],
         application_date=date.today().isoformat(), requested_by=f"rp-{key}",
     )
