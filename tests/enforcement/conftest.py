@@ -4,16 +4,12 @@ and the letters captured for inspection."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import grpc
 import pytest
 import pytest_asyncio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -25,12 +21,9 @@ from cms.config import TASK_QUEUE_CASES, TASK_QUEUE_PAYMENTS, load_settings
 from cms.grpc_client import Channels
 from cms.infra.processes import free_port
 from cms.worker_catalog import payment_activities, payments_client
-from services.common.server import serve
 from services.payments.bank import FakeBank
-from services.payments.service import register
-from tests.helpers.auth import caller_channel
 from tests.helpers.codec import codec_data_converter
-from tests.payments.conftest import AddressedPaymentsStub
+from tests.payments.conftest import AddressedPaymentsStub, payments_service
 from tests.payments.payments_helpers import fresh_database
 from workflows.enforcement import EnforcementWorkflow
 
@@ -59,23 +52,8 @@ async def enforcement_payments(enforcement_payments_db: str) -> AsyncIterator[Ad
     settings = load_settings()
     settings = replace(settings, database_url=enforcement_payments_db,
                        ports={**settings.ports, "payments": free_port()})
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve("payments", functools.partial(register, bank=FakeBank(seed=11)), settings, stop))
-    address = settings.address_of("payments")
-    for _ in range(200):
-        if task.done():
-            task.result()
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.1)
-    channel = caller_channel(address)
-    yield AddressedPaymentsStub(channel, address)
-    await channel.close()
-    stop.set()
-    await asyncio.wait_for(task, timeout=20)
+    async with payments_service(settings, FakeBank(seed=11)) as stub:
+        yield stub
 
 
 @pytest.fixture

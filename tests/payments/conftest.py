@@ -4,6 +4,7 @@ tests' rows must not mix in) and the payments gRPC service in-process with a fak
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 from collections.abc import AsyncIterator
@@ -13,11 +14,10 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 import pytest_asyncio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cms.config import load_settings
+from cms.config import Settings, load_settings
 from cms.infra.processes import free_port
-from services.common.server import serve
+from services.common.server import serve_in_background
 from services.payments.bank import FakeBank
 from services.payments.service import register
 from tests.helpers.auth import caller_channel
@@ -57,25 +57,23 @@ def fake_bank() -> FakeBank:
     return FakeBank(seed=7)
 
 
+@contextlib.asynccontextmanager
+async def payments_service(settings: Settings, bank: FakeBank) -> AsyncIterator[AddressedPaymentsStub]:
+    """The payments service in this event loop, called with a caller's token until the block ends."""
+    running = await serve_in_background("payments", functools.partial(register, bank=bank), settings)
+    channel = caller_channel(running.address)
+    try:
+        yield AddressedPaymentsStub(channel, running.address)
+    finally:
+        await channel.close()
+        running.stop_event.set()
+        await asyncio.wait_for(running.task, timeout=20)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def payments_stub(payments_db: str, fake_bank: FakeBank) -> AsyncIterator[AddressedPaymentsStub]:
     settings = load_settings()
     settings = replace(settings, database_url=payments_db, ports={**settings.ports, "payments": free_port()})
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve("payments", functools.partial(register, bank=fake_bank), settings, stop))
-    address = settings.address_of("payments")
-    for _ in range(200):
-        if task.done():
-            task.result()
-        try:
-            async with caller_channel(address) as channel:
-                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.1)
-    channel = caller_channel(address)
-    yield AddressedPaymentsStub(channel, address)
-    await channel.close()
-    stop.set()
-    await asyncio.wait_for(task, timeout=20)
+    async with payments_service(settings, fake_bank) as stub:
+        yield stub
 
