@@ -42,7 +42,7 @@ from temporalio.worker import (
 )
 
 from bench.bare_workflow import BareWorkflow, bare_activity
-from bench.bench_scenario import YEARS, _scenario
+from bench.bench_scenario import YEARS, two_year_case
 from cms.scenario.player import ScenarioPlayer
 from cms.scenario.stack import ScenarioServices, ScenarioStack
 
@@ -150,7 +150,7 @@ async def _measure(services: ScenarioServices, player: ScenarioPlayer, collect_a
     rows_before, bytes_before = await _database_counters(services)
     own_before, children_before = _cpu_seconds()
     CENSUS.recording, started = True, time.perf_counter()
-    result = await player.play(_scenario(collect_and_pay=collect_and_pay))
+    result = await player.play(two_year_case(collect_and_pay=collect_and_pay))
     wall = time.perf_counter() - started
     CENSUS.recording = False
     own_after, children_after = _cpu_seconds()
@@ -192,7 +192,7 @@ def _rows(profile: str, year: CaseYear, bare: HistoryTotals) -> list[dict]:
 async def _run(quick: bool) -> list[dict]:
     async with ScenarioStack(interceptors=[CountingInterceptor()]) as services:
         player = ScenarioPlayer(services)
-        await player.play(_scenario())      # warm-up: imports, connections, caches
+        await player.play(two_year_case())      # warm-up: imports, connections, caches
         direct_pay = await _measure(services, player, collect_and_pay=False)
         collect_and_pay = await _measure(services, player, collect_and_pay=True)
         bare = await _bare_history(services)

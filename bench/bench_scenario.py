@@ -51,7 +51,8 @@ TWO_YEARS_FIVE_CHANGES: dict[str, Any] = {
 }
 
 
-def _scenario(collect_and_pay: bool = False) -> Scenario:
+def two_year_case(collect_and_pay: bool = False) -> Scenario:
+    """Two years, five changes: the case both scenario benchmarks and the case-year costs play."""
     data = copy.deepcopy(TWO_YEARS_FIVE_CHANGES)
     if collect_and_pay:
         data["application"].update(requested_service_type="SERVICE_TYPE_COLLECT_AND_PAY", payment_frequency="weekly")
@@ -83,7 +84,7 @@ async def _run(quick: bool) -> list[dict]:
     count = 2 if quick else 5
     async with ScenarioStack() as services:
         player = ScenarioPlayer(services)
-        direct_pay, collect_and_pay = _scenario(), _scenario(collect_and_pay=True)
+        direct_pay, collect_and_pay = two_year_case(), two_year_case(collect_and_pay=True)
         await player.play(direct_pay)   # warm-up: first imports and connections
         await _bare_rate(services, 5)
         bare = await _bare_rate(services, 10 if quick else 40)
