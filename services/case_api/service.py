@@ -25,7 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cms.config import TASK_QUEUE_CASES, Settings
-from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+from cms.search_attributes import ASSIGNED_TEAM, CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
 from cms.temporal import connect
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
@@ -320,7 +320,10 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         safeguarded = bool(row.get("safeguarded"))
         shown = {role: redact_for_viewer(record, record["party_id"], viewer, safeguarded)
                  for role, record in party_records.items()}
-        if viewer.is_staff:
+        if viewer.is_staff and request.withhold_protected:
+            # As for a record that belongs to nobody in particular: the protected fields withheld.
+            shown = {role: redact_for_viewer(record, "", Viewer()) for role, record in party_records.items()}
+        elif viewer.is_staff:
             await self._audit_staff_read(request.case_id, viewer, party_records)
         case = self._case_message(row, shown, children)
         if not viewer.is_staff:
@@ -401,8 +404,22 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
                 service_type=attributes.get(SERVICE_TYPE) or "",
                 needs_caseworker=bool(attributes.get(NEEDS_CASEWORKER)),
                 sla_due_at=_timestamp(attributes.get(SLA_DUE_AT)),
+                assigned_team=attributes.get(ASSIGNED_TEAM) or "",
             ))
+        await self._add_caseworker_reasons(summaries)
         return case_pb2.ListCasesResponse(cases=summaries, next_page_token=pages.next_page_token or b"")
+
+    async def _add_caseworker_reasons(self, summaries: list[case_pb2.CaseSummary]) -> None:
+        """Staff see why each case waits for them, in the words the case recorded (free text for
+        staff, so never for other callers); one query for the page."""
+        caller = current_caller()
+        waiting = [summary for summary in summaries if summary.needs_caseworker]
+        if not waiting or (caller is not None and not caller.is_staff):
+            return
+        async with self._pool.connection() as conn:
+            reasons = await case_api.case_reasons(conn, [summary.case_id for summary in waiting])
+        for summary in waiting:
+            summary.caseworker_reason = reasons.get(summary.case_id, "")
 
     # GetTimeline ----------------------------------------------------------------------------
     async def GetTimeline(self, request, context):

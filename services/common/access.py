@@ -62,6 +62,7 @@ RULES: Mapping[str, Mapping[str, Access]] = {
     _CASE + "ReviewChange": _staff(_STAFF_ACT["reviewer"]),
     _CASE + "GetSlaReport": {**_staff(), **_roles("operations")},
     _CASE + "ListAudit": _staff(),
+    _CASE + "ListChanges": {**_staff(), **_roles("operations")},
     # --- payments: the worker runs the schedules; the bank alone says money came in or bounced
     _PAYMENTS + "GetBalance": {**_staff(), **_roles("operations", "service")},
     _PAYMENTS + "GetStatement": {**_staff(), **_roles("operations", "service")},
