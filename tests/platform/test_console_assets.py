@@ -35,7 +35,7 @@ def test_each_package_is_pinned_and_locked_with_its_hash() -> None:
 
 def test_make_installs_only_from_the_lock_without_scripts() -> None:
     installs = [line for line in (REPO_ROOT / "Makefile").read_text().splitlines()
-                if re.search(r"\bnpm (i|install|ci)\b", line)]
+                if not line.lstrip().startswith("#") and re.search(r"\bnpm (i|install|ci)\b", line)]
     assert installs, "the Makefile installs no npm package? the check would look at nothing"
     for line in installs:
         assert "npm ci" in line and "--ignore-scripts" in line, line
