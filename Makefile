@@ -16,7 +16,7 @@ LOCK_VENV := .venv-lock
 # One platform and Python for every lock, whoever runs `make lock`: the machines' and the image's.
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
 
-.PHONY: venv protos run test bench lint lock lock-tool clean distclean
+.PHONY: venv protos assets run test bench lint lock lock-tool clean distclean
 
 venv: $(STAMP)
 
@@ -38,13 +38,27 @@ $(GEN_STAMP): $(STAMP) $(PROTOS) scripts/gen_protos.py
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_protos.py
 	@touch $@
 
-run: protos
+# The caseworker console's browser assets from the npm registry: govuk-frontend (its CSS, fonts,
+# images and JavaScript) and axe-core (the browser tests' accessibility check), exactly as
+# package-lock.json pins them, integrity hashes checked by `npm ci`. Installed into the
+# git-ignored node_modules beside the lock; services/console/assets.py finds them there.
+# No package's install scripts run: these are static files.
+FRONTEND := services/console/frontend
+ASSETS_STAMP := $(FRONTEND)/node_modules/.installed
+
+assets: $(ASSETS_STAMP)
+
+$(ASSETS_STAMP): $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+run: protos assets
 	$(PY) -m cms.stack
 
-test: protos
+test: protos assets
 	$(PY) -m pytest
 
-bench: protos
+bench: protos assets
 	$(PY) -m bench
 
 # The quality gate: ruff (errors, pyflakes, import order, bugbear, pyupgrade) and mypy over every
@@ -77,4 +91,4 @@ clean:
 	rm -rf cms_proto
 
 distclean: clean
-	rm -rf $(VENV) $(LOCK_VENV) .data
+	rm -rf $(VENV) $(LOCK_VENV) .data $(FRONTEND)/node_modules
