@@ -39,6 +39,7 @@ from cms.log import configure_logging
 from services.common.access import RULES
 from services.common.errors import field_violations_of
 from services.console import forms, views
+from services.console.assets import GOVUK_URL, STYLESHEET, AssetsMissing, govuk_frontend_version, static_mounts
 from services.console.backend import Backend, GrpcBackend
 from services.console.config import HERE, ConsoleSettings, load_console_settings
 from services.console.sessions import SESSION_COOKIE, SIGN_IN_COOKIE, Session, SessionStore, new_secret, same_secret
@@ -537,12 +538,14 @@ def create_app(settings: ConsoleSettings, backend: Backend, sessions: SessionSto
         Route("/cases/{case_id}/changes/{change_no}/review", signed_in(Console.review), methods=["GET", "POST"]),
         Route("/cases/{case_id}/{action}", signed_in(Console.action), methods=["GET", "POST"]),
     ]
-    if settings.assets_dir.is_dir():
-        routes.append(Mount("/assets", StaticFiles(directory=settings.assets_dir / "assets"), name="assets"))
-        routes.append(Mount("/stylesheets", StaticFiles(directory=settings.assets_dir), name="stylesheets"))
-    else:
-        log.warning("console_assets_missing", folder=str(settings.assets_dir),
-                    advice="run `make console-assets`; pages are served unstyled until then")
+    try:
+        routes += [Mount(url, StaticFiles(directory=folder)) for url, folder in static_mounts(settings.node_modules)]
+        stylesheet = f"{GOVUK_URL}/{STYLESHEET}?v={govuk_frontend_version(settings.node_modules)}"
+    except AssetsMissing as missing:
+        # The pages still work, unstyled: the Design System's markup reads in order without its CSS.
+        log.warning("console_assets_missing", problem=str(missing))
+        stylesheet = ""
+    console.pages.templates.env.globals["stylesheet"] = stylesheet
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.console = console
     return app

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cms.config import Settings, load_settings
+from services.console.assets import node_modules
 
 HERE = Path(__file__).resolve().parent
-# Where `make console-assets` installs govuk-frontend (npm, with its lock file); the console serves
-# its CSS, fonts and images from there.
-DEFAULT_ASSETS = HERE / "frontend" / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 DEFAULT_PORT = 8080
 # A session lasts as long as the token the dev issuer gives a person (cms/auth.py).
 SESSION_SECONDS = 3600
@@ -22,7 +20,8 @@ class ConsoleSettings:
     platform: Settings
     host: str = "127.0.0.1"               # CONSOLE_HOST
     port: int = DEFAULT_PORT               # CONSOLE_PORT
-    assets_dir: Path = DEFAULT_ASSETS      # CMS_CONSOLE_ASSETS
+    # The npm packages `make assets` installs (services/console/assets.py; CMS_CONSOLE_NODE_MODULES).
+    node_modules: Path = field(default_factory=node_modules)
     # The Temporal UI, linked from a case for the operations role (CMS_TEMPORAL_UI_URL).
     temporal_ui_url: str = "http://localhost:8233"
     # Cookies marked Secure: on behind TLS (CMS_CONSOLE_SECURE_COOKIES=1); a request that arrived
@@ -43,7 +42,7 @@ def load_console_settings(platform: Settings | None = None) -> ConsoleSettings:
         platform=platform,
         host=os.environ.get("CONSOLE_HOST") or "127.0.0.1",
         port=int(port) if port else DEFAULT_PORT,
-        assets_dir=Path(os.environ.get("CMS_CONSOLE_ASSETS") or DEFAULT_ASSETS),
+        node_modules=node_modules(),
         temporal_ui_url=(os.environ.get("CMS_TEMPORAL_UI_URL") or f"http://localhost:{platform.temporal_ui_port}").rstrip("/"),
         secure_cookies=os.environ.get("CMS_CONSOLE_SECURE_COOKIES") == "1",
     )

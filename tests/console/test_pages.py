@@ -26,7 +26,7 @@ def settings(tmp_path: Path) -> ConsoleSettings:
     key = tmp_path / "signing-key.pem"
     key.write_text(new_private_key_pem())
     return replace(load_console_settings(replace(load_settings(), dev_issuer_key=key)),
-                   assets_dir=tmp_path / "no-assets", temporal_ui_url="http://temporal-ui")
+                   node_modules=tmp_path / "no-assets", temporal_ui_url="http://temporal-ui")
 
 
 @pytest.fixture
@@ -315,3 +315,23 @@ def test_assigning_a_suspense_payment_needs_a_case(client: TestClient, backend: 
     done = client.post("/suspense/BANK-1/assign", data={"csrf_token": csrf, "idempotency_key": key_of(form), "case_id": "C1"})
     assert "£50.00 assigned to case C1" in done.text
     assert backend.sent == [("assign", ("BANK-1", "C1"))]
+
+
+def test_the_design_systems_stylesheet_and_fonts_are_served_from_the_npm_package(
+        settings: ConsoleSettings, backend: FakeBackend, tmp_path: Path) -> None:
+    modules = tmp_path / "node_modules"
+    dist = modules / "govuk-frontend" / "dist" / "govuk"
+    (dist / "assets" / "fonts").mkdir(parents=True)
+    (modules / "govuk-frontend" / "package.json").write_text('{"version": "6.3.0"}')
+    (dist / "govuk-frontend.min.css").write_text(".govuk-template{}")
+    (dist / "assets" / "fonts" / "bold.woff2").write_bytes(b"font")
+    client = TestClient(create_app(replace(settings, node_modules=modules), backend))
+    page = client.get("/sign-in").text
+    assert '<link rel="stylesheet" href="/govuk/govuk-frontend.min.css?v=6.3.0">' in page
+    assert client.get("/govuk/govuk-frontend.min.css").text == ".govuk-template{}"
+    assert client.get("/assets/fonts/bold.woff2").content == b"font"
+
+
+def test_without_the_npm_package_pages_are_served_unstyled(client: TestClient) -> None:
+    page = client.get("/sign-in")
+    assert page.status_code == 200 and "stylesheet" not in page.text
