@@ -385,6 +385,16 @@ async def case_reasons(conn: AsyncConnection, case_ids: Iterable[str]) -> dict[s
     return {case_id: reason for case_id, reason in await cursor.fetchall()}
 
 
+async def change_reviews(conn: AsyncConnection, changes: Iterable[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(kind, review reason) of each (case id, change number)."""
+    pairs = list(changes)
+    cursor = await conn.execute(
+        "SELECT case_id, change_no, kind, COALESCE(review_reason, '') FROM case_api.change_records"
+        " WHERE (case_id, change_no) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+        ([case_id for case_id, _ in pairs], [number for _, number in pairs]))
+    return {(case_id, number): (kind, reason) for case_id, number, kind, reason in await cursor.fetchall()}
+
+
 async def changes_awaiting_caseworker(conn: AsyncConnection) -> dict[str, int]:
     """Open changes a caseworker must act on, by assigned team."""
     rows = await (await conn.execute(

@@ -86,7 +86,8 @@ class GrpcBackend:
 
     async def cases_needing_caseworker(self, token: str) -> list[case_pb2.CaseSummary]:
         reply = await self._cases.ListCases(
-            case_pb2.ListCasesRequest(needs_caseworker_only=True, page_size=QUEUE_PAGE_SIZE),
+            case_pb2.ListCasesRequest(needs_caseworker_only=True, with_changes_and_enforcement=True,
+                                      page_size=QUEUE_PAGE_SIZE),
             metadata=_metadata(token), timeout=CALL_TIMEOUT_SECONDS)
         return list(reply.cases)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -100,6 +101,8 @@ def words(code: str) -> str:
 @dataclass(frozen=True)
 class QueueRow:
     case_id: str
+    what: str           # "Case", "Change 2: shared care nights", "Enforcement"
+    href: str           # where the console takes it up: the case page, or the change's review
     why: str
     due: str
     overdue: bool
@@ -114,6 +117,9 @@ class TeamQueue:
     rows: tuple[QueueRow, ...]
 
 
+ENFORCEMENT_TEAM = "enforcement"
+
+
 def _due_words(due_at: datetime | None, now: datetime) -> tuple[str, bool]:
     if due_at is None:
         return "No deadline", False
@@ -123,26 +129,53 @@ def _due_words(due_at: datetime | None, now: datetime) -> tuple[str, bool]:
 
 
 def case_queue(cases: Iterable[case_pb2.CaseSummary], now: datetime, temporal_link: str = "") -> list[TeamQueue]:
-    """Cases needing a caseworker by assigned team (alphabetical, unassigned last), each team's
-    soonest due first and those with no deadline last. `temporal_link` (operations only) is the
-    Temporal UI's workflow address with `{workflow_id}` in it."""
+    """Work needing a caseworker, by assigned team (alphabetical, unassigned last), each team's
+    soonest due first and those with no deadline last: cases, their changes waiting for review and
+    their enforcement steps waiting for approval. `temporal_link` (operations only) is the Temporal
+    UI's workflow address with `{workflow_id}` in it."""
     teams: dict[str, list[tuple[datetime | None, QueueRow]]] = {}
     for summary in cases:
         if not summary.needs_caseworker:
             continue
         due_at = instant(summary.sla_due_at) if summary.HasField("sla_due_at") else None
         due, overdue = _due_words(due_at, now)
+        workflow_id = summary.workflow_id or f"case-{summary.case_id}"
         row = QueueRow(
-            case_id=summary.case_id, why=case_why(summary), due=due, overdue=overdue,
-            stage=STAGES.get(summary.stage, summary.stage), service_type=SERVICE_TYPES.get(summary.service_type, ""),
-            temporal_url=temporal_link.format(workflow_id=f"case-{summary.case_id}") if temporal_link else "")
-        teams.setdefault(summary.assigned_team or UNASSIGNED, []).append((due_at, row))
+            case_id=summary.case_id, what=_queue_what(summary), href=_queue_href(summary), why=case_why(summary),
+            due=due, overdue=overdue, stage=STAGES.get(summary.stage, words(summary.stage)),
+            service_type=SERVICE_TYPES.get(summary.service_type, ""),
+            temporal_url=temporal_link.format(workflow_id=quote(workflow_id, safe="")) if temporal_link else "")
+        team = summary.assigned_team or (ENFORCEMENT_TEAM if summary.workflow_type == "EnforcementWorkflow" else UNASSIGNED)
+        teams.setdefault(team, []).append((due_at, row))
     far = datetime.max.replace(tzinfo=UTC)
     return [TeamQueue(team, tuple(row for _, row in sorted(rows, key=lambda item: (item[0] or far, item[1].case_id))))
             for team, rows in sorted(teams.items(), key=lambda item: (item[0] == UNASSIGNED, item[0]))]
 
 
+def _queue_what(summary: case_pb2.CaseSummary) -> str:
+    if summary.change_no:
+        kind = CHANGE_KINDS.get(summary.change_kind, words(summary.change_kind)) if summary.change_kind else ""
+        return f"Change {summary.change_no}" + (f": {kind.lower()}" if kind else "")
+    if summary.workflow_type == "EnforcementWorkflow":
+        return "Enforcement"
+    return "Case"
+
+
+def _queue_href(summary: case_pb2.CaseSummary) -> str:
+    if summary.change_no:
+        return f"/cases/{quote(summary.case_id)}/changes/{summary.change_no}/review"
+    return f"/cases/{quote(summary.case_id)}"
+
+
 def case_why(summary: case_pb2.CaseSummary) -> str:
+    """Why the work is in the queue, in words."""
+    if summary.change_no:
+        because = REVIEW_REASONS.get(summary.review_reason, words(summary.review_reason).lower())
+        return f"The change waits for a caseworker's review: {because}" if because else \
+            "The change waits for a caseworker's review"
+    if summary.workflow_type == "EnforcementWorkflow":
+        step = words(summary.enforcement_step).lower() if summary.enforcement_step else "its next step"
+        return f"Enforcement needs a caseworker at {step}: an approval or a decision"
     if summary.caseworker_reason:
         return summary.caseworker_reason
     return f"Waiting for a caseworker at the {STAGES.get(summary.stage, summary.stage).lower()} stage"

@@ -198,6 +198,11 @@ async def test_hmrc_permanent_failure_is_visible_to_operators(case_api) -> None:
     assert summary.caseworker_reason == "HMRC income request failed permanently"
     attributes = (await case_api["client"].get_workflow_handle(created.workflow_id).describe()).typed_search_attributes
     assert summary.assigned_team == (attributes.get(ASSIGNED_TEAM) or "")
+    assert (summary.workflow_id, summary.workflow_type) == (created.workflow_id, "CaseWorkflow")
+    # The queue's listing takes in change and enforcement workflows too, by the same filter.
+    everything = await case_api["stub"].ListCases(case_pb2.ListCasesRequest(
+        needs_caseworker_only=True, with_changes_and_enforcement=True, page_size=1000))
+    assert created.case_id in {c.case_id for c in everything.cases}
 
     # Operators filter on SlaDueAt: a cutoff after the due date finds it, one before does not.
     def listed_before(seconds: int) -> case_pb2.ListCasesRequest:

@@ -129,3 +129,22 @@ def test_suspense_rows_say_why_the_money_waits() -> None:
         payments_pb2.SuspenseItem(bank_reference="B2", amount_pence=1)])
     assert "names case C7" in named.why and named.amount == "£10.00"
     assert unnamed.why == "The payment names no case"
+
+
+def test_the_queue_takes_in_changes_waiting_for_review_and_enforcement_waiting_for_approval() -> None:
+    change = summary("C2", "changes-disputes", 10)
+    change.workflow_id, change.workflow_type, change.change_no = "case-C2/change-3", "ChangeWorkflow", 3
+    change.change_kind, change.review_reason = "shared_care_nights", "evidence_disputed"
+    enforcement = summary("C3", "", None)
+    enforcement.workflow_id, enforcement.workflow_type = "case-C3/enforcement-1", "EnforcementWorkflow"
+    enforcement.enforcement_step = "liability_order"
+    link = "http://ui/namespaces/default/workflows/{workflow_id}"
+    teams = {team.team: team.rows for team in views.case_queue([change, enforcement], NOW, link)}
+    [change_row] = teams["changes-disputes"]
+    assert change_row.what == "Change 3: shared care nights"
+    assert change_row.why == "The change waits for a caseworker's review: the evidence is disputed"
+    assert change_row.href == "/cases/C2/changes/3/review"
+    assert change_row.temporal_url == "http://ui/namespaces/default/workflows/case-C2%2Fchange-3"
+    [enforcement_row] = teams[views.ENFORCEMENT_TEAM]
+    assert enforcement_row.why == "Enforcement needs a caseworker at liability order: an approval or a decision"
+    assert (enforcement_row.what, enforcement_row.href) == ("Enforcement", "/cases/C3")
