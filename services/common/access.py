@@ -83,6 +83,7 @@ RULES: Mapping[str, Mapping[str, Access]] = {
     _NOTIFICATIONS + "GetStatus": {**_staff(), **_roles("operations", "service")},
     _NOTIFICATIONS + "ListForCase": {**_staff(), **_roles("operations", "service")},
     _NOTIFICATIONS + "Preview": _staff(_STAFF_ACT["requested_by"]),
+    _NOTIFICATIONS + "LetterPdf": _staff(_STAFF_ACT["requested_by"]),
     _NOTIFICATIONS + "SetParty": {**_staff(), **_roles("service")},
     _NOTIFICATIONS + "SetChildren": {**_staff(), **_roles("service")},
     _NOTIFICATIONS + "GetParty": {"parent": _PARENT_READ, **_staff(_STAFF_READ), **_roles("service")},

@@ -48,6 +48,7 @@ log = structlog.get_logger("console")
 
 _CASE = "/cms.case.v1.CaseService/"
 _PAYMENTS = "/cms.payments.v1.PaymentsService/"
+_NOTIFICATIONS = "/cms.notifications.v1.NotificationsService/"
 # Who may sign in: staff and operations. Parents have their own service; processes are not people.
 CONSOLE_ROLES = (("caseworker", "Caseworker"), ("senior_caseworker", "Senior caseworker"), ("operations", "Operations"))
 STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -286,7 +287,8 @@ class Console:
         link = self.temporal_link(session)
         return self.pages.render(request, "case.html", 400 if errors else 200, session, case=view,
                                  errors=errors or [], data={}, temporal_url=link.format(workflow_id=f"case-{case_id}") if link else "",
-                                 may_review=may(session.role, _CASE + "ReviewChange"))
+                                 may_review=may(session.role, _CASE + "ReviewChange"),
+                                 may_print=may(session.role, _NOTIFICATIONS + "LetterPdf"))
 
     async def case_protected(self, request: Request, session: Session) -> Response:
         """The unredacted view: only with a reason, which the case API records with the read."""
@@ -380,6 +382,37 @@ class Console:
         return self.pages.render(request, "review.html", 400 if errors else 200, session, case_id=change.case_id,
                                  change=row, corrections=corrections, outcomes=forms.OUTCOMES, data=data,
                                  errors=errors, waiting=change.status != "cleared" and change.needs_caseworker)
+
+    async def letter(self, request: Request, session: Session) -> Response:
+        """A letter's PDF, after a reason: it shows the recipient's address, so the read is audited."""
+        case_id, notification_id = request.path_params["case_id"], request.path_params["notification_id"]
+        if not may(session.role, _NOTIFICATIONS + "LetterPdf"):
+            return self.pages.forbidden(request, session, "see a letter")
+        if request.method == "GET":
+            return self._letter_page(request, session, case_id, notification_id, [])
+        data = await self.form_of(request, session)
+        if data is None:
+            return self.csrf_refused(request, session)
+        reason = data.get("reason", "").strip()
+        if not reason or len(reason) > forms.MAX_TEXT:
+            return self._letter_page(request, session, case_id, notification_id, [(
+                "reason", "Enter why you need to see the letter" if not reason
+                else f"The reason must be {forms.MAX_TEXT} characters or fewer")])
+        try:
+            letter = await self.calling(request, session, self.backend.letter_pdf(session.token, notification_id, reason))
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            return self._letter_page(request, session, case_id, notification_id, [("", _sentence(error.details() or ""))])
+        if letter.case_id != case_id:
+            return self.pages.problem(request, session, 404, "Page not found", f"Case {case_id} has no such letter.")
+        return Response(letter.pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="letter-{notification_id}.pdf"'})
+
+    def _letter_page(self, request: Request, session: Session, case_id: str, notification_id: str,
+                     errors: list[tuple[str, str]]) -> Response:
+        return self.pages.render(request, "letter.html", 400 if errors else 200, session, case_id=case_id,
+                                 notification_id=notification_id, errors=errors, data={})
 
     async def assign_suspense(self, request: Request, session: Session) -> Response:
         reference = request.path_params["bank_reference"]
@@ -536,6 +569,7 @@ def create_app(settings: ConsoleSettings, backend: Backend, sessions: SessionSto
         Route("/cases/{case_id}", signed_in(Console.case_page)),
         Route("/cases/{case_id}/protected", signed_in(Console.case_protected), methods=["POST"]),
         Route("/cases/{case_id}/changes/{change_no}/review", signed_in(Console.review), methods=["GET", "POST"]),
+        Route("/cases/{case_id}/letters/{notification_id}", signed_in(Console.letter), methods=["GET", "POST"]),
         Route("/cases/{case_id}/{action}", signed_in(Console.action), methods=["GET", "POST"]),
     ]
     try:

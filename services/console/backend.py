@@ -39,6 +39,7 @@ class Backend(Protocol):
     async def balance(self, token: str, case_id: str) -> payments_pb2.Balance: ...
     async def statement(self, token: str, case_id: str) -> payments_pb2.Statement: ...
     async def letters(self, token: str, case_id: str) -> list[notifications_pb2.Notification]: ...
+    async def letter_pdf(self, token: str, notification_id: str, reason: str) -> notifications_pb2.LetterPdfResponse: ...
     async def risk(self, token: str, case_id: str) -> risk_pb2.CaseScore: ...
     async def suspense(self, token: str) -> list[payments_pb2.SuspenseItem]: ...
     async def signal_case(self, token: str, case_id: str, action: str, payload: dict[str, str],
@@ -124,6 +125,11 @@ class GrpcBackend:
         reply = await stub.ListForCase(notifications_pb2.ListForCaseRequest(case_id=case_id),
                                        metadata=_metadata(token), timeout=CALL_TIMEOUT_SECONDS)
         return list(reply.notifications)
+
+    async def letter_pdf(self, token: str, notification_id: str, reason: str) -> notifications_pb2.LetterPdfResponse:
+        stub = notifications_pb2_grpc.NotificationsServiceStub(self._channel("notifications"))
+        return await stub.LetterPdf(notifications_pb2.LetterPdfRequest(notification_id=notification_id, reason=reason),
+                                    metadata=_metadata(token), timeout=CALL_TIMEOUT_SECONDS)
 
     async def risk(self, token: str, case_id: str) -> risk_pb2.CaseScore:
         stub = risk_pb2_grpc.RiskServiceStub(self._channel("risk"))

@@ -324,7 +324,7 @@ class CaseView:
     timeline: tuple[tuple[str, str, str], ...] = ()
     balance: tuple[tuple[str, str], ...] = ()
     statement: tuple[tuple[str, str, str, str, str], ...] = ()
-    letters: tuple[tuple[str, str, str, str], ...] = ()
+    letters: tuple[LetterRow, ...] = ()
     risk: tuple[str, tuple[str, ...]] | None = None
     unavailable: tuple[str, ...] = field(default_factory=tuple)   # parts a service could not give
 
@@ -413,14 +413,26 @@ CHANNELS = {notifications_pb2.CHANNEL_EMAIL: "Email", notifications_pb2.CHANNEL_
             notifications_pb2.CHANNEL_LETTER: "Letter"}
 
 
-def letter_rows(letters: Iterable[notifications_pb2.Notification], roles: dict[str, str]) -> tuple[tuple[str, str, str, str], ...]:
-    """(sent, what, to whom, status) newest first; the recipient by their role in the case."""
-    rows = [(letter.created_at, words(letter.template), CHANNELS.get(letter.channel, "Letter"),
-             roles.get(letter.recipient_party_id, "A party"), LETTER_STATUSES.get(letter.status, words(letter.status)))
-            for letter in letters]
-    rows.sort(key=lambda row: row[0], reverse=True)
-    return tuple((moment_text(datetime.fromisoformat(created)) if created else "", f"{what} ({channel})", to, status)
-                 for created, what, channel, to, status in rows)
+@dataclass(frozen=True)
+class LetterRow:
+    when: str
+    what: str
+    to: str
+    status: str
+    notification_id: str
+    printable: bool      # a letter: its PDF can be previewed
+
+
+def letter_rows(letters: Iterable[notifications_pb2.Notification], roles: dict[str, str]) -> tuple[LetterRow, ...]:
+    """Letters and messages sent, newest first; the recipient by their role in the case."""
+    ordered = sorted(letters, key=lambda letter: letter.created_at, reverse=True)
+    return tuple(LetterRow(
+        when=moment_text(datetime.fromisoformat(letter.created_at)) if letter.created_at else "",
+        what=f"{words(letter.template)} ({CHANNELS.get(letter.channel, 'Letter')})",
+        to=roles.get(letter.recipient_party_id, "A party"),
+        status=LETTER_STATUSES.get(letter.status, words(letter.status)),
+        notification_id=letter.notification_id, printable=letter.channel == notifications_pb2.CHANNEL_LETTER)
+        for letter in ordered)
 
 
 def risk_view(score: risk_pb2.CaseScore) -> tuple[str, tuple[str, ...]] | None:

@@ -61,6 +61,7 @@ class FakeBackend:
     case_reads: list[tuple[str, str, bool]] = field(default_factory=list)   # (staff_id, reason, withheld)
     outcomes_by_key: dict[str, Any] = field(default_factory=dict)
     suspense_items: list[payments_pb2.SuspenseItem] = field(default_factory=list)
+    letter_reads: list[tuple[str, str]] = field(default_factory=list)
 
     def _once(self, key: str, what: tuple[str, Any], reply: Any) -> Any:
         if self.refuse is not None:
@@ -100,9 +101,15 @@ class FakeBackend:
             date="2026-02-01", description="Maintenance due", due_pence=18700, balance_pence=18700)])
 
     async def letters(self, token: str, case_id: str) -> list[notifications_pb2.Notification]:
-        return [notifications_pb2.Notification(template="calculation_decision", status="sent",
+        return [notifications_pb2.Notification(notification_id="n-1", template="calculation_decision", status="sent",
                                                recipient_party_id="rp-1", channel=notifications_pb2.CHANNEL_LETTER,
                                                created_at="2026-01-06T09:00:00+00:00")]
+
+    async def letter_pdf(self, token: str, notification_id: str, reason: str) -> notifications_pb2.LetterPdfResponse:
+        self.letter_reads.append((notification_id, reason))
+        if notification_id != "n-1":
+            raise FakeRpcError(grpc.StatusCode.NOT_FOUND, f"no notification {notification_id}")
+        return notifications_pb2.LetterPdfResponse(pdf=b"%PDF-1.7 the letter", subject="Your calculation", case_id="C1")
 
     async def risk(self, token: str, case_id: str) -> risk_pb2.CaseScore:
         raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "risk is down")

@@ -335,3 +335,20 @@ def test_the_design_systems_stylesheet_and_fonts_are_served_from_the_npm_package
 def test_without_the_npm_package_pages_are_served_unstyled(client: TestClient) -> None:
     page = client.get("/sign-in")
     assert page.status_code == 200 and "stylesheet" not in page.text
+
+
+def test_a_letters_pdf_is_shown_only_with_a_reason(client: TestClient, backend: FakeBackend) -> None:
+    csrf = sign_in(client)
+    case_page = client.get("/cases/C1").text
+    assert 'href="/cases/C1/letters/n-1"' in case_page
+    form = client.get("/cases/C1/letters/n-1")
+    assert form.status_code == 200 and backend.letter_reads == []
+    empty = client.post("/cases/C1/letters/n-1", data={"csrf_token": csrf, "reason": ""})
+    assert error_summary(empty.text) == [("reason", "Enter why you need to see the letter")]
+    assert client.post("/cases/C1/letters/n-1", data={"csrf_token": "x", "reason": "y"}).status_code == 403
+    assert backend.letter_reads == []
+    pdf = client.post("/cases/C1/letters/n-1", data={"csrf_token": csrf, "reason": "Parent says it never came"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert backend.letter_reads == [("n-1", "Parent says it never came")]
+    other_case = client.post("/cases/C9/letters/n-1", data={"csrf_token": csrf, "reason": "checking"})
+    assert other_case.status_code == 404
