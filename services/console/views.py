@@ -5,6 +5,7 @@ what these return.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -91,8 +92,8 @@ def plural(count: int, word: str) -> str:
 
 
 def words(code: str) -> str:
-    """A code as words: `rules_cannot_decide` -> "Rules cannot decide"."""
-    text = code.replace("_", " ").strip()
+    """A code as words: `rules_cannot_decide` -> "Rules cannot decide", `ChangeReview` -> "Change review"."""
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", code).replace("_", " ").strip().lower()
     return text[:1].upper() + text[1:]
 
 

@@ -24,6 +24,11 @@ def test_money_is_pounds_and_pence_with_thousands_and_a_minus_sign() -> None:
     assert views.money(-505) == "−£5.05"
 
 
+def test_codes_read_as_words() -> None:
+    assert views.words("rules_cannot_decide") == "Rules cannot decide"
+    assert views.words("ChangeReview") == "Change review"
+
+
 def test_dates_read_as_gov_uk_writes_them() -> None:
     assert views.day_text("2026-03-07") == "7 March 2026"
     assert views.day_text("") == ""
