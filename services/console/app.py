@@ -79,7 +79,7 @@ class Pages:
         context.setdefault("nav", "")
         return self.templates.TemplateResponse(request, template, {
             "session": session, "csrf_token": session.csrf_token if session else "",
-            "may_act": bool(session) and may(session.role, _CASE + "SignalCase") if session else False,
+            "may_act": session is not None and may(session.role, _CASE + "SignalCase"),
             **context}, status_code=status_code)
 
     def forbidden(self, request: Request, session: Session | None, what: str) -> HTMLResponse:
