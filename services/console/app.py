@@ -45,6 +45,7 @@ from services.console.config import HERE, ConsoleSettings, load_console_settings
 from services.console.sessions import SESSION_COOKIE, SIGN_IN_COOKIE, Session, SessionStore, new_secret, same_secret
 
 log = structlog.get_logger("console")
+T = TypeVar("T")
 
 _CASE = "/cms.case.v1.CaseService/"
 _PAYMENTS = "/cms.payments.v1.PaymentsService/"
@@ -131,7 +132,7 @@ class Console:
                                   "The form was not sent from this console's page, or it has expired. "
                                   "Go back, reload the page and try again.")
 
-    async def calling(self, request: Request, session: Session, call: Awaitable[Any]) -> Any:
+    async def calling(self, session: Session, call: Awaitable[T]) -> T:
         """Awaits a service call; a refusal of the person becomes ServiceRefused."""
         try:
             return await call
@@ -225,7 +226,7 @@ class Console:
     async def queue_cases(self, request: Request, session: Session) -> Response:
         if not may(session.role, _CASE + "ListCases"):
             return self.pages.forbidden(request, session, "see the work queues")
-        cases = await self.calling(request, session, self.backend.cases_needing_caseworker(session.token))
+        cases = await self.calling(session, self.backend.cases_needing_caseworker(session.token))
         teams = views.case_queue(cases, datetime.now(UTC), self.temporal_link(session))
         return self.pages.render(request, "queue_cases.html", session=session, nav="cases", teams=teams,
                                  may_open=may(session.role, _CASE + "GetCase"))
@@ -233,7 +234,7 @@ class Console:
     async def queue_changes(self, request: Request, session: Session) -> Response:
         if not may(session.role, _CASE + "ListChanges"):
             return self.pages.forbidden(request, session, "see the work queues")
-        changes = await self.calling(request, session, self.backend.list_changes(session.token, waiting_for_review_only=True))
+        changes = await self.calling(session, self.backend.list_changes(session.token, waiting_for_review_only=True))
         return self.pages.render(request, "queue_changes.html", session=session, nav="changes",
                                  rows=[views.change_row(change) for change in changes],
                                  may_open=may(session.role, _CASE + "GetCase"),
@@ -243,7 +244,7 @@ class Console:
         if not may(session.role, _CASE + "ListChanges"):
             return self.pages.forbidden(request, session, "see the work queues")
         before = views.nearly_breached_before(datetime.now(UTC), self.settings.platform.seconds_per_day)
-        changes = await self.calling(request, session, self.backend.list_changes(session.token, due_before=before))
+        changes = await self.calling(session, self.backend.list_changes(session.token, due_before=before))
         return self.pages.render(request, "queue_breaches.html", session=session, nav="breaches",
                                  rows=views.breach_rows(changes), may_open=may(session.role, _CASE + "GetCase"),
                                  nearly_days=views.NEARLY_BREACHED_DAYS)
@@ -251,7 +252,7 @@ class Console:
     async def queue_suspense(self, request: Request, session: Session) -> Response:
         if not may(session.role, _PAYMENTS + "ListSuspense"):
             return self.pages.forbidden(request, session, "see suspense payments")
-        items = await self.calling(request, session, self.backend.suspense(session.token))
+        items = await self.calling(session, self.backend.suspense(session.token))
         return self.pages.render(request, "queue_suspense.html", session=session, nav="suspense",
                                  rows=views.suspense_rows(items),
                                  may_assign=may(session.role, _PAYMENTS + "AssignSuspensePayment"))
@@ -264,7 +265,7 @@ class Console:
             return self.pages.render(request, "forbidden.html", 403, session, what="open a case's page",
                                      temporal_url=link.format(workflow_id=f"case-{case_id}") if link else "")
         show_protected = bool(reason)
-        case = await self.calling(request, session, self.backend.get_case(
+        case = await self.calling(session, self.backend.get_case(
             session.token, case_id, session.staff_id, reason or CASE_PAGE_READ, withhold_protected=not show_protected))
         unavailable: list[str] = []
         token = session.token
@@ -323,7 +324,7 @@ class Console:
         if errors:
             return self._action_page(request, session, form, case_id, data, errors)
         try:
-            reply = await self.calling(request, session, self.backend.signal_case(session.token, case_id, form.action, payload, key))
+            reply = await self.calling(session, self.backend.signal_case(session.token, case_id, form.action, payload, key))
         except grpc.aio.AioRpcError as error:
             refusal = refusal_errors(error, [field.anchor for field in form.fields])
             if refusal is None:
@@ -346,7 +347,7 @@ class Console:
             return self.pages.problem(request, session, 404, "Page not found", "There is no such change.")
         if not may(session.role, _CASE + "ReviewChange"):
             return self.pages.forbidden(request, session, "review a change")
-        changes = await self.calling(request, session, self.backend.list_changes(session.token, case_id=case_id, include_cleared=True))
+        changes = await self.calling(session, self.backend.list_changes(session.token, case_id=case_id, include_cleared=True))
         change = next((item for item in changes if item.change_no == change_no), None)
         if change is None:
             return self.pages.problem(request, session, 404, "Page not found", f"Case {case_id} has no change {change_no}.")
@@ -365,7 +366,7 @@ class Console:
         if errors:
             return self._review_page(request, session, row, change, corrections, data, errors)
         try:
-            reply = await self.calling(request, session, self.backend.review_change(
+            reply = await self.calling(session, self.backend.review_change(
                 session.token, case_id, change_no, outcome, reason, corrected, key))
         except grpc.aio.AioRpcError as error:
             refusal = refusal_errors(error, ["outcome", "reason", *(field.anchor for field in corrections)])
@@ -399,7 +400,7 @@ class Console:
                 "reason", "Enter why you need to see the letter" if not reason
                 else f"The reason must be {forms.MAX_TEXT} characters or fewer")])
         try:
-            letter = await self.calling(request, session, self.backend.letter_pdf(session.token, notification_id, reason))
+            letter = await self.calling(session, self.backend.letter_pdf(session.token, notification_id, reason))
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 raise
@@ -431,7 +432,7 @@ class Console:
         if not case_id:
             return self._assign_page(request, session, reference, data, [("case_id", "Enter the case the payment belongs to")])
         try:
-            reply = await self.calling(request, session, self.backend.assign_suspense(session.token, reference, case_id, key))
+            reply = await self.calling(session, self.backend.assign_suspense(session.token, reference, case_id, key))
         except grpc.aio.AioRpcError as error:
             refusal = refusal_errors(error, ["case_id"], default_field="case_id")
             if refusal is None:
@@ -447,9 +448,6 @@ class Console:
                      errors: list[tuple[str, str]]) -> Response:
         return self.pages.render(request, "assign.html", 400 if errors else 200, session, reference=reference,
                                  data=data, errors=errors, nav="suspense")
-
-
-T = TypeVar("T")
 
 
 async def optional(name: str, call: Awaitable[T], unavailable: list[str]) -> T | None:
