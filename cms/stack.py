@@ -2,8 +2,9 @@
 
 Starts (unless TEMPORAL_ADDRESS / DATABASE_URL point at existing infrastructure) the Temporal dev
 server with its UI and an embedded PostgreSQL, applies every service's migrations, registers the
-search attributes, starts the four gRPC services and the worker, waits for every health check,
-seeds demo cases and prints where to look. State lives under .data/, so a second run resumes.
+search attributes, starts the four gRPC services, the worker and the caseworker console (web pages
+on port 8080), waits for every health check, seeds demo cases and prints where to look. State
+lives under .data/, so a second run resumes.
 
 On one machine `make run` plays the orchestrator's part: every child it started is supervised
 (cms/infra/supervisor.py), restarted when it dies, reported with why it died, and counted in
@@ -51,6 +52,8 @@ REPLICA_PORT_STEP = 10
 DEMO_SECONDS_PER_DAY = "5"
 # The stack's own Prometheus endpoint, beside the services' (their gRPC port + 1000: 51051-51054).
 DEFAULT_STACK_METRICS_PORT = 51050
+# The caseworker console's web pages (CONSOLE_PORT), beside the Temporal UI's 8233.
+DEFAULT_CONSOLE_PORT = 8080
 # The Temporal frontend's name in the standard gRPC health service.
 TEMPORAL_FRONTEND = "temporal.api.workflowservice.v1.WorkflowService"
 
@@ -67,6 +70,7 @@ class Stack:
         self.apps: list[ManagedProcess] = []       # services, worker, bank feed: stopped first
         self.supervisor = Supervisor(say)
         self.metrics_port = stack_metrics_port()
+        self.console_port = console_port()
         self._metrics_server: WSGIServer | None = None
         self.codec_env = prepare_dev_codec(settings)  # payload key and codec server token
         self.codec_env.update(prepare_dev_case_id_secret(settings))
@@ -184,6 +188,7 @@ class Stack:
                 name, [sys.executable, "-m", "cms.worker"], self.logs / f"{name}.log",
                 env={**env, "CMS_SERVICE_TOKEN": self.token_for("worker")},
             ).start(), ready=None)
+        self.start_console(env)
         require_free_port(self.settings.grpc_host, self.settings.codec_server_port, "codec server", "CODEC_SERVER_PORT")
         self.supervise(ManagedProcess(
             "codec_server", [sys.executable, "-m", "services.codec_server"], self.logs / "codec_server.log", env=env
@@ -196,6 +201,15 @@ class Stack:
                      "CMS_SERVICE_TOKEN": self.token_for("demo-bank", "bank_feed")},
             ).start(), ready=None)
         self.supervisor.start()
+
+    def start_console(self, env: dict[str, str]) -> None:
+        """The caseworker console, with the dev issuer's sign-in page (the local signing key)."""
+        require_free_port("127.0.0.1", self.console_port, "the caseworker console", "CONSOLE_PORT")
+        self.supervise(ManagedProcess(
+            "console", [sys.executable, "-m", "services.console"], self.logs / "console.log",
+            env={**env, "CONSOLE_PORT": str(self.console_port), "CMS_DEV_ISSUER_KEY": str(self.signing_key),
+                 "CMS_TEMPORAL_UI_URL": f"http://localhost:{self.settings.temporal_ui_port}"},
+        ).start(), partial(console_answers, self.console_port))
 
     async def wait_healthy(self) -> None:
         """Waits for every service's health check. A child that dies meanwhile is restarted; one
@@ -213,6 +227,13 @@ class Stack:
                     raise StartupError(f"{service.name} did not report SERVING within "
                                        f"{timeout:g}s; see {self.logs / (service.name + '.log')}")
                 await asyncio.sleep(0.3)
+        while not await console_answers(self.console_port):
+            self.check_none_given_up()
+            if time.monotonic() > deadline:
+                raise StartupError(f"the caseworker console did not answer within {timeout:g}s; "
+                                   f"see {self.logs / 'console.log'}")
+            await asyncio.sleep(0.3)
+        say(f"{'console':<14} answering on http://127.0.0.1:{self.console_port}/")
 
     def check_none_given_up(self) -> None:
         for process in self.infra + self.apps:
@@ -250,6 +271,7 @@ class Stack:
         ui = f"http://localhost:{self.settings.temporal_ui_port}" if not os.environ.get("TEMPORAL_ADDRESS") else "(your Temporal UI)"
         say("ready.")
         say(f"  Temporal UI     {ui}/namespaces/{self.settings.temporal_namespace}/workflows")
+        say(f"  console         http://localhost:{self.console_port}/  (caseworkers: sign in with any staff ID)")
         say(f"  Temporal        {self.settings.temporal_address}")
         for service in SERVICES:
             ports = self.instance_ports(service.name)
@@ -282,6 +304,13 @@ def replica_count(variable: str) -> int:
     if count > 9:
         raise StartupError(f"{variable}={count}: at most 9 on one machine")
     return count
+
+
+def console_port() -> int:
+    try:
+        return int(positive_from_env("CONSOLE_PORT", DEFAULT_CONSOLE_PORT))
+    except ValueError as error:
+        raise StartupError(str(error)) from None
 
 
 def health_timeout() -> float:
@@ -333,6 +362,19 @@ async def health_status(address: str, service: str) -> str:
             return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     except grpc.aio.AioRpcError:
         return "UNREACHABLE"
+
+
+async def console_answers(port: int) -> bool:
+    """The console's health page answers (checked off the event loop: urllib blocks)."""
+    return await asyncio.to_thread(page_answers, f"http://127.0.0.1:{port}/healthz")
+
+
+def page_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def ui_answers(port: int) -> bool:

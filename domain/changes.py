@@ -188,6 +188,11 @@ _DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
+def detail_fields(kind: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The details a change of `kind` carries: (required, optional) field names."""
+    return _DETAIL_FIELDS[ChangeKind(kind)]
+
+
 def _iso_date(value: Any, path: str) -> date:
     if isinstance(value, date):
         return value

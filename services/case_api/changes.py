@@ -10,7 +10,7 @@ INVALID_ARGUMENT (with the field) and FAILED_PRECONDITION (closed case, change n
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -27,6 +27,7 @@ from workflows.change import ChangeWorkflow, ReportedChange, ReviewDecision, cha
 from workflows.change_messages import ChangeReceipt
 
 MAX_OLDEST = 500
+MAX_LISTED = 1000
 
 
 def _json_object(text: str, field: str) -> dict[str, Any] | None:
@@ -118,6 +119,34 @@ class ChangeRpcs:
                 assigned_team=item.assigned_team, needs_caseworker=item.needs_caseworker,
                 sla_due_at=_timestamp(item.due_at), breached=item.breached) for item in report.oldest],
         )
+
+
+    async def ListChanges(self, request: case_pb2.ListChangesRequest,
+                          context: grpc.aio.ServicerContext) -> case_pb2.ChangeList:
+        if not 0 <= request.limit <= MAX_LISTED:
+            await abort_invalid(context, FieldViolations([("limit", f"must be between 0 and {MAX_LISTED}")]))
+        if request.include_cleared and not request.case_id:
+            await abort_invalid(context, FieldViolations([("include_cleared", "only with a case_id")]))
+        due_before = request.due_before.ToDatetime(tzinfo=UTC) if request.HasField("due_before") else None
+        async with self._pool.connection() as conn:
+            rows = await case_api.load_changes(conn, request.case_id, request.waiting_for_review_only, due_before,
+                                               request.include_cleared, request.limit or 100)
+        return case_pb2.ChangeList(changes=[_change_item(row) for row in rows])
+
+
+def _change_item(row: tuple[Any, ...]) -> case_pb2.ChangeItem:
+    (case_id, change_no, kind, status, team, needs_caseworker, review_reason, reported, effective, received,
+     due, breached, outcome, reason, cleared, weekly, reviewer, age_days) = row
+    item = case_pb2.ChangeItem(
+        case_id=case_id, change_no=change_no, kind=kind, status=status, assigned_team=team,
+        needs_caseworker=needs_caseworker, review_reason=review_reason, reported_date=str(reported),
+        effective_date=str(effective or ""), received_at=_timestamp(received), sla_due_at=_timestamp(due),
+        breached=bool(breached), outcome=outcome, reason=reason, reviewer=reviewer,
+        weekly_liability_pence=weekly or 0, has_weekly_liability=weekly is not None, age_days=age_days,
+    )
+    if cleared is not None:
+        item.cleared_at.CopyFrom(_timestamp(cleared))
+    return item
 
 
 async def _updating(context: grpc.aio.ServicerContext, update: Any) -> Any:

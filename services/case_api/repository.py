@@ -345,6 +345,56 @@ async def load_sla_report(conn: AsyncConnection, now: datetime | None = None, ol
                               [OldItem(*row) for row in oldest_rows])
 
 
+# One case's changes (open first, then newest), or every case's open changes soonest due first.
+_CHANGE_COLUMNS = """case_id, change_no, kind, status, assigned_team, needs_caseworker, COALESCE(review_reason, ''),
+    reported_date, effective_date, received_at, sla_due_at,
+    CASE WHEN status = 'cleared' THEN cleared_at > sla_due_at ELSE now() > sla_due_at END,
+    COALESCE(outcome, ''), COALESCE(reason, ''), cleared_at, weekly_liability_pence, COALESCE(reviewer, ''),
+    greatest(floor(extract(epoch FROM COALESCE(cleared_at, now()) - received_at) / seconds_per_day), 0)::int"""
+
+
+async def load_changes(conn: AsyncConnection, case_id: str = "", waiting_for_review_only: bool = False,
+                       due_before: datetime | None = None, include_cleared: bool = False,
+                       limit: int = 100) -> list[tuple[Any, ...]]:
+    """Changes as CaseService.ListChanges lists them (the columns of _CHANGE_COLUMNS). Without a
+    case id only open changes are listed, which the open-changes index serves."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if case_id:
+        clauses.append("case_id = %s")
+        params.append(case_id)
+    if not (case_id and include_cleared):
+        clauses.append("status <> 'cleared'")
+    if waiting_for_review_only:
+        clauses.append("needs_caseworker")
+    if due_before is not None:
+        clauses.append("status <> 'cleared' AND sla_due_at < %s")
+        params.append(due_before)
+    where = " AND ".join(clauses) or "true"
+    order = "(status = 'cleared'), change_no DESC" if case_id else 'sla_due_at, case_id COLLATE "C", change_no'
+    cursor = await conn.execute(
+        f"SELECT {_CHANGE_COLUMNS} FROM case_api.change_records WHERE {where} ORDER BY {order} LIMIT %s",
+        (*params, limit))
+    return list(await cursor.fetchall())
+
+
+async def case_reasons(conn: AsyncConnection, case_ids: Iterable[str]) -> dict[str, str]:
+    """Why each case needs a caseworker, in words, as the read model keeps it."""
+    cursor = await conn.execute("SELECT case_id, COALESCE(caseworker_reason, '') FROM case_api.cases"
+                                " WHERE case_id = ANY(%s)", (list(case_ids),))
+    return {case_id: reason for case_id, reason in await cursor.fetchall()}
+
+
+async def change_reviews(conn: AsyncConnection, changes: Iterable[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(kind, review reason) of each (case id, change number)."""
+    pairs = list(changes)
+    cursor = await conn.execute(
+        "SELECT case_id, change_no, kind, COALESCE(review_reason, '') FROM case_api.change_records"
+        " WHERE (case_id, change_no) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+        ([case_id for case_id, _ in pairs], [number for _, number in pairs]))
+    return {(case_id, number): (kind, reason) for case_id, number, kind, reason in await cursor.fetchall()}
+
+
 async def changes_awaiting_caseworker(conn: AsyncConnection) -> dict[str, int]:
     """Open changes a caseworker must act on, by assigned team."""
     rows = await (await conn.execute(

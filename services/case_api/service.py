@@ -25,7 +25,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cms.config import TASK_QUEUE_CASES, Settings
-from cms.search_attributes import CASE_STAGE, NEEDS_CASEWORKER, SERVICE_TYPE, SLA_DUE_AT
+from cms.search_attributes import (
+    ASSIGNED_TEAM,
+    CASE_STAGE,
+    ENFORCEMENT_STEP,
+    NEEDS_CASEWORKER,
+    SERVICE_TYPE,
+    SLA_DUE_AT,
+)
 from cms.temporal import connect
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain import lifecycle
@@ -320,7 +327,10 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         safeguarded = bool(row.get("safeguarded"))
         shown = {role: redact_for_viewer(record, record["party_id"], viewer, safeguarded)
                  for role, record in party_records.items()}
-        if viewer.is_staff:
+        if viewer.is_staff and request.withhold_protected:
+            # As for a record that belongs to nobody in particular: the protected fields withheld.
+            shown = {role: redact_for_viewer(record, "", Viewer()) for role, record in party_records.items()}
+        elif viewer.is_staff:
             await self._audit_staff_read(request.case_id, viewer, party_records)
         case = self._case_message(row, shown, children)
         if not viewer.is_staff:
@@ -380,7 +390,9 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         if problems:
             await abort_invalid(context, FieldViolations(problems))
             return
-        clauses = ["WorkflowType = 'CaseWorkflow'",
+        types = ("'CaseWorkflow', 'ChangeWorkflow', 'EnforcementWorkflow'" if request.with_changes_and_enforcement
+                 else "'CaseWorkflow'")
+        clauses = [f"WorkflowType IN ({types})",
                    "ExecutionStatus = 'Completed'" if request.stage == "Closed" else "ExecutionStatus = 'Running'"]
         if request.stage:
             clauses.append(f"CaseStage = '{request.stage}'")
@@ -396,13 +408,37 @@ class CaseService(ChangeRpcs, case_pb2_grpc.CaseServiceServicer):  # ReportChang
         summaries = []
         for execution in pages.current_page or ():
             attributes = execution.typed_search_attributes
+            case_part, _, child = execution.id.removeprefix("case-").partition("/")
             summaries.append(case_pb2.CaseSummary(
-                case_id=execution.id.removeprefix("case-"), stage=attributes.get(CASE_STAGE) or "",
+                case_id=case_part, stage=attributes.get(CASE_STAGE) or "",
                 service_type=attributes.get(SERVICE_TYPE) or "",
                 needs_caseworker=bool(attributes.get(NEEDS_CASEWORKER)),
                 sla_due_at=_timestamp(attributes.get(SLA_DUE_AT)),
+                assigned_team=attributes.get(ASSIGNED_TEAM) or "",
+                workflow_id=execution.id, workflow_type=execution.workflow_type,
+                change_no=int(child.removeprefix("change-")) if child.startswith("change-") else 0,
+                enforcement_step=attributes.get(ENFORCEMENT_STEP) or "",
             ))
+        await self._add_caseworker_reasons(summaries)
         return case_pb2.ListCasesResponse(cases=summaries, next_page_token=pages.next_page_token or b"")
+
+    async def _add_caseworker_reasons(self, summaries: list[case_pb2.CaseSummary]) -> None:
+        """Staff see why each case waits for them, in the words the case recorded (free text for
+        staff, so never for other callers); one query for the page."""
+        caller = current_caller()
+        waiting = [summary for summary in summaries if summary.needs_caseworker]
+        if not waiting or (caller is not None and not caller.is_staff):
+            return
+        cases = [summary for summary in waiting if summary.workflow_type == "CaseWorkflow"]
+        changes = [summary for summary in waiting if summary.change_no]
+        async with case_api.read_snapshot(self._pool) as conn:
+            reasons = await case_api.case_reasons(conn, [summary.case_id for summary in cases]) if cases else {}
+            reviews = await case_api.change_reviews(conn, [(summary.case_id, summary.change_no) for summary in changes]) \
+                if changes else {}
+        for summary in cases:
+            summary.caseworker_reason = reasons.get(summary.case_id, "")
+        for summary in changes:
+            summary.change_kind, summary.review_reason = reviews.get((summary.case_id, summary.change_no), ("", ""))
 
     # GetTimeline ----------------------------------------------------------------------------
     async def GetTimeline(self, request, context):

@@ -62,6 +62,7 @@ RULES: Mapping[str, Mapping[str, Access]] = {
     _CASE + "ReviewChange": _staff(_STAFF_ACT["reviewer"]),
     _CASE + "GetSlaReport": {**_staff(), **_roles("operations")},
     _CASE + "ListAudit": _staff(),
+    _CASE + "ListChanges": {**_staff(), **_roles("operations")},
     # --- payments: the worker runs the schedules; the bank alone says money came in or bounced
     _PAYMENTS + "GetBalance": {**_staff(), **_roles("operations", "service")},
     _PAYMENTS + "GetStatement": {**_staff(), **_roles("operations", "service")},
@@ -82,6 +83,7 @@ RULES: Mapping[str, Mapping[str, Access]] = {
     _NOTIFICATIONS + "GetStatus": {**_staff(), **_roles("operations", "service")},
     _NOTIFICATIONS + "ListForCase": {**_staff(), **_roles("operations", "service")},
     _NOTIFICATIONS + "Preview": _staff(_STAFF_ACT["requested_by"]),
+    _NOTIFICATIONS + "LetterPdf": _staff(_STAFF_ACT["requested_by"]),
     _NOTIFICATIONS + "SetParty": {**_staff(), **_roles("service")},
     _NOTIFICATIONS + "SetChildren": {**_staff(), **_roles("service")},
     _NOTIFICATIONS + "GetParty": {"parent": _PARENT_READ, **_staff(_STAFF_READ), **_roles("service")},

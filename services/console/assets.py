@@ -36,26 +36,27 @@ def _installed(path: Path, package: str) -> Path:
     return path
 
 
-def govuk_frontend_dist() -> Path:
+def govuk_frontend_dist(folder: Path | None = None) -> Path:
     """govuk-frontend's built folder: govuk-frontend.min.css, govuk-frontend.min.js and assets/
-    (fonts/, images/, manifest.json, rebrand/ where the version has one)."""
-    return _installed(node_modules() / "govuk-frontend" / "dist" / "govuk", "govuk-frontend")
+    (fonts/, images/, manifest.json, rebrand/ where the version has one). `folder` is a
+    node_modules folder other than the configured one."""
+    return _installed((folder or node_modules()) / "govuk-frontend" / "dist" / "govuk", "govuk-frontend")
 
 
-def govuk_frontend_version() -> str:
+def govuk_frontend_version(folder: Path | None = None) -> str:
     """The installed govuk-frontend's version, for a cache-busting query on the asset links."""
     import json
 
-    package = _installed(node_modules() / "govuk-frontend" / "package.json", "govuk-frontend")
+    package = _installed((folder or node_modules()) / "govuk-frontend" / "package.json", "govuk-frontend")
     return str(json.loads(package.read_text())["version"])
 
 
-def static_mounts() -> list[tuple[str, Path]]:
+def static_mounts(folder: Path | None = None) -> list[tuple[str, Path]]:
     """(URL path, folder) pairs for the console to serve as static files, e.g. with Starlette:
     `Mount(url, app=StaticFiles(directory=folder))`. The base template links
     f"{GOVUK_URL}/{STYLESHEET}" and f"{GOVUK_URL}/{SCRIPT}"; the favicon and crest are under
     f"{ASSETS_URL}/images/"."""
-    dist = govuk_frontend_dist()
+    dist = govuk_frontend_dist(folder)
     return [(ASSETS_URL, dist / "assets"), (GOVUK_URL, dist)]
 
 

@@ -216,6 +216,24 @@ async def list_for_case(conn: AsyncConnection, case_id: str) -> list[OutboxRow]:
         return [_row(r) for r in await cur.fetchall()]
 
 
+async def load_letter(conn: AsyncConnection, notification_id: str) -> dict[str, Any] | None:
+    """A notification with what printing it needs: its text as sent and the recipient's details."""
+    try:
+        key = uuid.UUID(notification_id)
+    except ValueError:
+        return None
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT o.case_id, o.recipient_party_id, o.channel, o.subject, o.body, o.language, o.created_at,"
+            "       p.details, c.accessible_format"
+            "  FROM notifications.outbox o"
+            "  LEFT JOIN notifications.parties p ON p.case_id = o.case_id AND p.party_id = o.recipient_party_id"
+            "  LEFT JOIN notifications.contact_preferences c"
+            "         ON c.case_id = o.case_id AND c.party_id = o.recipient_party_id"
+            " WHERE o.notification_id = %s", (key,))
+        return await cur.fetchone()
+
+
 # --- audit --------------------------------------------------------------------------------------
 
 async def write_audit(conn: AsyncConnection, entries: list[AuditEntry]) -> None:

@@ -22,6 +22,7 @@ from cms.config import Settings
 from cms_proto.notifications.v1 import notifications_pb2 as pb
 from cms_proto.notifications.v1 import notifications_pb2_grpc
 from domain.notifications import ChannelError, ChildRecord, ContactPreferences, RenderError
+from domain.notifications.render import postal_address_lines
 from domain.safeguarding import AuditEntry, SafeguardingProfile, Viewer, audit_entry_for_read, redact_for_viewer
 from services.common.errors import FieldViolations, abort, abort_invalid
 from services.notifications import repository as repo
@@ -31,7 +32,7 @@ from services.notifications.dispatcher import (
     config_from_environment,
     provider_from_environment,
 )
-from services.notifications.letters import address_window_problems
+from services.notifications.letters import LetterError, address_window_problems, render_letter_pdf
 from services.notifications.providers import NotificationProvider
 
 log = structlog.get_logger("notifications")
@@ -183,6 +184,30 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServiceServicer):
                                   channel=CHANNEL_ENUMS[rendered.channel],
                                   address_lines=list(rendered.address_lines),
                                   deliver_after=_iso(composed.prepared.deliver_after))
+
+    async def LetterPdf(self, request: pb.LetterPdfRequest, context: grpc.aio.ServicerContext) -> pb.LetterPdfResponse:
+        violations: list[tuple[str, str]] = []
+        _require(violations, request, "notification_id", "requested_by", "reason")
+        if violations:
+            await abort_invalid(context, FieldViolations(violations))
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await repo.load_letter(conn, request.notification_id)
+            if row is None:
+                await abort(context, grpc.StatusCode.NOT_FOUND, f"no notification {request.notification_id}")
+            if row["channel"] != "letter":
+                await abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"notification {request.notification_id} "
+                            f"went by {row['channel']}, not as a letter")
+            address = postal_address_lines(row["details"] or {})
+            try:
+                pdf = render_letter_pdf(address, row["subject"], row["body"], row["case_id"], row["created_at"].date(),
+                                        large_print=row["accessible_format"] == "large_print",
+                                        language=row["language"] or "en")
+            except LetterError as error:
+                await abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"the letter cannot be printed: {error}")
+            await repo.write_audit(conn, [AuditEntry(row["case_id"], row["recipient_party_id"],
+                                                     f"staff:{request.requested_by}", request.reason,
+                                                     ("address", "postcode"))])
+        return pb.LetterPdfResponse(pdf=pdf, subject=row["subject"], case_id=row["case_id"])
 
     async def GetStatus(self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext) -> pb.Notification:
         if not request.notification_id:

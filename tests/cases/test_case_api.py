@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from cms.config import TASK_QUEUE_CASES, load_settings
+from cms.search_attributes import ASSIGNED_TEAM
 from cms.worker_catalog import case_activities
 from cms_proto.case.v1 import case_pb2, case_pb2_grpc
 from domain.safeguarding import REDACTED
@@ -125,6 +126,12 @@ async def test_application_is_idempotent_safeguarded_listed_and_driven(case_api)
     # £60 basic rate + 20% Collect & Pay fee = £72 paid a week.
     assert (case.liability.weekly_liability_pence, case.liability.paying_parent_pays_pence) == (6000, 7200)
 
+    # A case page before anyone gives a reason: the protected fields withheld, and nothing audited.
+    withheld = await stub.GetCase(case_pb2.GetCaseRequest(case_id=case_id, staff_id="cw-9", reason="case page",
+                                                          withhold_protected=True))
+    assert withheld.receiving_parent.full_name == "Alex Receiving" and withheld.safeguarded
+    assert (withheld.receiving_parent.address, withheld.receiving_parent.phone, withheld.paying_parent.employer) == (
+        REDACTED, REDACTED, REDACTED)
     staff = await stub.GetCase(case_pb2.GetCaseRequest(case_id=case_id, staff_id="cw-9", reason="complaint call"))
     assert staff.receiving_parent.address == "1 Safe Street" and staff.safeguarded
     async with case_api["pool"].connection() as conn:
@@ -187,6 +194,15 @@ async def test_hmrc_permanent_failure_is_visible_to_operators(case_api) -> None:
         return [c for c in page.cases if c.case_id == created.case_id]
     [summary] = await eventually(flagged)
     assert summary.needs_caseworker and summary.sla_due_at.seconds > 0
+    # Why, in words, for the caseworker's queue; the team is the AssignedTeam search attribute.
+    assert summary.caseworker_reason == "HMRC income request failed permanently"
+    attributes = (await case_api["client"].get_workflow_handle(created.workflow_id).describe()).typed_search_attributes
+    assert summary.assigned_team == (attributes.get(ASSIGNED_TEAM) or "")
+    assert (summary.workflow_id, summary.workflow_type) == (created.workflow_id, "CaseWorkflow")
+    # The queue's listing takes in change and enforcement workflows too, by the same filter.
+    everything = await case_api["stub"].ListCases(case_pb2.ListCasesRequest(
+        needs_caseworker_only=True, with_changes_and_enforcement=True, page_size=1000))
+    assert created.case_id in {c.case_id for c in everything.cases}
 
     # Operators filter on SlaDueAt: a cutoff after the due date finds it, one before does not.
     def listed_before(seconds: int) -> case_pb2.ListCasesRequest:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -181,3 +182,44 @@ async def test_cmsctl_change_report_and_sla(time_skipping_env, api) -> None:
     sla = await asyncio.to_thread(runner.invoke, app, ["sla", "--json"])
     assert sla.exit_code == 0, sla.output
     assert "open_by_age" in json.loads(sla.output)
+
+
+async def test_list_changes_for_the_queues_and_the_case_page(time_skipping_env, api) -> None:
+    stub, queue = api
+    case_id = await new_case(time_skipping_env, queue)
+    receipt = await stub.ReportChange(report(case_id, evidence_disputed=True))
+    child = time_skipping_env.client.get_workflow_handle(receipt.workflow_id)
+    for _ in range(200):
+        if (await child.query(ChangeWorkflow.status)).stage == "awaiting_review":
+            break
+        await asyncio.sleep(0.05)
+    waiting = await stub.ListChanges(case_pb2.ListChangesRequest(waiting_for_review_only=True))
+    [item] = [change for change in waiting.changes if change.case_id == case_id]
+    assert (item.change_no, item.kind, item.review_reason, item.assigned_team) == (
+        1, "shared_care_nights", "evidence_disputed", "changes-disputes")
+    assert item.needs_caseworker and not item.breached and item.age_days == 0 and item.status != "cleared"
+    # Soonest due first, across cases.
+    dues = [change.sla_due_at.ToDatetime() for change in waiting.changes]
+    assert dues == sorted(dues)
+    # Breached and nearly breached: due before a moment; this one is due in 28 days.
+    now = datetime.now(UTC)
+    soon = case_pb2.ListChangesRequest()
+    soon.due_before.FromDatetime(now)
+    assert case_id not in {change.case_id for change in (await stub.ListChanges(soon)).changes}
+    soon.due_before.FromDatetime(now + timedelta(days=29))
+    assert case_id in {change.case_id for change in (await stub.ListChanges(soon)).changes}
+    await stub.ReviewChange(case_pb2.ReviewChangeRequest(case_id=case_id, change_no=1, outcome="apply",
+                                                         reason="diary checked", reviewer="cw-1"))
+    for _ in range(200):
+        history = await stub.ListChanges(case_pb2.ListChangesRequest(case_id=case_id, include_cleared=True))
+        if history.changes and history.changes[0].status == "cleared":
+            break
+        await asyncio.sleep(0.05)
+    [cleared] = history.changes
+    assert (cleared.status, cleared.reviewer) == ("cleared", "cw-1") and cleared.outcome
+    assert cleared.cleared_at.seconds > 0
+    # Without include_cleared a case's list is its open changes only.
+    assert not (await stub.ListChanges(case_pb2.ListChangesRequest(case_id=case_id))).changes
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.ListChanges(case_pb2.ListChangesRequest(include_cleared=True))
+    assert [f for f, _ in field_violations_of(error.value)] == ["include_cleared"]

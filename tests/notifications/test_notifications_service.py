@@ -172,3 +172,28 @@ async def test_every_template_renders_for_both_parents_on_an_ordinary_and_a_safe
             text = "\n".join([preview.subject, preview.body, *preview.address_lines])
             assert {v for v in protected_of(details[other]) if v in text} == set()
             assert case_id in text
+
+
+async def test_a_letters_pdf_for_staff_is_the_letter_as_sent_and_audited(notifications_stub, notifications_pool) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    case_id = _case()
+    await set_up_case(notifications_stub, case_id, safeguarded=True)
+    sent = await notifications_stub.Send(_send(case_id, "calculation_decision", recipient="pp"))
+    letter = await notifications_stub.LetterPdf(pb.LetterPdfRequest(
+        notification_id=sent.notification_id, requested_by="cw-17", reason="the parent says it never came"))
+    assert letter.case_id == case_id and letter.pdf.startswith(b"%PDF")
+    text = PdfReader(BytesIO(letter.pdf)).pages[0].extract_text()
+    assert "9 Open Road" in text and "£84.12 a week" in text
+    audit = await _audit_rows(notifications_pool, case_id)
+    assert [(a["actor"], a["subject_party_id"], a["reason"]) for a in audit][-1] == (
+        "staff:cw-17", "pp", "the parent says it never came")
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await notifications_stub.LetterPdf(pb.LetterPdfRequest(notification_id=sent.notification_id, requested_by="cw-17"))
+    assert {name for name, _ in field_violations_of(error.value)} == {"reason"}
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await notifications_stub.LetterPdf(pb.LetterPdfRequest(notification_id=str(uuid.uuid4()), requested_by="cw-17",
+                                                               reason="x"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND

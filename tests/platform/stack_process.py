@@ -24,7 +24,8 @@ def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "CMS_DATA_DIR": str(data_dir), "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port()),
         "POSTGRES_PORT": str(free_port()), "CASE_API_PORT": str(free_port()), "PAYMENTS_PORT": str(free_port()),
         "NOTIFICATIONS_PORT": str(free_port()), "RISK_PORT": str(free_port()),
-        "STACK_METRICS_PORT": str(free_port()), "CODEC_SERVER_PORT": str(free_port()), "PYTHONPATH": str(REPO_ROOT),
+        "STACK_METRICS_PORT": str(free_port()), "CODEC_SERVER_PORT": str(free_port()), "CONSOLE_PORT": str(free_port()),
+        "PYTHONPATH": str(REPO_ROOT),
     })
     env.update(extra)
     return env

@@ -70,8 +70,11 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert sum("SERVING" in line for line in lines) == 4
         with urllib.request.urlopen(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/", timeout=10) as ui:
             assert ui.status == 200
+        # The caseworker console, with the dev issuer's sign-in page.
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['CONSOLE_PORT']}/sign-in", timeout=10) as console:
+            assert console.status == 200 and "Staff ID" in console.read().decode()
         assert any(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics" in line for line in lines)
-        processes = ("temporal", "postgres", "case_api", "payments", "notifications", "risk", "worker")
+        processes = ("temporal", "postgres", "case_api", "payments", "notifications", "risk", "worker", "console")
         for _ in range(20):  # a child is shown up once its readiness probe answered
             with urllib.request.urlopen(f"http://127.0.0.1:{env['STACK_METRICS_PORT']}/metrics", timeout=10) as metrics:
                 exposition = metrics.read().decode()
