@@ -14,7 +14,8 @@ is requested through its ASGI app (no socket: the time is the server's), and the
 console's own backend making the same calls the page makes, the same way.
 
 Targets: a page takes at most 2x its calls' time (ratio <= 2.0), and its p99 is under 300 ms.
-Run alone: ``python -m bench.bench_console [--quick]``.
+Quick mode (BENCH_QUICK=1): 2,000 cases and 100 rounds. Run alone:
+``python -m bench.bench_console [--quick]``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 import psycopg
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -48,6 +49,7 @@ from services.console.backend import GrpcBackend
 from services.console.config import load_console_settings
 
 CASES = 10_000
+QUICK_CASES = 2_000
 NEEDING_A_CASEWORKER = 1 / 20
 TEAMS = ("changes", "safeguarding", "disputes", "enforcement")
 # Executions the visibility query finds but no worker ever runs: they stand for the office's cases.
@@ -220,23 +222,23 @@ async def interleaved(first: Callable[[], Awaitable[object]], second: Callable[[
     return samples
 
 
-def rows_for(page: str, page_samples: list[float], call_samples: list[float]) -> list[dict]:
+def rows_for(page: str, cases: int, page_samples: list[float], call_samples: list[float]) -> list[dict]:
     rows = []
     for label, q in (("p50", 0.5), ("p99", 0.99)):
         value, baseline = percentile(page_samples, q) * 1e3, percentile(call_samples, q) * 1e3
         target = f"<= {TARGET_RATIO:.1f}" + (f", < {TARGET_P99_MS:.0f} ms" if label == "p99" else "")
-        rows.append({"benchmark": f"{page} page with {CASES:,} cases vs its gRPC calls, {label}", "value": value,
+        rows.append({"benchmark": f"{page} page with {cases:,} cases vs its gRPC calls, {label}", "value": value,
                      "unit": "ms", "baseline": baseline, "ratio": value / baseline, "target": target})
     return rows
 
 
 def run(quick: bool = False) -> list[dict]:
-    rounds = 100 if quick else 400
+    rounds, cases = (100, QUICK_CASES) if quick else (400, CASES)
     with tempfile.TemporaryDirectory(prefix="cms-bench-console-") as folder:
         root = Path(folder)
         root.chmod(0o755)
         with running_stack(root) as stack, stack_environment(stack):
-            return asyncio.run(_bench(stack, rounds))
+            return asyncio.run(_bench(stack, rounds, cases))
 
 
 @contextmanager
@@ -272,11 +274,11 @@ async def _active_cases(database_url: str, wanted: int, timeout: float) -> list[
         await asyncio.sleep(1)
 
 
-async def _fill_the_office(stack: Stack, template: str) -> int:
-    """Copies `template` to make CASES cases in all; returns how many need a caseworker."""
+async def _fill_the_office(stack: Stack, template: str, cases: int) -> int:
+    """Copies `template` to make `cases` cases in all; returns how many need a caseworker."""
     async with await psycopg.AsyncConnection.connect(stack.database_url) as conn:
         existing = (await (await conn.execute("SELECT count(*) FROM case_api.cases")).fetchone() or (0,))[0]
-    new_ids = [f"cbench{n:05d}" for n in range(CASES - existing)]
+    new_ids = [f"cbench{n:05d}" for n in range(cases - existing)]
     started = time.monotonic()
     rows = await asyncio.to_thread(copy_case, stack.database_url, template, new_ids)
     print(f"  {len(new_ids):,} cases copied ({rows:,} rows) in {time.monotonic() - started:.0f}s", flush=True)
@@ -287,15 +289,15 @@ async def _fill_the_office(stack: Stack, template: str) -> int:
     return needing
 
 
-async def _bench(stack: Stack, rounds: int) -> list[dict]:
+async def _bench(stack: Stack, rounds: int, cases: int) -> list[dict]:
     shown = await _active_cases(stack.database_url, 3, timeout=180)
-    needing = await _fill_the_office(stack, shown[0])
+    needing = await _fill_the_office(stack, shown[0], cases)
     settings = load_console_settings()
     backend = GrpcBackend(settings.platform)
     app = create_app(settings, backend)
     token = stack.token("cw-bench", "caseworker")
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as browser:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://console") as browser:
             await _sign_in(browser, "cw-bench")
             listed = await _eventually(lambda: _listed(backend, token, needing), 60)
             queue = await _page(browser, "/queues/cases")
@@ -307,15 +309,14 @@ async def _bench(stack: Stack, rounds: int) -> list[dict]:
             async def queue_calls() -> None:
                 await backend.cases_needing_caseworker(token)
 
-            cases = iter(shown * (rounds * 2))
+            # The active demo cases in turn, the same order for the page and for its calls.
+            for_pages, for_calls = iter(shown * (rounds * 2)), iter(shown * (rounds * 2))
 
             async def case_page() -> None:
-                await _page(browser, f"/cases/{next(cases)}")
-
-            calls_cases = iter(shown * (rounds * 2))
+                await _page(browser, f"/cases/{next(for_pages)}")
 
             async def case_calls() -> None:
-                case_id = next(calls_cases)
+                case_id = next(for_calls)
                 await backend.get_case(token, case_id, "cw-bench", "bench", withhold_protected=True)
                 await asyncio.gather(
                     backend.list_changes(token, case_id=case_id, include_cleared=True),
@@ -327,7 +328,7 @@ async def _bench(stack: Stack, rounds: int) -> list[dict]:
             case_samples = await interleaved(case_page, case_calls, rounds, warm_up=10)
     finally:
         await backend.close()
-    return [*rows_for("queue", *queue_samples), *rows_for("case", *case_samples)]
+    return [*rows_for("queue", cases, *queue_samples), *rows_for("case", cases, *case_samples)]
 
 
 async def _listed(backend: GrpcBackend, token: str, needing: int) -> int:
@@ -345,7 +346,7 @@ async def _eventually(check: Callable[[], Awaitable[int]], timeout: float) -> in
     return value
 
 
-async def _sign_in(browser: httpx.AsyncClient, staff_id: str) -> None:
+async def _sign_in(browser: httpx2.AsyncClient, staff_id: str) -> None:
     """Through the dev issuer's sign-in form, as a person would (the form's CSRF token included)."""
     import re
 
@@ -357,7 +358,7 @@ async def _sign_in(browser: httpx.AsyncClient, staff_id: str) -> None:
     assert signed.status_code == 303, f"sign-in answered {signed.status_code}"
 
 
-async def _page(browser: httpx.AsyncClient, path: str) -> str:
+async def _page(browser: httpx2.AsyncClient, path: str) -> str:
     response = await browser.get(path)
     assert response.status_code == 200, f"{path} answered {response.status_code}"
     return response.text
