@@ -33,7 +33,9 @@ CASEWORKER = "cw-browser-1"
 # The protected details the receiving parent gave: never on a page without the audited reason.
 SAFE_ADDRESS = "14 Refuge Lane, Hidden Town"
 SAFE_PHONE = "07700 900123"
-NEW_WEEKLY_INCOME_PENCE = 95_000
+# More than 25% above any income the demo's HMRC gives (£8k-£60k a year), so the change counts
+# (a smaller one waits for the annual review), and under the £3,000 a week the calculation takes.
+NEW_WEEKLY_INCOME_PENCE = 250_000
 
 
 def pounds(pence: int) -> str:
