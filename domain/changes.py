@@ -15,6 +15,14 @@ Rules applied (docs/rules.md):
   review meets the same test against the HMRC figure that review takes (reg 34(2)(a)), where the
   case says so (``CaseContext.review_income_test``); before that, any change flowed through;
 * a shared-care change counts only when a child's nights cross a band edge (52 / 104 / 156 / 175);
+* an income figure HMRC reports is historic income: recorded, taken at the next annual review
+  (reg 20), never current income, which is what a parent reports and the service accepts (reg 34;
+  ``CaseContext.hmrc_income_is_historic``);
+* a young person reported as continuing in education after their qualifying dates passed
+  qualifies again from the day told, while under 20 (reg 76; ``CaseContext.stopped_children``);
+* a special expenses variation at or above its ground's threshold (rule set, reg 68) is taken off
+  income from the day applied for (reg 56) once a caseworker agrees it; never below the flat rate
+  (reg 74(1A), in the calculation);
 * flat-rate benefit start or stop, a child leaving or leaving education, and relevant other
   children count from the date of the change (reg 18(3));
 * an income increase the paying parent was obliged to report counts from the date it happened,
@@ -42,6 +50,7 @@ from typing import Any
 from domain.calculation import calculate, parse_request
 from domain.calculation.income import current_replaces_historic, historic_weekly_income
 from domain.date_window import date_window
+from domain.lifecycle import add_years
 from domain.money import format_pence, round_half_up
 from domain.payments.schedule import Frequency, Rate, adjustments, period_containing, rates_after_change
 from domain.rulesets import RuleSet, packaged_rule_sets, rules_for
@@ -75,6 +84,7 @@ class ChangeKind(str, Enum):
     EMPLOYMENT = "employment"
     SERVICE_TYPE = "service_type"
     CLOSE_REQUEST = "close_request"
+    SPECIAL_EXPENSES_VARIATION = "special_expenses_variation"
 
 
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
@@ -87,6 +97,7 @@ SAFEGUARDING_SENSITIVE = frozenset({
 
 # Review reasons -> the caseworker queue (AssignedTeam) that takes them.
 REVIEW_TEAMS = {
+    "variation": "changes-review",
     "evidence_disputed": "changes-disputes",
     "safeguarding": "changes-safeguarding",
     "rules_cannot_decide": "changes-review",
@@ -142,6 +153,23 @@ class CaseContext:
     # Why the case is on Collect & Pay, where leaving it needs a caseworker
     # (domain.service_type.collect_and_pay_grounds); "" otherwise.
     collect_and_pay_grounds: str = ""
+    # Children whose qualifying dates have passed on the case's calendar (not those who left the
+    # case), by child id: a report that one continues in education makes them qualify again.
+    # Empty for a case whose recorded history decided such a report the earlier way.
+    stopped_children: Mapping[str, StoppedChild] = field(default_factory=dict)
+    # An income figure HMRC reports is historic income, taken at the next annual review (reg 20,
+    # reg 34); only what a parent reports, once accepted, is current income. False only for a
+    # case whose recorded history decided HMRC's report as current income.
+    hmrc_income_is_historic: bool = False
+
+
+@dataclass(frozen=True)
+class StoppedChild:
+    """A child who stopped qualifying when their qualifying dates passed (reg 76)."""
+
+    receiving_parent_id: str
+    date_of_birth: date
+    shared_care_nights: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +194,14 @@ class ChangeDecision:
         return self.outcome == "case_closure"
 
 
+def stopped_children_from_json(stopped: Mapping[str, Mapping[str, Any]]) -> dict[str, StoppedChild]:
+    """A case's stopped children as the workflows carry them (JSON: receiving_parent_id,
+    date_of_birth, shared_care_nights), by child id."""
+    return {child_id: StoppedChild(child["receiving_parent_id"], date.fromisoformat(child["date_of_birth"]),
+                                   child.get("shared_care_nights", 0))
+            for child_id, child in stopped.items()}
+
+
 # --- parsing and validation ---------------------------------------------------------------
 
 _DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
@@ -185,7 +221,18 @@ _DETAIL_FIELDS: dict[ChangeKind, tuple[frozenset[str], frozenset[str]]] = {
     ChangeKind.EMPLOYMENT: (frozenset({"party", "status"}), frozenset({"weekly_income_pence", "duty_to_report"})),
     ChangeKind.SERVICE_TYPE: (frozenset({"service_type"}), frozenset()),
     ChangeKind.CLOSE_REQUEST: (frozenset(), frozenset()),
+    ChangeKind.SPECIAL_EXPENSES_VARIATION: (frozenset({"ground", "weekly_pence"}), frozenset()),
 }
+# Special expenses a paying parent may ask to have taken off their income (regs 63-67); the
+# weekly threshold of each is in the rule set (`variations`).
+SPECIAL_EXPENSE_GROUNDS = {
+    "contact_costs": "the costs of keeping in contact with a qualifying child",
+    "relevant_other_child_disability": "the costs of a relevant other child's illness or disability",
+    "prior_debts": "repaying debts taken on while the parents were a couple",
+    "boarding_school_fees": "the boarding part of a qualifying child's school fees",
+    "former_home_mortgage": "the mortgage, loan or insurance on the former family home",
+}
+VARIATION_APPLICANTS = ("paying_parent", "caseworker")
 
 
 def detail_fields(kind: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -240,8 +287,10 @@ def check_details(kind: ChangeKind, details: Any) -> dict[str, Any]:
     checked = dict(details)
     for key, value in details.items():
         path = f"details.{key}"
-        if key in ("weekly_income_pence", "count"):
+        if key in ("weekly_income_pence", "count", "weekly_pence"):
             _count(value, path)
+        elif key == "ground":
+            _one_of(value, tuple(SPECIAL_EXPENSE_GROUNDS), path)
         elif key in ("nights", "shared_care_nights"):
             _count(value, path, MAX_NIGHTS)
         elif key in ("child_id", "receiving_parent_id"):
@@ -288,6 +337,9 @@ def parse_change(raw: Mapping[str, Any], today: date) -> Change:
     notification_reason = raw.get("notification_reason", "")
     if not isinstance(notification_reason, str):
         raise ChangeValidationError("notification_reason", "must be a string")
+    if kind == ChangeKind.SPECIAL_EXPENSES_VARIATION and reporter not in VARIATION_APPLICANTS:
+        raise ChangeValidationError("reported_by", "a special expenses variation is the paying parent's application "
+                                                   "(or a caseworker's on their behalf)")
     if notification_reason.strip() and reporter != "caseworker":
         raise ChangeValidationError("notification_reason", "only a caseworker records an earlier day of notification")
     return Change(
@@ -332,6 +384,8 @@ def check_against_case(change: Change, inputs: Mapping[str, Any], context: CaseC
     if context.closed:
         raise ChangeValidationError("case_id", "the case is closed; a change cannot be reported on it")
     child_ids = {c["id"] for rp in inputs.get("receiving_parents", []) for c in rp.get("children", [])}
+    if change.kind == ChangeKind.CHILD_CONTINUING_EDUCATION:
+        child_ids |= set(context.stopped_children)   # they may qualify again
     child = change.details.get("child_id")
     if change.kind == ChangeKind.CHILD_ADDED:
         if child in child_ids:
@@ -387,6 +441,13 @@ def _decision(counts: bool, inputs: dict, effective: date, reason: str, outcome:
 def _decide_income(change: Change, inputs: dict, context: CaseContext, new_pence: int) -> ChangeDecision:
     if context.default_decision_from is not None and change.reported_by != "receiving_parent":
         return _revise_default(change, inputs, context.default_decision_from, new_pence)
+    if change.reported_by == "hmrc" and context.hmrc_income_is_historic:
+        return _decision(False, inputs, _default_effective(change),
+                         f"HMRC reported the paying parent's income as {format_pence(new_pence)} a week. A figure from "
+                         "HMRC is historic income: it does not change the calculation now, and the figure HMRC holds "
+                         "is taken at the next annual review (reg 20). Current income is what a parent reports and "
+                         "the service accepts; it replaces historic income only when the two differ by 25% or more "
+                         "(reg 34(2)(a)).", "recorded")
     in_review = context.annual_review_date is not None
     old = _current_gross_weekly_income(inputs, _default_effective(change))
     # In a review with the test, `old` is the HMRC figure the review takes (the case's facts).
@@ -478,6 +539,67 @@ def _decide_child_removed(change: Change, inputs: dict, why: str) -> ChangeDecis
                      f"calculation is redone from that date.")
 
 
+def _decide_child_restored(change: Change, inputs: dict, child: StoppedChild) -> ChangeDecision:
+    """A young person reported as continuing in full-time non-advanced education after they
+    stopped qualifying qualifies again while under 20 (reg 76): from the day the service was told
+    (reg 18(6)), or the later day it is expected; only a child who stops counting is backdated."""
+    child_id = change.details["child_id"]
+    effective = _default_effective(change)
+    twentieth = add_years(child.date_of_birth, 20)
+    if effective >= twentieth:
+        return _decision(False, inputs, effective,
+                         f"Child {child_id} turned 20 on {twentieth.isoformat()}, so they no longer qualify, "
+                         "whatever their education.")
+    updated = copy.deepcopy(inputs)
+    restored = {"id": child_id, "shared_care_nights": child.shared_care_nights}
+    parent = next((rp for rp in updated["receiving_parents"] if rp["id"] == child.receiving_parent_id), None)
+    if parent is None:
+        updated["receiving_parents"].append({"id": child.receiving_parent_id, "children": [restored]})
+    else:
+        parent["children"].append(restored)
+    last = (twentieth - timedelta(days=1)).isoformat()
+    return _decision(True, updated, effective,
+                     f"Child {child_id} continues in full-time non-advanced education, so they qualify again from "
+                     f"{effective.isoformat()}, the day the service was told, while they do and at most until {last}, "
+                     f"the day before their 20th birthday. The calculation is redone from {effective.isoformat()}.")
+
+
+def _variation_refused(change: Change, inputs: Mapping[str, Any], context: CaseContext) -> str | None:
+    """Why a special expenses variation is refused at the first look (reg 57, reg 68), or None."""
+    effective = _default_effective(change)
+    if context.default_decision_from is not None:
+        return "A variation cannot be considered while a default decision is in force (reg 57)."
+    if inputs["paying_parent"].get("flat_rate_benefit"):
+        return ("A variation cannot be considered while the paying parent pays the flat rate because of a benefit "
+                "(reg 57).")
+    ground, weekly = change.details["ground"], change.details["weekly_pence"]
+    threshold = rules_for(effective).special_expense_thresholds_pence.get(ground, 0)
+    if weekly < threshold:
+        return (f"The special expenses of {format_pence(weekly)} a week for {SPECIAL_EXPENSE_GROUNDS[ground]} are "
+                f"below the threshold of {format_pence(threshold)} a week, so they are not taken off the paying "
+                "parent's income.")
+    return None
+
+
+def _decide_variation(change: Change, inputs: dict, context: CaseContext) -> ChangeDecision:
+    """A special expenses variation (regs 63-67): the weekly amount agreed is taken off the paying
+    parent's income (reg 72) from the day the application was made (reg 56), on top of any agreed
+    before. It never takes liability below the flat rate (reg 74(1A), in the calculation)."""
+    effective = _default_effective(change)
+    refused = _variation_refused(change, inputs, context)
+    if refused:
+        return _decision(False, inputs, effective, refused)
+    ground, weekly = change.details["ground"], change.details["weekly_pence"]
+    updated = copy.deepcopy(inputs)
+    before = updated["paying_parent"].get("special_expenses_weekly_pence", 0) or 0
+    updated["paying_parent"]["special_expenses_weekly_pence"] = before + weekly
+    return _decision(True, updated, effective,
+                     f"A variation for {SPECIAL_EXPENSE_GROUNDS[ground]} is agreed: {format_pence(weekly)} a week is "
+                     f"taken off the paying parent's income from {effective.isoformat()}, the day the application "
+                     "was made. A variation never takes the amount below the flat rate. The calculation is redone "
+                     f"from {effective.isoformat()}.")
+
+
 def _decide_child_added(change: Change, inputs: dict) -> ChangeDecision:
     rp_id, child_id = change.details["receiving_parent_id"], change.details["child_id"]
     effective = _default_effective(change)  # reg 18(5): as a new application's effective date
@@ -557,6 +679,8 @@ def review_reason(change: Change, inputs: Mapping[str, Any], context: CaseContex
         return "safeguarding"
     if change.notification_reason:
         return "earlier_notification"   # a caseworker recorded an earlier day told (day_told)
+    if change.kind == ChangeKind.SPECIAL_EXPENSES_VARIATION and _variation_refused(change, inputs, context) is None:
+        return "variation"   # the grounds and the amount need evidence a caseworker weighs
     if change.kind == ChangeKind.SERVICE_TYPE:
         leaving = return_to_direct_pay_review(context.collect_and_pay_grounds, change.reported_by,
                                               change.details["service_type"])
@@ -593,6 +717,8 @@ def apply_rules(change: Change, inputs: Mapping[str, Any], context: CaseContext)
                          "after their 16th birthday and never after the day before their 20th birthday.", "recorded")
     if kind == ChangeKind.CHILD_LEFT_EDUCATION:
         return _decide_child_removed(change, current, "left full-time education")
+    if kind == ChangeKind.CHILD_CONTINUING_EDUCATION and change.details["child_id"] in context.stopped_children:
+        return _decide_child_restored(change, current, context.stopped_children[change.details["child_id"]])
     if kind == ChangeKind.CHILD_CONTINUING_EDUCATION:
         return _decision(False, current, _default_effective(change),
                          f"Child {change.details['child_id']} continues in full-time non-advanced education, so they "
@@ -607,6 +733,8 @@ def apply_rules(change: Change, inputs: Mapping[str, Any], context: CaseContext)
     if kind == ChangeKind.ADDRESS:
         return _decision(False, current, _default_effective(change),
                          "The new address is recorded; it does not change the calculation.", "recorded")
+    if kind == ChangeKind.SPECIAL_EXPENSES_VARIATION:
+        return _decide_variation(change, current, context)
     if kind == ChangeKind.CLOSE_REQUEST:
         effective = _default_effective(change)
         return _decision(True, current, effective,
@@ -737,7 +865,7 @@ def sla_due(received: date) -> date:
 
 __all__ = [
     "CHANGE_KINDS", "CaseContext", "Change", "ChangeDecision", "ChangeKind",
-    "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "WeeklyAmounts", "apply_in_order",
+    "ChangeValidationError", "ESCALATION_DAY", "SENIOR_TEAM", "SLA_DAYS", "StoppedChild", "WeeklyAmounts", "apply_in_order",
     "apply_rules", "arrears_between_rates", "backdated_arrears_pence",
     "check_against_case", "day_told", "decide", "duty_to_report_increase", "fold_into_review", "in_effective_order",
     "income_change_counts", "liability_adjustment_pence", "liability_json", "parse_change",

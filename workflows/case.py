@@ -74,7 +74,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_payment_events import COLLECT_AND_PAY_SWITCH_PATCH, CasePaymentEvents
     from workflows.case_recalculation import COLLECT_AND_PAY_TEMPLATE, ONE_RECALCULATION_PATCH, CaseRecalculation
     from workflows.case_record import CASEWORKER_SLA_DAYS, CaseRecorder
-    from workflows.change_messages import NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH, ChangeOutcome
+    from workflows.change_messages import (
+        CONTINUING_EDUCATION_RESTORES_PATCH,
+        HMRC_INCOME_HISTORIC_PATCH,
+        NEW_ROC_FROM_DAY_TOLD_PATCH,
+        QUALIFYING_DATES_PATCH,
+        ChangeOutcome,
+    )
     from workflows.enforcement_messages import ENFORCEMENT_ENDED_SIGNAL
     from workflows.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent
 
@@ -172,6 +178,11 @@ class CaseWorkflow(CaseChanges):
             taken.append(NEW_ROC_FROM_DAY_TOLD_PATCH)
         if QUALIFYING_DATES_PATCH not in taken and workflow.patched(QUALIFYING_DATES_PATCH):
             taken.append(QUALIFYING_DATES_PATCH)
+        if (CONTINUING_EDUCATION_RESTORES_PATCH not in taken and QUALIFYING_DATES_PATCH in taken
+                and workflow.patched(CONTINUING_EDUCATION_RESTORES_PATCH)):
+            taken.append(CONTINUING_EDUCATION_RESTORES_PATCH)
+        if HMRC_INCOME_HISTORIC_PATCH not in taken and workflow.patched(HMRC_INCOME_HISTORIC_PATCH):
+            taken.append(HMRC_INCOME_HISTORIC_PATCH)
 
     @asynccontextmanager
     async def _one_recalculation(self) -> AsyncIterator[None]:
@@ -312,6 +323,7 @@ class CaseWorkflow(CaseChanges):
     async def _child_stops_qualifying(self, child: ChildFacts, on: date) -> None:
         s = self._s
         child.stopped_qualifying_on = on.isoformat()
+        child.stopped_by_calendar = CONTINUING_EDUCATION_RESTORES_PATCH in s.date_rules
         self._record.log("child_stopped_qualifying", f"Child {child.child_id} stopped qualifying on {on.isoformat()}")
         if any(c.stopped_qualifying_on is None for c in s.children):
             async with self._one_recalculation():

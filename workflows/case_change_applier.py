@@ -52,7 +52,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_messages import CaseState, ChildFacts, ClosureRecord, LiabilityRecord, RateInForce
     from workflows.case_recalculation import ONE_RECALCULATION_PATCH, CalculationBasis, CaseRecalculation, as_rates
     from workflows.case_record import CaseRecorder
-    from workflows.change_messages import QUALIFYING_DATES_PATCH, ChangeOutcome, ReportedAgainst
+    from workflows.change_messages import (
+        CONTINUING_EDUCATION_RESTORES_PATCH,
+        QUALIFYING_DATES_PATCH,
+        ChangeOutcome,
+        ReportedAgainst,
+    )
 
 # Patch: a backdated change records what it adds for payments already due and tells both parents.
 BACKDATED_ARREARS_PATCH = "change-backdated-arrears"
@@ -95,7 +100,19 @@ class CaseChangeApplier:
             default_decision_from=self.default_decision_from(),
             collect_and_pay_grounds=collect_and_pay_grounds(
                 s.service_type, s.collect_and_pay_switch.reason if s.collect_and_pay_switch else None, s.safeguarded),
+            stopped_children=self._stopped_children(),
         )
+
+    def _stopped_children(self) -> dict[str, dict[str, Any]]:
+        """Children whose qualifying dates passed on the case's calendar (patch
+        "continuing-education-restores-child"): a report that one continues in education makes
+        them qualify again while under 20."""
+        s = self._s
+        if CONTINUING_EDUCATION_RESTORES_PATCH not in s.date_rules:
+            return {}
+        return {c.child_id: {"receiving_parent_id": s.receiving_parent_id, "date_of_birth": c.date_of_birth,
+                             "shared_care_nights": c.shared_care_nights}
+                for c in s.children if c.stopped_qualifying_on is not None and c.stopped_by_calendar}
 
     def _income_duty_notice_on(self) -> date | None:
         """When the paying parent was sent notice of the duty to report an income increase: with
@@ -192,6 +209,7 @@ class CaseChangeApplier:
         paying_parent = inputs["paying_parent"]
         s.relevant_other_children = paying_parent.get("relevant_other_children", 0) or 0
         s.flat_rate_benefit = bool(paying_parent.get("flat_rate_benefit"))
+        s.special_expenses_weekly_pence = paying_parent.get("special_expenses_weekly_pence", 0) or 0
         if self._service_type_changed() or not workflow.patched(ONE_RECALCULATION_PATCH):
             s.service_type = inputs.get("service_type", s.service_type)
         if any(a["change"]["kind"] in INCOME_KINDS for a in s.changes.applied) and "income" not in paying_parent:
@@ -329,11 +347,20 @@ class CaseChangeApplier:
         """Under the terminal-date rules a report of leaving or continuing in education is a fact
         of the child: the case's own calendar then stops them qualifying on the right day."""
         s = self._s
-        if QUALIFYING_DATES_PATCH not in s.date_rules or outcome.outcome != "recorded":
+        if QUALIFYING_DATES_PATCH not in s.date_rules:
             return
         child_id = (outcome.applied_change.get("details") or {}).get("child_id")
         child = next((c for c in s.children if c.child_id == child_id), None)
         if child is None:
+            return
+        if outcome.outcome == "recalculated" and outcome.kind == "child_continuing_education":
+            # Their qualifying dates had passed: they qualify again from the change's date.
+            child.in_full_time_education, child.education_ended_on = True, None
+            child.stopped_qualifying_on, child.stopped_by_calendar = None, False
+            self._record.log("education_continuing", f"Child {child.child_id} continues in full-time education "
+                                                     f"and qualifies again from {outcome.effective_date}")
+            return
+        if outcome.outcome != "recorded":
             return
         if outcome.kind == "child_left_education":
             child.education_ended_on = outcome.effective_date

@@ -16,7 +16,7 @@ cleared in (patch "change-out-of-order-dates"; see workflows/case_change_applier
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import changes as rules
     from workflows.change import ChangeInput, ChangeOutcome, ChangeWorkflow, ReportedChange, change_workflow_id
     from workflows.change_messages import (
+        HMRC_INCOME_HISTORIC_PATCH,
         NEW_ROC_FROM_DAY_TOLD_PATCH,
         QUALIFYING_DATES_PATCH,
         ChangeLedger,
@@ -85,6 +86,8 @@ class ChangeCaseFacts:
     default_decision_from: date | None = None
     # Why the case is on Collect & Pay where leaving it needs a caseworker; "" otherwise.
     collect_and_pay_grounds: str = ""
+    # Children whose qualifying dates passed, who may qualify again (ChangeInput.stopped_children).
+    stopped_children: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def context(self) -> rules.CaseContext:
         return rules.CaseContext(safeguarded=self.safeguarded, closed=self.closed,
@@ -92,7 +95,9 @@ class ChangeCaseFacts:
                                  annual_review_date=self.annual_review_date,
                                  new_roc_from_day_told=NEW_ROC_FROM_DAY_TOLD_PATCH in self.date_rules,
                                  education_is_a_fact=QUALIFYING_DATES_PATCH in self.date_rules,
-                                 collect_and_pay_grounds=self.collect_and_pay_grounds)
+                                 collect_and_pay_grounds=self.collect_and_pay_grounds,
+                                 hmrc_income_is_historic=HMRC_INCOME_HISTORIC_PATCH in self.date_rules,
+                                 stopped_children=rules.stopped_children_from_json(self.stopped_children))
 
 
 
@@ -183,7 +188,8 @@ class CaseChanges:
                         default_decision_from=context.default_decision_from.isoformat()
                         if context.default_decision_from else "",
                         collect_and_pay_grounds=facts.collect_and_pay_grounds,
-                        parent_workflow_id=workflow.info().workflow_id, date_rules=list(facts.date_rules)),
+                        parent_workflow_id=workflow.info().workflow_id, date_rules=list(facts.date_rules),
+                        stopped_children=facts.stopped_children),
             id=child_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )

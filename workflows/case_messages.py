@@ -41,6 +41,9 @@ class ChildFacts:
     shared_care_nights: int = 0
     education_ended_on: str | None = None   # ISO date, from a machine feed or a change
     stopped_qualifying_on: str | None = None
+    # Stopped because their qualifying dates passed on the case's calendar (not taken off the case
+    # by a change): a report that they continue in education can make them qualify again.
+    stopped_by_calendar: bool = False
 
 
 @dataclass
@@ -181,6 +184,9 @@ class CaseState:
     # collection's due date, 10 working days or more after the payment schedule letter; what fell
     # due before it is initial arrears, spread over the first 52 weeks' instalments.
     first_collection_date: str | None = None
+    # Special expenses agreed by variation (regs 63-67), a week in pence: taken off the paying
+    # parent's income in every calculation (reg 72).
+    special_expenses_weekly_pence: int = 0
 
 
 @dataclass

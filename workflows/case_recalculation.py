@@ -162,6 +162,8 @@ class CaseRecalculation:
             paying_parent["income"] = {"hmrc_annual_pence": s.hmrc_annual_pence}
         else:
             paying_parent["gross_weekly_income_pence"] = 0  # not known yet: a default decision applies
+        if s.special_expenses_weekly_pence:
+            paying_parent["special_expenses_weekly_pence"] = s.special_expenses_weekly_pence
         children = [{"id": c.child_id, "shared_care_nights": c.shared_care_nights}
                     for c in s.children if c.stopped_qualifying_on is None]
         return {"paying_parent": paying_parent,

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import changes as rules
     from domain.calculation import calculate, parse_request
     from workflows.change_messages import (  # noqa: F401  re-exported: callers import them from here
+        HMRC_INCOME_HISTORIC_PATCH,
         NEW_ROC_FROM_DAY_TOLD_PATCH,
         QUALIFYING_DATES_PATCH,
         ChangeInput,
@@ -124,6 +125,8 @@ class ChangeWorkflow:
             review_income_test=data.review_income_test,
             default_decision_from=date.fromisoformat(data.default_decision_from) if data.default_decision_from else None,
             collect_and_pay_grounds=data.collect_and_pay_grounds,
+            stopped_children=rules.stopped_children_from_json(data.stopped_children),
+            hmrc_income_is_historic=HMRC_INCOME_HISTORIC_PATCH in data.date_rules,
         )
 
     # --- review loop ----------------------------------------------------------------------

@@ -21,7 +21,14 @@ NEW_ROC_FROM_DAY_TOLD_PATCH = "new-relevant-other-child-from-day-told"
 # reported as continuing in education, to the terminal date after leaving (domain.lifecycle.
 # last_qualifying_day); leaving or continuing in education is a recorded fact of the case.
 QUALIFYING_DATES_PATCH = "qualifying-child-terminal-dates"
-DATE_RULE_PATCHES = (NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH)
+# Patch: a young person reported as continuing in full-time non-advanced education after their
+# qualifying dates passed qualifies again, while under 20, from the day the service was told.
+CONTINUING_EDUCATION_RESTORES_PATCH = "continuing-education-restores-child"
+# Patch: an income figure HMRC reports is historic income, recorded and taken at the next annual
+# review (reg 20); only a parent's report, once accepted, is current income (reg 34).
+HMRC_INCOME_HISTORIC_PATCH = "hmrc-income-is-historic"
+DATE_RULE_PATCHES = (NEW_ROC_FROM_DAY_TOLD_PATCH, QUALIFYING_DATES_PATCH, CONTINUING_EDUCATION_RESTORES_PATCH,
+                     HMRC_INCOME_HISTORIC_PATCH)
 
 @dataclass
 class ReportedChange:
@@ -73,6 +80,9 @@ class ChangeInput:
     parent_workflow_id: str = ""
     # The statutory date rules the case had taken up (workflows.case_changes.DATE_RULE_PATCHES).
     date_rules: list[str] = field(default_factory=list)
+    # Children whose qualifying dates passed, by id: {"receiving_parent_id", "date_of_birth",
+    # "shared_care_nights"} (domain.changes.StoppedChild); a report of continuing education restores one.
+    stopped_children: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

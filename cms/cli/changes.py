@@ -47,7 +47,7 @@ def report(
     kind: str = typer.Option(..., "--kind", help="paying_parent_income, shared_care_nights, child_added, child_left, "
                              "child_left_education, child_continuing_education, relevant_other_children, "
                              "flat_rate_benefit_started, flat_rate_benefit_stopped, address, employment, "
-                             "service_type, close_request"),
+                             "service_type, close_request, special_expenses_variation"),
     reported_date: str = typer.Option("", "--reported-date", help="A caseworker's earlier day the service was told (with "
                                       "--notification-reason); otherwise the case takes the day the report arrives."),
     effective_date: str = typer.Option(..., "--effective-date", help="ISO date it happened or will happen."),

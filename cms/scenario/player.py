@@ -24,11 +24,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.payments_messages import DirectPaymentReport
 from cms.scenario.result import read_result
-from cms.scenario.script import CaseworkerAction, Event, IncomingPayment, Scenario, ScenarioError
+from cms.scenario.script import CaseworkerAction, Event, HmrcFigure, IncomingPayment, Scenario, ScenarioError
 from cms.scenario.stack import ScenarioServices
 from cms_proto.case.v1 import case_pb2
 from cms_proto.payments.v1 import payments_pb2
 from services.common.errors import field_violations_of
+from workflows.case import CaseWorkflow
+from workflows.case_messages import IncomeReport
 from workflows.payments import DirectPayReportInput, DirectPayReportWorkflow
 
 # How far into a case day the clock is moved for that day's events.
@@ -114,8 +116,18 @@ class ScenarioPlayer:
                 method=payments_pb2.Method.Value(request.method))), event.path)
         elif event.kind == "report_direct_payment":
             await self._report_direct_payment(played, event)
+        elif event.kind == "hmrc_income":
+            await self._hmrc_sends(played, request)
         else:   # read_scenario accepts only the kinds above
             raise ScenarioError(event.path, f"unknown action {event.kind!r}")
+
+    async def _hmrc_sends(self, played: _Played, figure: HmrcFigure) -> None:
+        """As the HMRC feed delivers a figure: a signal to the case, which records it as a fact
+        (the case decides when it counts); with a tax year, later requests read it too."""
+        if figure.tax_year:
+            self._services.hmrc.incomes[figure.tax_year] = figure.annual_pence
+        await self._services.client.get_workflow_handle(played.workflow_ids[0]).signal(
+            CaseWorkflow.income_received, IncomeReport(figure.annual_pence, source="hmrc"))
 
     async def _report_direct_payment(self, played: _Played, event: Event) -> None:
         """As the receiving parent's channel reports it: payments' DirectPayReportWorkflow, which

@@ -4,7 +4,8 @@
 {"//": ["a comment: the rule, its source, the expected result worked by hand"],
  "application": {"...": "CreateApplicationRequest as proto JSON"},
  "hmrc": {"2024-25": 3120000},
- "events": [{"on": "2025-06-01", "report_change": {"kind": "..."}}],
+ "events": [{"on": "2025-06-01", "report_change": {"kind": "..."}},
+            {"on": "2025-07-01", "hmrc_income": {"annual_pence": 3500000, "tax_year": "2024-25"}}],
  "until": "2027-03-01"}
 ```
 
@@ -62,6 +63,15 @@ class IncomingPayment:
 
     amount_pence: int
     method: str = "METHOD_DIRECT_DEBIT"
+
+
+@dataclass(frozen=True)
+class HmrcFigure:
+    """A figure HMRC sends for the paying parent on a day of its own (the HMRC feed), not in answer
+    to the case's request; with `tax_year`, HMRC also answers later requests with it."""
+
+    annual_pence: int
+    tax_year: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,13 +182,22 @@ def _hmrc(data: Any) -> dict[str, int]:
         raise ScenarioError("hmrc", "must be an object of tax year (\"2024-25\") to annual income in pence")
     table: dict[str, int] = {}
     for year, pence in data.items():
-        found = _TAX_YEAR.match(year)
-        if not found or (int(found.group(1)) + 1) % 100 != int(found.group(2)):
-            raise ScenarioError(f"hmrc.{year}", "a tax year is written like \"2024-25\"")
-        if isinstance(pence, bool) or not isinstance(pence, int) or pence < 0:
-            raise ScenarioError(f"hmrc.{year}", "annual income in whole pence, 0 or more")
-        table[year] = pence
+        _tax_year(year, f"hmrc.{year}")
+        table[year] = _annual_pence(pence, f"hmrc.{year}")
     return table
+
+
+def _tax_year(year: Any, path: str) -> str:
+    found = _TAX_YEAR.match(year) if isinstance(year, str) else None
+    if not found or (int(found.group(1)) + 1) % 100 != int(found.group(2)):
+        raise ScenarioError(path, "a tax year is written like \"2024-25\"")
+    return str(year)
+
+
+def _annual_pence(pence: Any, path: str) -> int:
+    if isinstance(pence, bool) or not isinstance(pence, int) or pence < 0:
+        raise ScenarioError(path, "annual income in whole pence, 0 or more")
+    return pence
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -255,12 +274,26 @@ def _payment(data: Any, path: str) -> IncomingPayment:
     return IncomingPayment(amount, name)
 
 
+def _hmrc_income(data: Any, path: str) -> HmrcFigure:
+    if not isinstance(data, dict):
+        raise ScenarioError(path, "must be a JSON object")
+    for key in data:
+        if key not in ("annual_pence", "tax_year"):
+            raise ScenarioError(f"{path}.{key}", "unknown key (expected annual_pence, tax_year)")
+    if "annual_pence" not in data:
+        raise ScenarioError(f"{path}.annual_pence", "required: the annual income HMRC sends, in whole pence")
+    annual = _annual_pence(data["annual_pence"], f"{path}.annual_pence")
+    year = _tax_year(data["tax_year"], f"{path}.tax_year") if "tax_year" in data else ""
+    return HmrcFigure(annual, year)
+
+
 EVENT_KINDS = {
     "report_change": _report_change,
     "review_change": _review_change,
     "signal_case": _signal_case,
     "payment": _payment,
     "report_direct_payment": _report_direct_payment,
+    "hmrc_income": _hmrc_income,
 }
 
 

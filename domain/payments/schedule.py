@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 from fractions import Fraction
+from functools import lru_cache
 
 from domain.money import round_half_up
 from domain.payments.working_days import add_working_days
@@ -132,9 +133,9 @@ def instalment(frequency: Frequency, first_start: date, rates: tuple[Rate, ...],
     """The amount due for one period under a (possibly changing) liability; with a
     `first_collection` date, with the initial arrears spread (see `with_initial_arrears`)."""
     if first_collection is not None:
-        return with_initial_arrears(
-            lambda i: instalment(frequency, first_start, rates, i, due_offset_days), first_start, first_collection,
-            index)
+        own = instalment(frequency, first_start, rates, index, due_offset_days)
+        return _with_spread(own, index, _spread_of_plain(frequency, first_start, tuple(rates), due_offset_days,
+                                                         first_collection))
     p = period(frequency, first_start, index, due_offset_days)
     amount, fee = Fraction(0), Fraction(0)
     for rate, days in _rates_over(rates, p.start, p.end):
@@ -195,24 +196,64 @@ def initial_arrears_span(period_of: Callable[[int], Period], first_start: date, 
     return first, end
 
 
+@dataclass(frozen=True)
+class _Spread:
+    """How a schedule's initial arrears are spread: periods before `first` are not charged on their
+    own; each of `first` .. `end` - 1 carries an equal share (`amount`, `fee`), the first of them
+    also the remainders."""
+
+    first: int
+    end: int
+    amount: int
+    amount_left: int
+    fee: int
+    fee_left: int
+
+
+def _spread(base: Callable[[int], Instalment], period_of: Callable[[int], Period], first_start: date,
+            first_collection: date) -> _Spread:
+    first, end = initial_arrears_span(period_of, first_start, first_collection)
+    deferred = [base(i) for i in range(first)]
+    count = end - first
+    amount, amount_left = divmod(sum(d.amount_pence for d in deferred), count)
+    fee, fee_left = divmod(sum(d.fee_pence for d in deferred), count)
+    return _Spread(first, end, amount, amount_left, fee, fee_left)
+
+
+def _with_spread(own: Instalment, index: int, spread: _Spread) -> Instalment:
+    if index < spread.first:
+        return Instalment(own.period, 0, 0)
+    if index >= spread.end:
+        return own
+    amount, fee = spread.amount, spread.fee
+    if index == spread.first:
+        amount, fee = amount + spread.amount_left, fee + spread.fee_left
+    return Instalment(own.period, own.amount_pence + amount, own.fee_pence + fee)
+
+
 def with_initial_arrears(base: Callable[[int], Instalment], first_start: date, first_collection: date,
                          index: int) -> Instalment:
     """Instalment `index` with the initial arrears spread: nil for a period falling due before the
     first collection; its own amount plus an equal share of the initial arrears (the remainder
     with the first) for an instalment carrying them; its own amount otherwise."""
-    own = base(index)
-    first, end = initial_arrears_span(lambda i: base(i).period, first_start, first_collection)
-    if index < first:
-        return Instalment(own.period, 0, 0)
-    if index >= end:
-        return own
-    deferred = [base(i) for i in range(first)]
-    count = end - first
-    amount, amount_left = divmod(sum(d.amount_pence for d in deferred), count)
-    fee, fee_left = divmod(sum(d.fee_pence for d in deferred), count)
-    if index == first:
-        amount, fee = amount + amount_left, fee + fee_left
-    return Instalment(own.period, own.amount_pence + amount, own.fee_pence + fee)
+    spread = _spread(base, lambda i: base(i).period, first_start, first_collection)
+    return _with_spread(base(index), index, spread)
+
+
+# The spread is the same for every instalment of one schedule and liability history, and working it
+# out takes every instalment of the first year: kept per schedule, so charging, checking and
+# adjusting a year of weekly periods does not work it out again for each (pure, so safe to share).
+@lru_cache(maxsize=4096)
+def _spread_of_plain(frequency: Frequency, first_start: date, rates: tuple[Rate, ...], due_offset_days: int,
+                     first_collection: date) -> _Spread:
+    return _spread(lambda i: instalment(frequency, first_start, rates, i, due_offset_days),
+                   lambda i: period(frequency, first_start, i, due_offset_days), first_start, first_collection)
+
+
+@lru_cache(maxsize=4096)
+def _spread_of_segments(segments: tuple[Segment, ...], rates: tuple[Rate, ...], first_collection: date) -> _Spread:
+    return _spread(lambda i: instalment_at(segments, rates, i), lambda i: period_at(segments, i),
+                   segments[0].first_start, first_collection)
 
 
 def rates_after_change(rates: tuple[Rate, ...], change: Rate) -> tuple[Rate, ...]:
@@ -292,8 +333,8 @@ def period_containing_at(segments: tuple[Segment, ...], day: date) -> int:
 def instalment_at(segments: tuple[Segment, ...], rates: tuple[Rate, ...], index: int,
                   first_collection: date | None = None) -> Instalment:
     if first_collection is not None:
-        return with_initial_arrears(lambda i: instalment_at(segments, rates, i), segments[0].first_start,
-                                    first_collection, index)
+        return _with_spread(instalment_at(segments, rates, index), index,
+                            _spread_of_segments(tuple(segments), tuple(rates), first_collection))
     segment = segment_for_index(segments, index)
     local = instalment(segment.frequency, segment.first_start, rates, index - segment.index_base,
                        segment.due_offset_days)

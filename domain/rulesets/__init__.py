@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from functools import cache
@@ -74,6 +74,8 @@ class RuleSet:
     default_rate_pence_by_qc: tuple[int, ...]
     enforcement_charges_pence: Mapping[str, int]
     enforcement: EnforcementRules
+    # 2.1 special expenses: the weekly threshold of each ground (reg 68)
+    special_expense_thresholds_pence: Mapping[str, int] = field(default_factory=dict)
 
     def shared_care_band_for(self, nights: int) -> SharedCareBand | None:
         """The band a number of nights falls in, or None below the first band (0-51)."""
@@ -166,6 +168,9 @@ def rule_set_from_dict(data: Mapping[str, Any]) -> RuleSet:
             ),
             enforcement_charges_pence=dict(data.get("enforcement_charges_pence", {})),
             enforcement=_enforcement_rules(data["enforcement"]),
+            special_expense_thresholds_pence={
+                ground: _pence(pence, f"variations.special_expense_threshold_pence.{ground}")
+                for ground, pence in data.get("variations", {}).get("special_expense_threshold_pence", {}).items()},
         )
     except KeyError as exc:
         raise RuleSetError(f"rule set is missing the field {exc.args[0]!r}") from exc

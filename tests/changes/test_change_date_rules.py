@@ -92,3 +92,44 @@ async def test_a_new_relevant_other_child_counts_from_the_day_told_and_a_leaver_
     assert [(c.child_id, c.qualifies_until) for c in history.children] == [("c-1", "2031-08-31"),
                                                                           ("c-2", "2025-05-31")]
     await record_history(client.get_workflow_handle(case.id), CASE_CHANGE_HISTORIES, HISTORY)
+
+
+async def test_continuing_in_education_after_stopping_qualifies_again_and_hmrcs_figure_is_historic(
+        dates_client, change_pool) -> None:
+    """Patches "continuing-education-restores-child" (reg 76: a young person in full-time
+    non-advanced education under 20 qualifies, from the day told) and "hmrc-income-is-historic"
+    (reg 20, reg 34: HMRC's figure waits for the review; current income is a parent's report)."""
+    env, client, queue = dates_client
+    case_id = f"dat-{uuid.uuid4().hex[:8]}"
+    # c-2 turns 16 on 2025-02-01 and, not reported as continuing in education, stops on 2025-09-01.
+    case = await client.start_workflow(CaseWorkflow.run, CaseInput(
+        case_id=case_id, application_date=START.isoformat(), receiving_parent_id="rp-1", paying_parent_id="pp-1",
+        children=[ChildFacts("c-1", "2015-03-01"), ChildFacts("c-2", "2009-02-01", shared_care_nights=60)],
+        publish_search_attributes=False), id=f"case-{case_id}", task_queue=queue)
+    told_on = date(2025, 9, 10)
+    await env.sleep(timedelta(days=(told_on - START).days))
+    with env.auto_time_skipping_disabled():
+        from_hmrc = await case.execute_update(CaseWorkflow.report_change, ReportedChange(
+            kind="paying_parent_income", reported_by="hmrc", effective_date="2025-09-10",
+            details={"weekly_income_pence": 100_000}))
+        recorded = await client.get_workflow_handle(from_hmrc.workflow_id, result_type=ChangeOutcome).result()
+        assert (recorded.outcome, "historic income" in recorded.reason) == ("recorded", True)
+        continuing = await case.execute_update(CaseWorkflow.report_change, ReportedChange(
+            kind="child_continuing_education", effective_date="2025-09-01", reported_by="receiving_parent",
+            details={"child_id": "c-2"}))
+        restored = await client.get_workflow_handle(continuing.workflow_id, result_type=ChangeOutcome).result()
+        assert (restored.outcome, restored.effective_date) == ("recalculated", "2025-09-10")
+    with_nights = {"paying_parent": {"relevant_other_children": 0, "flat_rate_benefit": False,
+                                     "income": {"hmrc_annual_pence": HMRC_ANNUAL}},
+                   "receiving_parents": [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": 0},
+                                                                     {"id": "c-2", "shared_care_nights": 60}]}],
+                   "service_type": "direct_pay"}
+    both = calculate(parse_request(with_nights), effective_date=START).weekly_liability_pence
+    # £80 for two children, 1/7 off for c-2's half (£40 x 6/7 = £34.29): £74.29; c-1 alone 12%, £60.
+    assert (both, weekly(["c-1"], 0, "2025-09-01")) == (7429, 6000)
+    assert await versions(change_pool, case_id, 3) == [("2025-01-12", 7429), ("2025-09-01", 6000),
+                                                       ("2025-09-10", 7429)]
+    history = await case.query(CaseWorkflow.liability_history)
+    assert [(c.child_id, c.qualifies_until) for c in history.children] == [("c-1", "2031-08-31"),
+                                                                          ("c-2", "2029-01-31")]
+    await record_history(client.get_workflow_handle(case.id), CASE_CHANGE_HISTORIES, "change_date_rules_restore")

@@ -11,7 +11,9 @@ from domain.changes import (
     CHANGE_KINDS,
     CaseContext,
     ChangeValidationError,
+    StoppedChild,
     apply_in_order,
+    check_against_case,
     decide,
     fold_into_review,
     income_change_counts,
@@ -291,3 +293,100 @@ def test_backdated_arrears_follow_the_payment_periods_already_due() -> None:
     assert backdated_arrears_pence("weekly", start, new, old, date(2025, 1, 15), date(2025, 1, 27)) == -13_028
     assert backdated_arrears_pence("weekly", start, old, new, date(2025, 1, 27), date(2025, 1, 27)) == 0
     assert backdated_arrears_pence("weekly", start, old, new, date(2024, 12, 1), date(2025, 1, 12)) == 4_800
+
+
+# --- a child who stopped qualifying, HMRC's figures, special expenses variations ------------------
+
+def _stopped_c3(dob: str = "2008-03-01") -> CaseContext:
+    return CaseContext(stopped_children={"c-3": StoppedChild("rp-1", date.fromisoformat(dob), 52)})
+
+
+def test_continuing_education_after_stopping_restores_the_child_from_the_day_told() -> None:
+    raw = change("child_continuing_education", {"child_id": "c-3"}, reported="2025-06-01", effective="2025-04-01")
+    decision = decided(raw, context=_stopped_c3())
+    assert (decision.counts, decision.outcome, decision.effective_date) == (True, "recalculated", date(2025, 6, 1))
+    children = decision.new_inputs["receiving_parents"][0]["children"]
+    assert children[-1] == {"id": "c-3", "shared_care_nights": 52}
+    assert "qualify again from 2025-06-01" in decision.reason and "2028-02-29" in decision.reason
+
+
+def test_continuing_education_does_not_restore_a_young_person_of_20() -> None:
+    raw = change("child_continuing_education", {"child_id": "c-3"}, reported="2025-06-01", effective="2025-06-01")
+    decision = decided(raw, context=_stopped_c3("2005-05-31"))
+    assert (decision.counts, decision.outcome) == (False, "no_change")
+    assert "turned 20 on 2025-05-31" in decision.reason
+
+
+def test_only_a_stopped_child_may_be_reported_as_continuing_in_education() -> None:
+    unknown = parse_change(change("child_continuing_education", {"child_id": "c-3"}), TODAY)
+    with pytest.raises(ChangeValidationError, match="not on the case"):
+        check_against_case(unknown, base_inputs(), CaseContext())
+    check_against_case(unknown, base_inputs(), _stopped_c3())
+    left = parse_change(change("child_left", {"child_id": "c-3"}), TODAY)
+    with pytest.raises(ChangeValidationError, match="not on the case"):
+        check_against_case(left, base_inputs(), _stopped_c3())
+
+
+def test_an_income_figure_from_hmrc_is_recorded_as_historic_income() -> None:
+    raw = change("paying_parent_income", {"weekly_income_pence": 100_000}, reported_by="hmrc")
+    decision = decided(raw, context=CaseContext(hmrc_income_is_historic=True))
+    assert (decision.counts, decision.outcome, decision.new_inputs) == (False, "recorded", base_inputs())
+    assert "historic income" in decision.reason and "next annual review" in decision.reason
+    from_parent = decided(change("paying_parent_income", {"weekly_income_pence": 100_000}),
+                          context=CaseContext(hmrc_income_is_historic=True))
+    assert from_parent.counts
+    # Before the rule: HMRC's figure was taken as current income.
+    assert decided(raw).counts
+
+
+def test_a_special_expenses_variation_is_taken_off_income_from_the_day_applied_after_a_caseworker() -> None:
+    raw = change("special_expenses_variation", {"ground": "contact_costs", "weekly_pence": 1500})
+    decision = decided(raw)
+    assert (decision.counts, decision.effective_date, decision.review_reason) == (True, date(2025, 6, 1), "variation")
+    assert decision.new_inputs["paying_parent"]["special_expenses_weekly_pence"] == 1500
+    inputs = decision.new_inputs
+    again = decide(parse_change(change("special_expenses_variation", {"ground": "prior_debts", "weekly_pence": 2000}),
+                                TODAY), inputs, CaseContext())
+    assert again.new_inputs["paying_parent"]["special_expenses_weekly_pence"] == 3500
+    assert weekly(again.new_inputs, TODAY) < weekly(base_inputs(), TODAY)
+
+
+@pytest.mark.parametrize(("details", "inputs", "context", "words"), [
+    ({"ground": "contact_costs", "weekly_pence": 999}, None, CaseContext(), "below the threshold of £10.00"),
+    ({"ground": "prior_debts", "weekly_pence": 800}, None, CaseContext(), "below the threshold of £10.00"),
+    ({"ground": "contact_costs", "weekly_pence": 5000}, None, CaseContext(default_decision_from=date(2025, 3, 1)),
+     "default decision"),
+    ({"ground": "contact_costs", "weekly_pence": 5000},
+     {**base_inputs(), "paying_parent": {"gross_weekly_income_pence": 40_000, "flat_rate_benefit": True}},
+     CaseContext(), "flat rate because of a benefit"),
+])
+def test_a_variation_refused_at_the_first_look_changes_nothing_and_needs_no_caseworker(
+        details, inputs, context, words) -> None:
+    decision = decided(change("special_expenses_variation", details), inputs=inputs, context=context)
+    assert (decision.counts, decision.outcome, decision.review_reason) == (False, "no_change", None)
+    assert words in decision.reason
+
+
+def test_a_relevant_other_childs_disability_costs_have_no_threshold() -> None:
+    decision = decided(change("special_expenses_variation",
+                              {"ground": "relevant_other_child_disability", "weekly_pence": 100}))
+    assert decision.counts
+
+
+def test_only_the_paying_parent_or_a_caseworker_applies_for_special_expenses() -> None:
+    with pytest.raises(ChangeValidationError, match="reported_by"):
+        parse_change(change("special_expenses_variation", {"ground": "contact_costs", "weekly_pence": 5000},
+                            reported_by="receiving_parent"), TODAY)
+    with pytest.raises(ChangeValidationError, match="details.ground"):
+        parse_change(change("special_expenses_variation", {"ground": "holidays", "weekly_pence": 5000}), TODAY)
+
+
+def test_a_variation_never_takes_liability_below_the_flat_rate() -> None:
+    """reg 74(1A): £149.59 a week less £145 of contact costs is £4.59, below £7 only because of the
+    variation: the flat rate, not nil."""
+    inputs = {**base_inputs(income=14_959), "service_type": "direct_pay"}
+    inputs["receiving_parents"] = [{"id": "rp-1", "children": [{"id": "c-1", "shared_care_nights": 0}]}]
+    varied = decided(change("special_expenses_variation", {"ground": "contact_costs", "weekly_pence": 14_500}),
+                     inputs=inputs).new_inputs
+    result = calculate(parse_request(varied), effective_date=TODAY)
+    assert (result.rate, result.weekly_liability_pence) == ("flat", 700)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cms.cli.main import app
 from cms.scenario.hmrc import ScenarioHmrc, latest_ended_tax_year
-from cms.scenario.script import read_scenario
+from cms.scenario.script import HmrcFigure, read_scenario
 
 GOOD: dict[str, Any] = {
     "//": ["a comment the harness ignores"],
@@ -48,6 +48,13 @@ def test_a_good_scenario_is_read_with_its_comment_ignored_and_events_in_date_ord
     assert (scenario.until, scenario.hmrc) == (date(2025, 9, 1), {"2024-25": 3120000})
 
 
+def test_an_hmrc_figure_sent_mid_year_is_an_event() -> None:
+    scenario = read_scenario(_with(lambda s: s["events"].append(
+        {"on": "2025-05-01", "hmrc_income": {"annual_pence": 3900000, "tax_year": "2025-26"}})))
+    sent = scenario.events[1]
+    assert (sent.on, sent.kind, sent.request) == (date(2025, 5, 1), "hmrc_income", HmrcFigure(3900000, "2025-26"))
+
+
 @pytest.mark.parametrize("change, error", [
     (lambda s: s.update(colour="blue"), "error: colour: unknown key"),
     (lambda s: s["events"][0].update(on="2025-03-02"), "error: events[0].on: is before the application (2025-03-03)"),
@@ -66,6 +73,12 @@ def test_a_good_scenario_is_read_with_its_comment_ignored_and_events_in_date_ord
     (lambda s: s["hmrc"].update({"2024-26": 1}), "error: hmrc.2024-26: a tax year is written like"),
     (lambda s: s["events"][1]["payment"].update(amount_pence=-1), "error: events[1].payment.amount_pence: required"),
     (lambda s: s.pop("until"), "error: until: required"),
+    (lambda s: s["events"].append({"on": "2025-05-01", "hmrc_income": {"tax_year": "2024-25"}}),
+     "error: events[2].hmrc_income.annual_pence: required"),
+    (lambda s: s["events"].append({"on": "2025-05-01", "hmrc_income": {"annual_pence": 1, "tax_year": "2024"}}),
+     "error: events[2].hmrc_income.tax_year: a tax year is written like"),
+    (lambda s: s["events"].append({"on": "2025-05-01", "hmrc_income": {"annual_pence": 1.5}}),
+     "error: events[2].hmrc_income.annual_pence: annual income in whole pence"),
 ])
 def test_a_bad_scenario_is_refused_naming_where(change, error: str) -> None:
     assert _refused(_with(change)).startswith(error)
